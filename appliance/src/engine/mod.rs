@@ -1,0 +1,1 @@
+//! The matching engine: sans-IO, commands in, events out.

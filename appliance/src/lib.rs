@@ -1,0 +1,13 @@
+//! The matching appliance.
+//!
+//! The hot path runs gateway threads (FIX 4.4 and binary order entry over io_uring) that decode
+//! client messages into fixed-size commands, hand them through lock-free SPSC rings to matching
+//! engine threads pinned to isolated cores, and encode the engines' events back onto the wire.
+//! Everything a hot thread touches is reserved at start-up; see `docs/architecture.md`.
+//!
+//! Module map (hot path first):
+//! - [`engine`]: the sans-IO matching core (commands in, events out).
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod engine;

@@ -1,0 +1,5 @@
+//! `appliance`: the command-line entry point.
+
+fn main() {
+    println!("appliance {}", env!("CARGO_PKG_VERSION"));
+}
