@@ -5,9 +5,14 @@
 //! engine threads pinned to isolated cores, and encode the engines' events back onto the wire.
 //! Everything a hot thread touches is reserved at start-up; see `docs/architecture.md`.
 //!
-//! Module map (hot path first):
-//! - [`engine`]: the sans-IO matching core (commands in, events out).
+//! Module map:
+//! - [`engine`]: the sans-IO matching core (commands in, events out). Hot path.
+//! - [`platform`]: what the appliance asks of the host at start-up: hugepage-backed memory,
+//!   memory locking, pinning, scheduling class, readiness notification. Cold path.
+//! - [`host`]: `appliance check-host`, the read-only report on how well the host is tuned.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
 pub mod engine;
+pub mod host;
+pub mod platform;
