@@ -6,6 +6,7 @@
 //! Everything a hot thread touches is reserved at start-up; see `docs/architecture.md`.
 //!
 //! Module map:
+//! - [`binary`]: the binary order-entry protocol (wire layouts and session rules), sans-IO.
 //! - [`engine`]: the sans-IO matching core (commands in, events out). Hot path.
 //! - [`platform`]: what the appliance asks of the host at start-up: hugepage-backed memory,
 //!   memory locking, pinning, scheduling class, readiness notification. Cold path.
@@ -13,6 +14,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod binary;
 pub mod engine;
 pub mod host;
 pub mod platform;
