@@ -7,14 +7,18 @@
 //!
 //! Module map:
 //! - [`binary`]: the binary order-entry protocol (wire layouts and session rules), sans-IO.
+//! - [`config`]: the TOML configuration and its embedded default. Cold path.
 //! - [`engine`]: the sans-IO matching core (commands in, events out). Hot path.
 //! - [`platform`]: what the appliance asks of the host at start-up: hugepage-backed memory,
 //!   memory locking, pinning, scheduling class, readiness notification. Cold path.
+//! - [`runtime`]: threads, SPSC rings, wait strategies: the loops that drive the cores.
 //! - [`host`]: `appliance check-host`, the read-only report on how well the host is tuned.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
 pub mod binary;
+pub mod config;
 pub mod engine;
 pub mod host;
 pub mod platform;
+pub mod runtime;

@@ -1,0 +1,720 @@
+//! The appliance's configuration: one TOML file, or the embedded default.
+//!
+//! Loading is cold path and strict: unknown keys are refused (`deny_unknown_fields`), and every
+//! semantic check names the key it refuses (`instruments[1].tick_size: ...`), so an operator
+//! fixes the file from the first error message instead of discovering a typo in production.
+//! Every key is documented in `docs/configuration.md`.
+
+mod decimal;
+
+pub use decimal::parse_decimal;
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// The embedded default configuration (`appliance --print-default-config` prints it).
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+/// A configuration the appliance refuses, with the offending key in the message.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key, or a value of the wrong type (toml names the key and line).
+    #[error("{0}")]
+    Parse(String),
+    /// A value of the right type that is not acceptable.
+    #[error("{key}: {message}")]
+    Invalid {
+        /// Dotted path of the key.
+        key: String,
+        /// What is wrong and what is accepted.
+        message: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Matching engine threads.
+    pub engine: EngineSection,
+    /// Gateway (network) threads.
+    pub gateway: GatewaySection,
+    /// The FIX 4.4 listener and its sessions.
+    pub fix: FixSection,
+    /// The binary order-entry listener and its users.
+    pub binary: BinarySection,
+    /// The Prometheus exporter.
+    #[serde(default)]
+    pub exporter: ExporterSection,
+    /// Tradable instruments; their position in this list is their instrument id.
+    pub instruments: Vec<InstrumentConfig>,
+}
+
+/// How a hot thread waits when it has nothing to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitStrategy {
+    /// Poll without ever yielding the core: lowest latency, burns the core. For isolated cores.
+    BusySpin,
+    /// Poll for a short while, then yield, then sleep in short naps until work arrives: costs a
+    /// few microseconds on the first message after a quiet spell, leaves the core to others.
+    SpinThenPark,
+}
+
+/// `[engine]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSection {
+    /// Number of engine threads (instruments are sharded across them).
+    pub threads: usize,
+    /// Core to pin each engine thread to; empty for no pinning.
+    #[serde(default)]
+    pub cores: Vec<usize>,
+    /// Wait strategy.
+    pub wait: WaitStrategy,
+    /// Resting orders per engine.
+    pub max_orders: usize,
+    /// Price levels per engine.
+    pub max_price_levels: usize,
+}
+
+/// Which I/O backend the gateways use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IoBackend {
+    /// io_uring when the host allows it, otherwise epoll (with a log line saying why).
+    Auto,
+    /// io_uring or refuse to start.
+    IoUring,
+    /// epoll, whatever the host offers.
+    Epoll,
+}
+
+/// `[gateway]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySection {
+    /// Number of gateway threads.
+    pub threads: usize,
+    /// Core to pin each gateway thread to; empty for no pinning.
+    #[serde(default)]
+    pub cores: Vec<usize>,
+    /// I/O backend.
+    pub io: IoBackend,
+    /// io_uring SQPOLL.
+    #[serde(default)]
+    pub sqpoll: bool,
+    /// Wait strategy when no I/O or engine events are pending.
+    pub wait: WaitStrategy,
+    /// Slots per SPSC ring (power of two).
+    pub ring_capacity: usize,
+    /// Connections per gateway.
+    pub max_connections: usize,
+    /// Orders tracked per gateway.
+    pub max_orders: usize,
+}
+
+/// Self-trade prevention mode of a session's orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum StpMode {
+    /// Orders of the same owner may trade with each other.
+    #[default]
+    None,
+    /// The resting order is cancelled, the aggressor continues.
+    CancelResting,
+    /// The aggressor's remainder is cancelled.
+    CancelAggressing,
+    /// Both are cancelled.
+    CancelBoth,
+}
+
+/// `[fix]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixSection {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Gateway thread that owns the listener and its sessions.
+    #[serde(default)]
+    pub gateway: usize,
+    /// The appliance's CompID (SenderCompID of what it sends).
+    pub sender_comp_id: String,
+    /// Reset sequence numbers on every Logon.
+    #[serde(default)]
+    pub reset_on_logon: bool,
+    /// Largest inbound message in bytes.
+    pub max_message_size: usize,
+    /// Accepted SendingTime skew, seconds.
+    pub sending_time_window_secs: u64,
+    /// Sessions, one per counterparty CompID.
+    pub sessions: Vec<FixSessionConfig>,
+}
+
+/// `[[fix.sessions]]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixSessionConfig {
+    /// The client's CompID (TargetCompID of what the appliance sends).
+    pub target_comp_id: String,
+    /// Username (553) the Logon must carry; none when absent.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password (554) the Logon must carry; none when absent.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Firm for self-trade prevention and owner-wide mass cancels; defaults to the CompID.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Cancel this session's resting orders when its connection drops.
+    #[serde(default = "yes")]
+    pub cancel_on_disconnect: bool,
+    /// Self-trade prevention for this session's orders.
+    #[serde(default)]
+    pub self_trade_prevention: StpMode,
+}
+
+/// `[binary]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BinarySection {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Gateway thread that owns the listener and its users.
+    #[serde(default)]
+    pub gateway: usize,
+    /// Users allowed to log in.
+    pub users: Vec<BinaryUserConfig>,
+}
+
+/// `[[binary.users]]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BinaryUserConfig {
+    /// Username (at most 16 bytes).
+    pub username: String,
+    /// Password (at most 16 bytes); none when absent.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Firm for self-trade prevention and owner-wide mass cancels; defaults to the username.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Cancel this user's resting orders when its connection drops.
+    #[serde(default = "yes")]
+    pub cancel_on_disconnect: bool,
+    /// Self-trade prevention default for this user's orders (an order may override it).
+    #[serde(default)]
+    pub self_trade_prevention: StpMode,
+}
+
+/// `[exporter]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExporterSection {
+    /// Serve metrics and health.
+    pub enabled: bool,
+    /// Listen address (loopback by default).
+    pub listen: SocketAddr,
+}
+
+impl Default for ExporterSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: "127.0.0.1:9100".parse().expect("literal address"),
+        }
+    }
+}
+
+/// `[[instruments]]`: prices and notional are decimal strings, converted exactly to integer
+/// price units (`price_decimals` implied decimals) at load time.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentConfig {
+    /// Symbol (at most 8 bytes: it travels in the binary protocol's 8-byte field).
+    pub symbol: String,
+    /// Implied decimals of a price unit (4: one unit is 0.0001).
+    pub price_decimals: u8,
+    /// Tick size as a decimal ("0.01"); must be a whole number of price units.
+    pub tick_size: String,
+    /// Lot size in quantity units.
+    pub lot_size: u64,
+    /// Reference price for the percentage band, until the first trade sets a last price.
+    #[serde(default)]
+    pub reference_price: Option<String>,
+    /// Percentage band around the reference (last trade) price.
+    #[serde(default)]
+    pub band_percent: Option<u32>,
+    /// Static band: lowest acceptable price.
+    #[serde(default)]
+    pub price_min: Option<String>,
+    /// Static band: highest acceptable price.
+    #[serde(default)]
+    pub price_max: Option<String>,
+    /// Largest order quantity.
+    pub max_order_qty: u64,
+    /// Largest order notional (price x quantity) as a decimal in currency units.
+    pub max_notional: String,
+    /// Engine thread owning the instrument; default: instrument index modulo engine threads.
+    #[serde(default)]
+    pub engine: Option<usize>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// An instrument with its decimals resolved to integer price units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedInstrument {
+    /// Symbol.
+    pub symbol: String,
+    /// Implied decimals of a price unit.
+    pub price_decimals: u8,
+    /// Tick size in price units.
+    pub tick_units: i64,
+    /// Lot size.
+    pub lot_size: u64,
+    /// Reference price in units.
+    pub reference_units: Option<i64>,
+    /// Percentage band.
+    pub band_percent: Option<u32>,
+    /// Static band in units.
+    pub price_min_units: Option<i64>,
+    /// Static band in units.
+    pub price_max_units: Option<i64>,
+    /// Largest quantity.
+    pub max_order_qty: u64,
+    /// Largest notional in price units x quantity.
+    pub max_notional_units: u128,
+    /// Owning engine thread.
+    pub engine: usize,
+}
+
+impl Config {
+    /// The embedded default.
+    pub fn default_config() -> Self {
+        Self::from_toml(DEFAULT_TOML).expect("the embedded default configuration is valid")
+    }
+
+    /// Parses and validates TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads, parses and validates a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse(m) => ConfigError::Parse(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Renders the configuration back to TOML (what `check-config` prints).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("configuration serialises")
+    }
+
+    /// Instruments with decimal strings turned into price units (validated by `validate`).
+    pub fn resolved_instruments(&self) -> Vec<ResolvedInstrument> {
+        self.instruments
+            .iter()
+            .enumerate()
+            .map(|(i, ins)| {
+                resolve_instrument(i, ins, self.engine.threads).expect("validated at load")
+            })
+            .collect()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let e = &self.engine;
+        if e.threads == 0 || e.threads > 64 {
+            return Err(invalid("engine.threads", "must be between 1 and 64"));
+        }
+        check_cores("engine.cores", &e.cores, e.threads)?;
+        if e.max_orders == 0 {
+            return Err(invalid("engine.max_orders", "must be at least 1"));
+        }
+        if e.max_price_levels < 2 {
+            return Err(invalid("engine.max_price_levels", "must be at least 2"));
+        }
+        let g = &self.gateway;
+        if g.threads == 0 || g.threads > 64 {
+            return Err(invalid("gateway.threads", "must be between 1 and 64"));
+        }
+        check_cores("gateway.cores", &g.cores, g.threads)?;
+        for (i, c) in g.cores.iter().enumerate() {
+            if e.cores.contains(c) {
+                return Err(invalid(
+                    format!("gateway.cores[{i}]"),
+                    format!(
+                        "core {c} is also an engine core; a hot thread needs a core of its own"
+                    ),
+                ));
+            }
+        }
+        if !g.ring_capacity.is_power_of_two() || g.ring_capacity < 16 {
+            return Err(invalid(
+                "gateway.ring_capacity",
+                "must be a power of two, at least 16",
+            ));
+        }
+        if g.max_connections == 0 {
+            return Err(invalid("gateway.max_connections", "must be at least 1"));
+        }
+        if g.max_orders == 0 {
+            return Err(invalid("gateway.max_orders", "must be at least 1"));
+        }
+        if self.fix.gateway >= g.threads {
+            return Err(invalid(
+                "fix.gateway",
+                format!(
+                    "no gateway thread {} (gateway.threads = {})",
+                    self.fix.gateway, g.threads
+                ),
+            ));
+        }
+        if self.binary.gateway >= g.threads {
+            return Err(invalid(
+                "binary.gateway",
+                format!(
+                    "no gateway thread {} (gateway.threads = {})",
+                    self.binary.gateway, g.threads
+                ),
+            ));
+        }
+        check_comp_id("fix.sender_comp_id", &self.fix.sender_comp_id)?;
+        if self.fix.max_message_size < 256 || self.fix.max_message_size > 1 << 20 {
+            return Err(invalid(
+                "fix.max_message_size",
+                "must be between 256 and 1048576 bytes",
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, s) in self.fix.sessions.iter().enumerate() {
+            let key = format!("fix.sessions[{i}].target_comp_id");
+            check_comp_id(&key, &s.target_comp_id)?;
+            if !seen.insert(&s.target_comp_id) {
+                return Err(invalid(
+                    key,
+                    format!("duplicate session {}", s.target_comp_id),
+                ));
+            }
+        }
+        let mut seen = HashSet::new();
+        for (i, u) in self.binary.users.iter().enumerate() {
+            let key = format!("binary.users[{i}].username");
+            if u.username.is_empty() || u.username.len() > 16 || !u.username.is_ascii() {
+                return Err(invalid(key, "must be 1 to 16 ASCII bytes"));
+            }
+            if u.username.contains(' ') {
+                return Err(invalid(
+                    key,
+                    "must not contain spaces (the wire pads with spaces)",
+                ));
+            }
+            if !seen.insert(&u.username) {
+                return Err(invalid(key, format!("duplicate user {}", u.username)));
+            }
+            if let Some(p) = &u.password {
+                if p.len() > 16 || !p.is_ascii() || p.contains(' ') {
+                    return Err(invalid(
+                        format!("binary.users[{i}].password"),
+                        "must be at most 16 ASCII bytes without spaces",
+                    ));
+                }
+            }
+        }
+        if self.fix.listen == self.binary.listen {
+            return Err(invalid(
+                "binary.listen",
+                "is the same address as fix.listen",
+            ));
+        }
+        if self.exporter.enabled
+            && (self.exporter.listen == self.fix.listen
+                || self.exporter.listen == self.binary.listen)
+        {
+            return Err(invalid(
+                "exporter.listen",
+                "is the same address as a gateway listener",
+            ));
+        }
+        if self.instruments.is_empty() {
+            return Err(invalid(
+                "instruments",
+                "at least one instrument is required",
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, ins) in self.instruments.iter().enumerate() {
+            resolve_instrument(i, ins, e.threads)?;
+            if !seen.insert(&ins.symbol) {
+                return Err(invalid(
+                    format!("instruments[{i}].symbol"),
+                    format!("duplicate symbol {}", ins.symbol),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_cores(key: &str, cores: &[usize], threads: usize) -> Result<(), ConfigError> {
+    if !cores.is_empty() && cores.len() != threads {
+        return Err(invalid(
+            key,
+            format!(
+                "lists {} cores for {threads} threads: give one per thread, or none",
+                cores.len()
+            ),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, c) in cores.iter().enumerate() {
+        if !seen.insert(c) {
+            return Err(invalid(
+                format!("{key}[{i}]"),
+                format!("core {c} is listed twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_comp_id(key: &str, id: &str) -> Result<(), ConfigError> {
+    let ok = !id.is_empty()
+        && id.len() <= 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'=' && b != b'|');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            key,
+            "must be 1 to 32 printable ASCII characters without '='",
+        ))
+    }
+}
+
+fn resolve_instrument(
+    i: usize,
+    ins: &InstrumentConfig,
+    engine_threads: usize,
+) -> Result<ResolvedInstrument, ConfigError> {
+    let key = |field: &str| format!("instruments[{i}].{field}");
+    if ins.symbol.is_empty()
+        || ins.symbol.len() > 8
+        || !ins
+            .symbol
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'=')
+    {
+        return Err(invalid(
+            key("symbol"),
+            "must be 1 to 8 printable ASCII characters",
+        ));
+    }
+    if ins.price_decimals > 9 {
+        return Err(invalid(key("price_decimals"), "must be at most 9"));
+    }
+    let d = ins.price_decimals;
+    let price = |field: &str, s: &str| {
+        parse_decimal(s, d).map_err(|m| invalid(key(field), format!("{s:?}: {m}")))
+    };
+    let tick_units = price("tick_size", &ins.tick_size)?;
+    if tick_units <= 0 {
+        return Err(invalid(key("tick_size"), "must be positive"));
+    }
+    if ins.lot_size == 0 {
+        return Err(invalid(key("lot_size"), "must be at least 1"));
+    }
+    if ins.max_order_qty == 0 || ins.max_order_qty % ins.lot_size != 0 {
+        return Err(invalid(
+            key("max_order_qty"),
+            "must be a positive multiple of lot_size",
+        ));
+    }
+    let reference_units = ins
+        .reference_price
+        .as_deref()
+        .map(|s| price("reference_price", s))
+        .transpose()?;
+    let price_min_units = ins
+        .price_min
+        .as_deref()
+        .map(|s| price("price_min", s))
+        .transpose()?;
+    let price_max_units = ins
+        .price_max
+        .as_deref()
+        .map(|s| price("price_max", s))
+        .transpose()?;
+    match (ins.band_percent, price_min_units, price_max_units) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(invalid(
+                key("band_percent"),
+                "choose a percentage band or a static price_min/price_max band, not both",
+            ))
+        }
+        (Some(p), None, None) => {
+            if p == 0 || p > 1000 {
+                return Err(invalid(key("band_percent"), "must be between 1 and 1000"));
+            }
+            if reference_units.is_none() {
+                return Err(invalid(
+                    key("reference_price"),
+                    "is required with band_percent (the band is around it until the first trade)",
+                ));
+            }
+        }
+        (None, Some(lo), Some(hi)) if lo > hi => {
+            return Err(invalid(key("price_min"), "is above price_max"));
+        }
+        _ => {}
+    }
+    if let Some(r) = reference_units {
+        if r <= 0 || r % tick_units != 0 {
+            return Err(invalid(
+                key("reference_price"),
+                "must be positive and a multiple of tick_size",
+            ));
+        }
+    }
+    let notional = price("max_notional", &ins.max_notional)?;
+    if notional <= 0 {
+        return Err(invalid(key("max_notional"), "must be positive"));
+    }
+    let engine = ins.engine.unwrap_or(i % engine_threads);
+    if engine >= engine_threads {
+        return Err(invalid(
+            key("engine"),
+            format!("no engine thread {engine} (engine.threads = {engine_threads})"),
+        ));
+    }
+    Ok(ResolvedInstrument {
+        symbol: ins.symbol.clone(),
+        price_decimals: d,
+        tick_units,
+        lot_size: ins.lot_size,
+        reference_units,
+        band_percent: ins.band_percent,
+        price_min_units,
+        price_max_units,
+        max_order_qty: ins.max_order_qty,
+        max_notional_units: notional as u128,
+        engine,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid_and_matches_the_documented_defaults() {
+        let c = Config::default_config();
+        assert_eq!(c.fix.listen, "127.0.0.1:9878".parse().unwrap());
+        assert_eq!(c.binary.listen, "127.0.0.1:9879".parse().unwrap());
+        assert_eq!(c.exporter.listen, "127.0.0.1:9100".parse().unwrap());
+        assert_eq!(c.fix.sender_comp_id, "APPLIANCE");
+        let sessions: Vec<_> = c
+            .fix
+            .sessions
+            .iter()
+            .map(|s| s.target_comp_id.as_str())
+            .collect();
+        assert_eq!(sessions, ["CLIENT1", "CLIENT2"]);
+        assert!(c.fix.sessions.iter().all(|s| s.password.is_none()));
+        let users: Vec<_> = c.binary.users.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(users, ["CLIENT1", "CLIENT2"]);
+        let ins = c.resolved_instruments();
+        let syms: Vec<_> = ins.iter().map(|i| i.symbol.as_str()).collect();
+        assert_eq!(syms, ["ACME", "BOLT", "CRUX"]);
+        assert!(ins
+            .iter()
+            .all(|i| i.tick_units == 100 && i.price_decimals == 4 && i.lot_size == 1));
+        assert!(c.engine.cores.is_empty() && c.gateway.cores.is_empty());
+        assert_eq!(c.engine.wait, WaitStrategy::SpinThenPark);
+        assert_eq!(c.gateway.wait, WaitStrategy::SpinThenPark);
+    }
+
+    #[test]
+    fn rendered_config_parses_back_to_the_same() {
+        let c = Config::default_config();
+        let again = Config::from_toml(&c.to_toml()).unwrap();
+        assert_eq!(again.to_toml(), c.to_toml());
+    }
+
+    fn with(replace: &str, by: &str) -> Result<Config, ConfigError> {
+        assert!(
+            DEFAULT_TOML.contains(replace),
+            "{replace:?} not in the default"
+        );
+        Config::from_toml(&DEFAULT_TOML.replacen(replace, by, 1))
+    }
+
+    fn err_of(replace: &str, by: &str) -> String {
+        with(replace, by).expect_err("must be refused").to_string()
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let e = err_of("threads = 1\n", "threads = 1\nthreadz = 2\n");
+        assert!(e.contains("threadz"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_are_refused_by_name() {
+        let e = err_of("max_orders = 1_000_000", "max_orders = \"many\"");
+        assert!(e.contains("max_orders"), "{e}");
+        let e = err_of("wait = \"spin-then-park\"", "wait = \"nap\"");
+        assert!(e.contains("wait") || e.contains("nap"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_key() {
+        let cases = [
+            ("tick_size = \"0.01\"", "tick_size = \"0.00001\"", "instruments[0].tick_size"),
+            ("symbol = \"BOLT\"", "symbol = \"ACME\"", "instruments[1].symbol"),
+            ("symbol = \"CRUX\"", "symbol = \"TOOLONGSYM\"", "instruments[2].symbol"),
+            ("lot_size = 1", "lot_size = 0", "instruments[0].lot_size"),
+            ("band_percent = 10", "band_percent = 10\nprice_min = \"1\"", "instruments[0].band_percent"),
+            ("ring_capacity = 65_536", "ring_capacity = 1000", "gateway.ring_capacity"),
+            ("target_comp_id = \"CLIENT2\"", "target_comp_id = \"CLIENT1\"", "fix.sessions[1].target_comp_id"),
+            ("username = \"CLIENT2\"", "username = \"SEVENTEEN_BYTES_X\"", "binary.users[1].username"),
+            ("listen = \"127.0.0.1:9879\"", "listen = \"127.0.0.1:9878\"", "binary.listen"),
+            ("threads = 1\n# Cores to pin engine threads to, one per thread (empty: no pinning, the shared-host default).\ncores = []", "threads = 1\ncores = [0, 1]", "engine.cores"),
+            ("reference_price = \"100.00\"", "reference_price = \"100.005\"", "instruments[0].reference_price"),
+            ("gateway = 0\nsender", "gateway = 3\nsender", "fix.gateway"),
+        ];
+        for (from, to, key) in cases {
+            let e = err_of(from, to);
+            assert!(e.starts_with(key), "replacing {from:?} by {to:?}: {e}");
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! The running appliance: threads, rings and the loops that drive the sans-IO cores.
+
+pub mod ring;
+pub mod wait;

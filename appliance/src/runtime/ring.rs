@@ -1,0 +1,150 @@
+//! SPSC rings between gateways and engines, with the accounting operators need.
+//!
+//! The rings are `rtrb` (cache-padded head/tail, cached indices). This wrapper adds two
+//! counters per ring, written only by the producer thread and read by the exporter: how often
+//! a push found the ring full (back-pressure events), and the highest occupancy seen.
+//! Single writer, so plain Relaxed stores suffice: no read-modify-write on the hot path.
+
+use crossbeam_utils::CachePadded;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Counters of one ring, shared with the exporter.
+#[derive(Debug, Default)]
+pub struct RingStats {
+    full_events: CachePadded<AtomicU64>,
+    high_water: AtomicU64,
+    capacity: AtomicU64,
+}
+
+impl RingStats {
+    /// Times a push found the ring full.
+    pub fn full_events(&self) -> u64 {
+        self.full_events.load(Ordering::Relaxed)
+    }
+    /// Highest occupancy observed at a push.
+    pub fn high_water(&self) -> u64 {
+        self.high_water.load(Ordering::Relaxed)
+    }
+    /// Slots in the ring.
+    pub fn capacity(&self) -> u64 {
+        self.capacity.load(Ordering::Relaxed)
+    }
+}
+
+/// The producing end of a ring.
+pub struct Sender<T> {
+    inner: rtrb::Producer<T>,
+    stats: Arc<RingStats>,
+    full_events: u64,
+    high_water: u64,
+}
+
+/// The consuming end of a ring.
+pub struct Receiver<T> {
+    inner: rtrb::Consumer<T>,
+}
+
+/// A ring of `capacity` slots (rounded to what rtrb allocates: exactly `capacity`).
+pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>, Arc<RingStats>) {
+    let (p, c) = rtrb::RingBuffer::new(capacity);
+    let stats = Arc::new(RingStats::default());
+    stats.capacity.store(capacity as u64, Ordering::Relaxed);
+    (
+        Sender {
+            inner: p,
+            stats: stats.clone(),
+            full_events: 0,
+            high_water: 0,
+        },
+        Receiver { inner: c },
+        stats,
+    )
+}
+
+impl<T> Sender<T> {
+    /// Pushes `value`, or hands it back when the ring is full (counted as a full event).
+    #[inline]
+    pub fn push(&mut self, value: T) -> Result<(), T> {
+        match self.inner.push(value) {
+            Ok(()) => Ok(()),
+            Err(rtrb::PushError::Full(v)) => {
+                self.full_events += 1;
+                self.stats
+                    .full_events
+                    .store(self.full_events, Ordering::Relaxed);
+                Err(v)
+            }
+        }
+    }
+
+    /// Free slots (reads the consumer's index: call once per batch, not per item).
+    #[inline]
+    pub fn free_slots(&self) -> usize {
+        self.inner.slots()
+    }
+
+    /// Records the occupancy after a batch (one shared load; updates the high-water mark).
+    #[inline]
+    pub fn note_occupancy(&mut self) {
+        let used = (self.inner.buffer().capacity() - self.inner.slots()) as u64;
+        if used > self.high_water {
+            self.high_water = used;
+            self.stats.high_water.store(used, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the consumer is gone (its thread ended).
+    pub fn is_abandoned(&self) -> bool {
+        self.inner.is_abandoned()
+    }
+}
+
+impl<T> Receiver<T> {
+    /// Pops the oldest item, if any.
+    #[inline]
+    pub fn pop(&mut self) -> Option<T> {
+        self.inner.pop().ok()
+    }
+
+    /// Whether the ring is empty (one shared load).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    /// Items waiting.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.inner.slots()
+    }
+
+    /// Whether the producer is gone (its thread ended).
+    pub fn is_abandoned(&self) -> bool {
+        self.inner.is_abandoned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_pushes_hand_the_value_back_and_are_counted() {
+        let (mut tx, mut rx, stats) = channel::<u32>(4);
+        for i in 0..4 {
+            tx.push(i).unwrap();
+        }
+        tx.note_occupancy();
+        assert_eq!(tx.push(99), Err(99));
+        assert_eq!(tx.push(98), Err(98));
+        assert_eq!(stats.full_events(), 2);
+        assert_eq!(stats.high_water(), 4);
+        assert_eq!(stats.capacity(), 4);
+        assert_eq!(rx.pop(), Some(0));
+        tx.push(4).unwrap();
+        let drained: Vec<u32> = std::iter::from_fn(|| rx.pop()).collect();
+        assert_eq!(drained, vec![1, 2, 3, 4]);
+        assert!(rx.is_empty());
+    }
+}
