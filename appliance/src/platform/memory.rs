@@ -1,0 +1,507 @@
+//! Hugepage-backed, pre-faulted, zero-initialised arrays for the order arena, price levels,
+//! rings and I/O buffers.
+//!
+//! Why: a hot thread that walks a few hundred MiB of orders through 4 KiB pages misses the TLB
+//! constantly; 2 MiB pages cut the page-walk cost by 512x in entries. And every page is touched
+//! here, at start-up, so the hot path never takes a page fault.
+//!
+//! The ladder, best first (see [`Backing`]):
+//! 1. explicit 2 MiB hugepages (`mmap(MAP_HUGETLB | MAP_HUGE_2MB | MAP_POPULATE)`): guaranteed
+//!    huge, but only if the operator reserved them (`vm.nr_hugepages`, `tuning/hugepages.sh`);
+//!    otherwise the kernel answers ENOMEM at `mmap` time;
+//! 2. transparent hugepages: a 2 MiB-aligned anonymous mapping with `madvise(MADV_HUGEPAGE)`;
+//!    huge when the kernel finds free 2 MiB frames, which is usual but not promised;
+//! 3. normal 4 KiB pages.
+//!
+//! The caller logs [`Backing`] once and exports [`Backing::metric_value`] as a gauge; the
+//! allocation itself never logs (it runs before the logger may exist).
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::mem::{align_of, size_of};
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+
+use bytemuck::Zeroable;
+
+use super::sysfs::{bracketed_choice, HostFs};
+
+/// 2 MiB: the x86-64 / arm64 (4 KiB granule) PMD page size.
+pub const HUGE_PAGE_2M: usize = 2 << 20;
+const SMALL_PAGE: usize = 4096;
+
+/// What backs an allocation, ordered from worst to best.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum Backing {
+    /// Normal 4 KiB pages.
+    #[serde(rename = "normal")]
+    Normal,
+    /// Transparent hugepages requested with `madvise(MADV_HUGEPAGE)`.
+    #[serde(rename = "thp")]
+    TransparentHuge,
+    /// Explicitly reserved 2 MiB hugepages (`MAP_HUGETLB`).
+    #[serde(rename = "hugetlb-2m")]
+    HugeTlb2M,
+}
+
+impl Backing {
+    /// Short stable name for logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backing::Normal => "normal",
+            Backing::TransparentHuge => "thp",
+            Backing::HugeTlb2M => "hugetlb-2m",
+        }
+    }
+
+    /// Gauge value: 0 normal, 1 transparent hugepages, 2 explicit hugepages (higher is better).
+    pub fn metric_value(self) -> i64 {
+        self as i64
+    }
+
+    /// The next rung down the ladder.
+    fn fallback(self) -> Option<Backing> {
+        match self {
+            Backing::HugeTlb2M => Some(Backing::TransparentHuge),
+            Backing::TransparentHuge => Some(Backing::Normal),
+            Backing::Normal => None,
+        }
+    }
+}
+
+impl fmt::Display for Backing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where to start on the ladder and whether to step down it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryPolicy {
+    /// The first backing tried.
+    pub prefer: Backing,
+    /// Whether to try worse backings when the preferred one cannot be had.
+    pub fallback: bool,
+}
+
+impl MemoryPolicy {
+    /// Best available: explicit hugepages, then THP, then normal pages. The production choice.
+    pub const BEST: MemoryPolicy = MemoryPolicy {
+        prefer: Backing::HugeTlb2M,
+        fallback: true,
+    };
+
+    /// Exactly `backing`, or an error (tests, and operators who want start-up to fail rather
+    /// than run on small pages).
+    pub fn only(backing: Backing) -> Self {
+        Self {
+            prefer: backing,
+            fallback: false,
+        }
+    }
+
+    /// Start at `backing` and step down when needed.
+    pub fn prefer(backing: Backing) -> Self {
+        Self {
+            prefer: backing,
+            fallback: true,
+        }
+    }
+}
+
+impl Default for MemoryPolicy {
+    fn default() -> Self {
+        Self::BEST
+    }
+}
+
+/// Why an allocation failed (cold path, start-up only).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AllocError {
+    /// `len * size_of::<T>()` overflows.
+    #[error("array of {len} elements of {elem_size} bytes overflows the address space")]
+    TooLarge {
+        /// Requested element count.
+        len: usize,
+        /// Element size.
+        elem_size: usize,
+    },
+    /// The element type needs more than page alignment.
+    #[error("element alignment {align} exceeds the 4 KiB page alignment mmap guarantees")]
+    AlignTooLarge {
+        /// `align_of::<T>()`.
+        align: usize,
+    },
+    /// The backing could not be mapped (the last one tried when falling back).
+    #[error("{backing} mapping of {bytes} bytes failed: {reason}")]
+    Map {
+        /// The backing that failed.
+        backing: Backing,
+        /// Bytes requested from the kernel.
+        bytes: usize,
+        /// errno (0 when the refusal was not a syscall error).
+        errno: i32,
+        /// Human-readable cause.
+        reason: String,
+    },
+}
+
+impl AllocError {
+    fn os(backing: Backing, bytes: usize) -> Self {
+        let e = std::io::Error::last_os_error();
+        let errno = e.raw_os_error().unwrap_or(0);
+        let hint = match (backing, errno) {
+            (Backing::HugeTlb2M, libc::ENOMEM) => {
+                " (not enough free 2 MiB hugepages reserved: see tuning/hugepages.sh)"
+            }
+            _ => "",
+        };
+        AllocError::Map {
+            backing,
+            bytes,
+            errno,
+            reason: format!("{e}{hint}"),
+        }
+    }
+}
+
+/// How a mapping is actually resident, from `/proc/self/smaps` (diagnostics and tests: THP is
+/// best-effort, so the runtime can log how much of an arena really landed on huge pages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Residency {
+    /// `KernelPageSize` of the VMA in bytes (2 MiB for hugetlb mappings).
+    pub kernel_page_size: usize,
+    /// Bytes of the VMA mapped by transparent hugepages (`AnonHugePages`).
+    pub anon_huge_bytes: usize,
+    /// Resident bytes (`Rss`).
+    pub rss_bytes: usize,
+    /// Locked bytes (`Locked`).
+    pub locked_bytes: usize,
+}
+
+/// A fixed-length, zero-initialised, pre-faulted array of plain data in memory of the best
+/// available [`Backing`]; unmapped on drop.
+///
+/// `T: Zeroable` (derive it with `#[derive(bytemuck::Zeroable)]`) is what makes handing out
+/// zero-filled memory as `[T]` sound; `T: Copy` means no element needs dropping.
+pub struct HugeSlice<T: Zeroable + Copy> {
+    ptr: NonNull<T>,
+    len: usize,
+    /// Bytes mapped (0 when nothing was mapped: empty array or zero-sized `T`).
+    mapped: usize,
+    backing: Backing,
+    _owns: PhantomData<T>,
+}
+
+// SAFETY: HugeSlice owns its mapping exclusively, like Box<[T]>; moving it to another thread
+// moves ownership of plain `T` values, sound when `T: Send`.
+unsafe impl<T: Zeroable + Copy + Send> Send for HugeSlice<T> {}
+// SAFETY: shared access only hands out `&[T]`, sound to share across threads when `T: Sync`.
+unsafe impl<T: Zeroable + Copy + Sync> Sync for HugeSlice<T> {}
+
+impl<T: Zeroable + Copy> HugeSlice<T> {
+    /// Maps `len` zeroed elements following `policy`, touching every page now so the hot path
+    /// never faults.
+    pub fn zeroed(len: usize, policy: MemoryPolicy) -> Result<Self, AllocError> {
+        if align_of::<T>() > SMALL_PAGE {
+            return Err(AllocError::AlignTooLarge {
+                align: align_of::<T>(),
+            });
+        }
+        let elem_size = size_of::<T>();
+        let bytes = len
+            .checked_mul(elem_size)
+            .ok_or(AllocError::TooLarge { len, elem_size })?;
+        if bytes == 0 {
+            return Ok(Self {
+                ptr: NonNull::dangling(),
+                len,
+                mapped: 0,
+                backing: Backing::Normal,
+                _owns: PhantomData,
+            });
+        }
+        let mut backing = policy.prefer;
+        loop {
+            match map(bytes, backing) {
+                Ok((ptr, mapped)) => {
+                    return Ok(Self {
+                        ptr: ptr.cast(),
+                        len,
+                        mapped,
+                        backing,
+                        _owns: PhantomData,
+                    })
+                }
+                Err(e) => match backing.fallback() {
+                    Some(next) if policy.fallback => backing = next,
+                    _ => return Err(e),
+                },
+            }
+        }
+    }
+
+    /// What backs this array.
+    pub fn backing(&self) -> Backing {
+        self.backing
+    }
+
+    /// Bytes mapped from the kernel (the array rounded up to whole pages of its backing).
+    pub fn mapped_bytes(&self) -> usize {
+        self.mapped
+    }
+
+    /// How the mapping is resident now, from `/proc/self/smaps`; `None` when nothing is mapped
+    /// or smaps is unreadable.
+    pub fn residency(&self) -> Option<Residency> {
+        if self.mapped == 0 {
+            return None;
+        }
+        residency_of(self.ptr.as_ptr() as usize)
+    }
+}
+
+impl<T: Zeroable + Copy> Deref for HugeSlice<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: `ptr` points to `len` initialised (zeroed, `T: Zeroable`) elements inside a
+        // mapping this value owns (or is dangling with `len * size_of::<T>() == 0`, valid for
+        // an empty or zero-sized slice); the borrow of `self` bounds the lifetime.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T: Zeroable + Copy> DerefMut for HugeSlice<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as in `deref`, and `&mut self` guarantees exclusive access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T: Zeroable + Copy> Drop for HugeSlice<T> {
+    fn drop(&mut self) {
+        if self.mapped != 0 {
+            // SAFETY: exactly the range `map` returned, unmapped once; `T: Copy` so no element
+            // needs dropping first.
+            unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.mapped) };
+        }
+    }
+}
+
+impl<T: Zeroable + Copy> fmt::Debug for HugeSlice<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HugeSlice")
+            .field("len", &self.len)
+            .field("mapped_bytes", &self.mapped)
+            .field("backing", &self.backing)
+            .finish()
+    }
+}
+
+fn round_up(n: usize, to: usize) -> Option<usize> {
+    n.checked_add(to - 1).map(|v| v & !(to - 1))
+}
+
+/// Maps `bytes` (non-zero) with exactly `backing`; returns the start and the mapped length.
+fn map(bytes: usize, backing: Backing) -> Result<(NonNull<u8>, usize), AllocError> {
+    let too_large = || AllocError::TooLarge {
+        len: bytes,
+        elem_size: 1,
+    };
+    match backing {
+        Backing::HugeTlb2M => {
+            let len = round_up(bytes, HUGE_PAGE_2M).ok_or_else(too_large)?;
+            let flags = libc::MAP_PRIVATE
+                | libc::MAP_ANONYMOUS
+                | libc::MAP_HUGETLB
+                | libc::MAP_HUGE_2MB
+                | libc::MAP_POPULATE;
+            // MAP_POPULATE faults every huge page in now; the reservation is checked at mmap
+            // time, so a shortage is ENOMEM here rather than SIGBUS later.
+            let p = mmap_anon(len, flags).ok_or_else(|| AllocError::os(backing, len))?;
+            Ok((p, len))
+        }
+        Backing::TransparentHuge => {
+            let thp = HostFs::real().read("/sys/kernel/mm/transparent_hugepage/enabled");
+            if let Some(mode) = thp.as_deref().and_then(bracketed_choice) {
+                if mode == "never" {
+                    return Err(AllocError::Map {
+                        backing,
+                        bytes,
+                        errno: 0,
+                        reason: "transparent hugepages are disabled (mode `never`); \
+                                 see tuning/thp.sh"
+                            .into(),
+                    });
+                }
+            }
+            let len = round_up(bytes, HUGE_PAGE_2M).ok_or_else(too_large)?;
+            let p = map_aligned_2m(len).ok_or_else(|| AllocError::os(backing, len))?;
+            // SAFETY: [p, p+len) is a mapping we just created and own.
+            if unsafe { libc::madvise(p.as_ptr().cast(), len, libc::MADV_HUGEPAGE) } != 0 {
+                let err = AllocError::os(backing, len);
+                // SAFETY: unmapping our own fresh mapping, never handed out.
+                unsafe { libc::munmap(p.as_ptr().cast(), len) };
+                return Err(err);
+            }
+            prefault(p, len);
+            Ok((p, len))
+        }
+        Backing::Normal => {
+            let len = round_up(bytes, SMALL_PAGE).ok_or_else(too_large)?;
+            let p = mmap_anon(len, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS)
+                .ok_or_else(|| AllocError::os(backing, len))?;
+            // Ask for small pages explicitly so "normal" means normal even when THP is
+            // `always`; failure (kernel without THP) changes nothing, so it is ignored.
+            // SAFETY: [p, p+len) is our own fresh mapping.
+            unsafe { libc::madvise(p.as_ptr().cast(), len, libc::MADV_NOHUGEPAGE) };
+            prefault(p, len);
+            Ok((p, len))
+        }
+    }
+}
+
+fn mmap_anon(len: usize, flags: libc::c_int) -> Option<NonNull<u8>> {
+    // SAFETY: anonymous mapping at a kernel-chosen address; no fd, no existing memory touched.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        None
+    } else {
+        NonNull::new(p.cast())
+    }
+}
+
+/// An anonymous mapping of `len` bytes (a multiple of 2 MiB) starting on a 2 MiB boundary:
+/// THP can only back 2 MiB-aligned ranges, and mmap only promises 4 KiB alignment, so map
+/// 2 MiB extra and trim both ends.
+fn map_aligned_2m(len: usize) -> Option<NonNull<u8>> {
+    let total = len.checked_add(HUGE_PAGE_2M)?;
+    let raw = mmap_anon(total, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS)?;
+    let start = raw.as_ptr() as usize;
+    let aligned = round_up(start, HUGE_PAGE_2M)?;
+    let head = aligned - start;
+    let tail = total - head - len;
+    // SAFETY: both trimmed ranges lie inside the mapping created above and are never used.
+    unsafe {
+        if head != 0 {
+            libc::munmap(raw.as_ptr().cast(), head);
+        }
+        if tail != 0 {
+            libc::munmap((aligned + len) as *mut libc::c_void, tail);
+        }
+    }
+    NonNull::new(aligned as *mut u8)
+}
+
+/// Writes one byte per 4 KiB page so every page (or the huge page containing it) is allocated
+/// now rather than on the hot path. The memory is already zero; writing zero keeps it so.
+fn prefault(p: NonNull<u8>, len: usize) {
+    let mut off = 0;
+    while off < len {
+        // SAFETY: off < len and [p, p+len) is our own writable mapping. Volatile so the
+        // compiler cannot drop a store of the value the page already holds.
+        unsafe { std::ptr::write_volatile(p.as_ptr().add(off), 0) };
+        off += SMALL_PAGE;
+    }
+}
+
+/// Parses the smaps entry of the mapping containing `addr`.
+fn residency_of(addr: usize) -> Option<Residency> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+    parse_smaps(&smaps, addr)
+}
+
+fn parse_smaps(smaps: &str, addr: usize) -> Option<Residency> {
+    let mut inside = false;
+    let mut r = Residency {
+        kernel_page_size: 0,
+        anon_huge_bytes: 0,
+        rss_bytes: 0,
+        locked_bytes: 0,
+    };
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if let Some((lo, hi)) = first.split_once('-') {
+            if let (Ok(lo), Ok(hi)) = (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+            {
+                if inside {
+                    return Some(r);
+                }
+                inside = lo <= addr && addr < hi;
+                continue;
+            }
+        }
+        if !inside {
+            continue;
+        }
+        let kb = |l: &str| -> usize {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0)
+                * 1024
+        };
+        match first {
+            "KernelPageSize:" => r.kernel_page_size = kb(line),
+            "AnonHugePages:" => r.anon_huge_bytes = kb(line),
+            "Rss:" => r.rss_bytes = kb(line),
+            "Locked:" => r.locked_bytes = kb(line),
+            _ => {}
+        }
+    }
+    inside.then_some(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smaps_entry_is_found_by_address() {
+        let smaps = "\
+7f0000000000-7f0000200000 rw-p 00000000 00:00 0 
+Size:               2048 kB
+KernelPageSize:        4 kB
+Rss:                2048 kB
+AnonHugePages:      2048 kB
+Locked:                0 kB
+7f0000400000-7f0000800000 rw-p 00000000 00:00 0   /anon_hugepage (deleted)
+Size:               4096 kB
+KernelPageSize:     2048 kB
+Rss:                4096 kB
+AnonHugePages:         0 kB
+Locked:             4096 kB
+VmFlags: rd wr mr mw me ht
+";
+        let r = parse_smaps(smaps, 0x7f00_0040_1000).unwrap();
+        assert_eq!(r.kernel_page_size, 2 << 20);
+        assert_eq!(r.locked_bytes, 4 << 20);
+        let r = parse_smaps(smaps, 0x7f00_0000_0000).unwrap();
+        assert_eq!(r.anon_huge_bytes, 2 << 20);
+        assert_eq!(r.kernel_page_size, 4096);
+        assert!(parse_smaps(smaps, 0x7f00_0030_0000).is_none());
+    }
+
+    #[test]
+    fn backings_are_ordered_and_named() {
+        assert!(Backing::HugeTlb2M > Backing::TransparentHuge);
+        assert!(Backing::TransparentHuge > Backing::Normal);
+        assert_eq!(Backing::HugeTlb2M.metric_value(), 2);
+        assert_eq!(Backing::Normal.to_string(), "normal");
+        assert_eq!(
+            serde_json::to_string(&Backing::TransparentHuge).unwrap(),
+            "\"thp\""
+        );
+        assert_eq!(round_up(1, HUGE_PAGE_2M), Some(HUGE_PAGE_2M));
+        assert_eq!(round_up(HUGE_PAGE_2M, HUGE_PAGE_2M), Some(HUGE_PAGE_2M));
+    }
+}
