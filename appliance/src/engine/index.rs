@@ -1,0 +1,189 @@
+//! Order id -> arena slot: a pre-sized open-addressing hash table.
+//!
+//! Linear probing with backward-shift deletion, so there are no tombstones and probe lengths
+//! do not degrade over a long session. The table has at least twice as many entries as the
+//! arena has slots, so the load factor never exceeds 0.5 and an insert always finds room.
+//! Order ids are gateway-assigned (gateway index in the high bits, counter in the low bits),
+//! not client-chosen, so the hash does not need to resist adversarial keys; see `home`.
+
+use super::orders::NIL;
+use super::storage::alloc_slice;
+use super::types::OrderId;
+
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Entry {
+    key: OrderId,
+    /// Arena slot, or `NIL` when the entry is empty.
+    slot: u32,
+}
+
+/// The id index.
+pub(crate) struct OrderIndex {
+    entries: Box<[Entry]>,
+    mask: usize,
+    len: usize,
+}
+
+impl OrderIndex {
+    /// A table for up to `max_orders` live ids.
+    pub fn new(max_orders: u32) -> OrderIndex {
+        let size = (max_orders as usize * 2).next_power_of_two().max(16);
+        OrderIndex {
+            entries: alloc_slice(size, Entry { key: 0, slot: NIL }),
+            mask: size - 1,
+            len: 0,
+        }
+    }
+
+    /// Home bucket of a key.
+    ///
+    /// Folding the high half onto the low half keeps consecutive ids of one gateway in
+    /// consecutive buckets: the live ids of a venue are a sliding window of recent counters, so
+    /// their buckets form a compact, cache-resident run instead of being scattered over the
+    /// whole table as a multiplicative (Fibonacci) hash would scatter them. The measurement
+    /// behind this choice is in `docs/engine.md`. Gateways differ in the high bits, which the
+    /// fold moves into the low bits (`gateway << 40` lands on bit 8 and up), so two gateways'
+    /// runs are offset rather than colliding bucket for bucket.
+    #[inline]
+    fn home(&self, key: OrderId) -> usize {
+        ((key ^ (key >> 32)) as usize) & self.mask
+    }
+
+    /// Number of live ids.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The slot of `key`, if live.
+    #[inline]
+    pub fn get(&self, key: OrderId) -> Option<u32> {
+        let mut i = self.home(key);
+        loop {
+            let e = self.entries[i];
+            if e.slot == NIL {
+                return None;
+            }
+            if e.key == key {
+                return Some(e.slot);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// Inserts `key -> slot`. Returns false (and changes nothing) if `key` is already present.
+    /// The caller guarantees room (at most `max_orders` live ids).
+    #[inline]
+    pub fn insert(&mut self, key: OrderId, slot: u32) -> bool {
+        debug_assert!(slot != NIL);
+        let mut i = self.home(key);
+        loop {
+            let e = &mut self.entries[i];
+            if e.slot == NIL {
+                *e = Entry { key, slot };
+                self.len += 1;
+                return true;
+            }
+            if e.key == key {
+                return false;
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// Removes `key`, returning its slot.
+    #[inline]
+    pub fn remove(&mut self, key: OrderId) -> Option<u32> {
+        let mut i = self.home(key);
+        loop {
+            let e = self.entries[i];
+            if e.slot == NIL {
+                return None;
+            }
+            if e.key == key {
+                break;
+            }
+            i = (i + 1) & self.mask;
+        }
+        let slot = self.entries[i].slot;
+        // Backward shift: pull later entries of the probe run into the hole when the hole lies
+        // between their home bucket and where they sit, so every key stays reachable from its
+        // home without tombstones.
+        let mut j = i;
+        loop {
+            j = (j + 1) & self.mask;
+            let e = self.entries[j];
+            if e.slot == NIL {
+                break;
+            }
+            let home = self.home(e.key);
+            if (j.wrapping_sub(home) & self.mask) >= (j.wrapping_sub(i) & self.mask) {
+                self.entries[i] = e;
+                i = j;
+            }
+        }
+        self.entries[i].slot = NIL;
+        self.len -= 1;
+        Some(slot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_get_remove_with_collisions_and_wraparound() {
+        let mut ix = OrderIndex::new(8); // 16 buckets
+                                         // Keys that share a home bucket and wrap around the end of the table.
+        let keys: Vec<u64> = (0..8).map(|k| 15 + 16 * k).collect();
+        for (n, &k) in keys.iter().enumerate() {
+            assert!(ix.insert(k, n as u32));
+        }
+        assert!(!ix.insert(keys[3], 99), "duplicate key must be refused");
+        for (n, &k) in keys.iter().enumerate() {
+            assert_eq!(ix.get(k), Some(n as u32));
+        }
+        assert_eq!(ix.remove(keys[0]), Some(0));
+        assert_eq!(ix.remove(keys[5]), Some(5));
+        assert_eq!(ix.get(keys[0]), None);
+        for (n, &k) in keys.iter().enumerate() {
+            if n != 0 && n != 5 {
+                assert_eq!(
+                    ix.get(k),
+                    Some(n as u32),
+                    "key {k} lost after backward shift"
+                );
+            }
+        }
+        assert_eq!(ix.len(), 6);
+        assert_eq!(ix.remove(12345), None);
+    }
+
+    #[test]
+    fn random_ops_match_std_hashmap() {
+        use std::collections::HashMap;
+        let mut ix = OrderIndex::new(512);
+        let mut model = HashMap::new();
+        let mut x: u64 = 0x1234_5678;
+        for step in 0..200_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Mix dense ids and ids with gateway bits set.
+            let key = (x % 700) | ((x >> 60) << 40);
+            if model.len() < 512 && (x >> 20) % 3 != 0 {
+                let fresh = !model.contains_key(&key);
+                assert_eq!(ix.insert(key, step), fresh);
+                model.entry(key).or_insert(step);
+            } else {
+                assert_eq!(ix.remove(key), model.remove(&key));
+            }
+            assert_eq!(ix.len(), model.len());
+        }
+        for (&k, &v) in &model {
+            assert_eq!(ix.get(k), Some(v));
+        }
+    }
+}
