@@ -1,0 +1,414 @@
+//! The field decoder: splits a trusted frame into `(tag, value)` ranges in a caller-owned
+//! [`FieldIndex`] and exposes them as a zero-copy [`Message`] view.
+//!
+//! The index is reserved once (sized from the maximum message size) and reused for every
+//! message, so decoding never allocates. It also records what the session layer needs without a
+//! second pass: MsgSeqNum, CompIDs, SendingTime, PossDupFlag, and the first structural problem
+//! (a header field after the body started, a tag that is not a number).
+
+use super::frame::{Frame, SOH};
+use super::num::parse_u64;
+use crate::dict;
+use crate::tags;
+
+/// One field of a decoded message: a tag and the byte range of its value in the frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FieldRef {
+    /// Tag number.
+    pub tag: u32,
+    /// Offset of the value's first byte in the frame.
+    pub start: u32,
+    /// Offset one past the value's last byte.
+    pub end: u32,
+}
+
+/// Why a frame's fields cannot be decoded. The frame is then not a message at all and is
+/// ignored (or the connection dropped before logon), as QuickFIX does with `InvalidMessage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// A field without `=` or with a tag that is not a number (e.g. `4garbled9=TW`).
+    GarbledField,
+    /// The first three fields are not BeginString, BodyLength, MsgType.
+    FirstFieldsOutOfOrder,
+    /// More fields than the index was sized for.
+    TooManyFields,
+}
+
+/// Reusable storage for the fields of one message. One per gateway thread is enough: the
+/// message view borrows it only until the caller is done with that message.
+#[derive(Debug)]
+pub struct FieldIndex {
+    fields: Vec<FieldRef>,
+    cap: usize,
+}
+
+impl FieldIndex {
+    /// An index able to hold messages of up to `max_message_size` bytes (a field takes at
+    /// least 4 bytes: `1=x<SOH>`).
+    pub fn for_message_size(max_message_size: usize) -> Self {
+        let cap = max_message_size / 4 + 4;
+        FieldIndex {
+            fields: Vec::with_capacity(cap),
+            cap,
+        }
+    }
+}
+
+/// Positions of the header fields the session reads, filled while decoding.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HeaderInfo {
+    msg_type: (u32, u32),
+    /// Parsed MsgSeqNum; `None` when absent or not a number.
+    pub seq_num: Option<u64>,
+    /// True when a MsgSeqNum field is present at all.
+    pub has_seq_num: bool,
+    sender: Option<(u32, u32)>,
+    target: Option<(u32, u32)>,
+    sending_time: Option<(u32, u32)>,
+    orig_sending_time: Option<(u32, u32)>,
+    /// PossDupFlag (43) is `Y`.
+    pub poss_dup: bool,
+    /// PossResend (97) is `Y`.
+    pub poss_resend: bool,
+    /// Index in the field list of the first body field.
+    pub body_first: u16,
+    /// Index in the field list of the first trailer field.
+    pub trailer_first: u16,
+    /// First header field found after the body began, or body field after the trailer began.
+    pub out_of_order_tag: Option<u32>,
+    /// First negative tag (such as `-1=HI`), kept so it can be rejected by number.
+    pub negative_tag: Option<i32>,
+}
+
+/// A decoded message: the frame bytes plus the field index. Copy, borrow-only.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    buf: &'a [u8],
+    fields: &'a [FieldRef],
+    info: HeaderInfo,
+}
+
+#[inline]
+fn range(r: (u32, u32)) -> core::ops::Range<usize> {
+    r.0 as usize..r.1 as usize
+}
+
+impl<'a> Message<'a> {
+    /// The whole frame.
+    #[inline]
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.buf
+    }
+    /// Every field in wire order (BeginString, BodyLength and CheckSum included).
+    #[inline]
+    pub fn fields(&self) -> &'a [FieldRef] {
+        self.fields
+    }
+    /// Header facts gathered while decoding.
+    #[inline]
+    pub fn info(&self) -> &HeaderInfo {
+        &self.info
+    }
+    /// The value bytes of a field reference.
+    #[inline]
+    pub fn value(&self, f: &FieldRef) -> &'a [u8] {
+        &self.buf[f.start as usize..f.end as usize]
+    }
+    /// The first value of `tag`, if present.
+    #[inline]
+    pub fn get(&self, tag: u32) -> Option<&'a [u8]> {
+        self.fields
+            .iter()
+            .find(|f| f.tag == tag)
+            .map(|f| self.value(f))
+    }
+    /// MsgType (35).
+    #[inline]
+    pub fn msg_type(&self) -> &'a [u8] {
+        &self.buf[range(self.info.msg_type)]
+    }
+    /// MsgSeqNum (34), when present and numeric.
+    #[inline]
+    pub fn seq_num(&self) -> Option<u64> {
+        self.info.seq_num
+    }
+    /// SenderCompID (49).
+    #[inline]
+    pub fn sender_comp_id(&self) -> Option<&'a [u8]> {
+        self.info.sender.map(|r| &self.buf[range(r)])
+    }
+    /// TargetCompID (56).
+    #[inline]
+    pub fn target_comp_id(&self) -> Option<&'a [u8]> {
+        self.info.target.map(|r| &self.buf[range(r)])
+    }
+    /// SendingTime (52) as written.
+    #[inline]
+    pub fn sending_time(&self) -> Option<&'a [u8]> {
+        self.info.sending_time.map(|r| &self.buf[range(r)])
+    }
+    /// OrigSendingTime (122) as written.
+    #[inline]
+    pub fn orig_sending_time(&self) -> Option<&'a [u8]> {
+        self.info.orig_sending_time.map(|r| &self.buf[range(r)])
+    }
+    /// PossDupFlag (43) = Y.
+    #[inline]
+    pub fn poss_dup(&self) -> bool {
+        self.info.poss_dup
+    }
+    /// PossResend (97) = Y: the application decides whether it has seen this message.
+    #[inline]
+    pub fn poss_resend(&self) -> bool {
+        self.info.poss_resend
+    }
+    /// Header fields (BeginString and BodyLength included).
+    #[inline]
+    pub fn header_fields(&self) -> &'a [FieldRef] {
+        &self.fields[..self.info.body_first as usize]
+    }
+    /// Body fields in wire order.
+    #[inline]
+    pub fn body_fields(&self) -> &'a [FieldRef] {
+        &self.fields[self.info.body_first as usize..self.info.trailer_first as usize]
+    }
+    /// Trailer fields (CheckSum included).
+    #[inline]
+    pub fn trailer_fields(&self) -> &'a [FieldRef] {
+        &self.fields[self.info.trailer_first as usize..]
+    }
+    /// True for session-level (admin) message types: 0, 1, 2, 3, 4, 5, A.
+    #[inline]
+    pub fn is_admin(&self) -> bool {
+        is_admin_msg_type(self.msg_type())
+    }
+}
+
+/// True for session-level (admin) message types.
+#[inline]
+pub fn is_admin_msg_type(t: &[u8]) -> bool {
+    matches!(t, b"0" | b"1" | b"2" | b"3" | b"4" | b"5" | b"A")
+}
+
+/// Decodes the fields of `buf[..frame.len]` into `index`. `buf` must start with the frame.
+pub fn decode<'a>(
+    buf: &'a [u8],
+    frame: &Frame,
+    index: &'a mut FieldIndex,
+) -> Result<Message<'a>, DecodeError> {
+    let buf = &buf[..frame.len];
+    let fields = &mut index.fields;
+    fields.clear();
+    let mut info = HeaderInfo::default();
+    // 0 = header, 1 = body, 2 = trailer
+    let mut section = 0u8;
+    let mut body_first: Option<usize> = None;
+    let mut trailer_first: Option<usize> = None;
+    let mut pos = 0usize;
+    let len = buf.len();
+    while pos < len {
+        // tag
+        let mut tag: u32 = 0;
+        let mut neg = false;
+        let tag_start = pos;
+        if buf[pos] == b'-' {
+            neg = true;
+            pos += 1;
+        }
+        let digits_start = pos;
+        while pos < len {
+            let d = buf[pos].wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            if pos - digits_start >= 9 {
+                return Err(DecodeError::GarbledField);
+            }
+            tag = tag * 10 + d as u32;
+            pos += 1;
+        }
+        if pos == digits_start || pos >= len || buf[pos] != b'=' {
+            let _ = tag_start;
+            return Err(DecodeError::GarbledField);
+        }
+        pos += 1;
+        let vstart = pos;
+        // value: up to SOH (frame guarantees the message ends with SOH)
+        let vend = match buf[pos..].iter().position(|&b| b == SOH) {
+            Some(p) => pos + p,
+            None => return Err(DecodeError::GarbledField),
+        };
+        pos = vend + 1;
+        let n = fields.len();
+        if neg {
+            if info.negative_tag.is_none() {
+                info.negative_tag = Some(-(tag.min(i32::MAX as u32) as i32));
+            }
+            continue;
+        }
+        if n < 3 {
+            let want = [tags::BEGIN_STRING, tags::BODY_LENGTH, tags::MSG_TYPE][n];
+            if tag != want {
+                return Err(DecodeError::FirstFieldsOutOfOrder);
+            }
+        }
+        if n == index.cap {
+            return Err(DecodeError::TooManyFields);
+        }
+        let r = (vstart as u32, vend as u32);
+        let is_header = dict::is_header_tag(tag);
+        if is_header {
+            if section != 0 && info.out_of_order_tag.is_none() {
+                info.out_of_order_tag = Some(tag);
+            }
+            match tag {
+                tags::MSG_TYPE => info.msg_type = r,
+                tags::MSG_SEQ_NUM if !info.has_seq_num => {
+                    info.has_seq_num = true;
+                    info.seq_num = parse_u64(&buf[vstart..vend]);
+                }
+                tags::SENDER_COMP_ID if info.sender.is_none() => info.sender = Some(r),
+                tags::TARGET_COMP_ID if info.target.is_none() => info.target = Some(r),
+                tags::SENDING_TIME if info.sending_time.is_none() => info.sending_time = Some(r),
+                tags::ORIG_SENDING_TIME if info.orig_sending_time.is_none() => {
+                    info.orig_sending_time = Some(r)
+                }
+                tags::POSS_DUP_FLAG => info.poss_dup = &buf[vstart..vend] == b"Y",
+                tags::POSS_RESEND => info.poss_resend = &buf[vstart..vend] == b"Y",
+                _ => {}
+            }
+        } else if dict::is_trailer_tag(tag) {
+            if section != 2 {
+                section = 2;
+                trailer_first = Some(n);
+                if body_first.is_none() {
+                    body_first = Some(n);
+                }
+            }
+        } else {
+            if section == 2 && info.out_of_order_tag.is_none() {
+                info.out_of_order_tag = Some(tag);
+            }
+            if section == 0 {
+                section = 1;
+                body_first = Some(n);
+            }
+        }
+        fields.push(FieldRef {
+            tag,
+            start: vstart as u32,
+            end: vend as u32,
+        });
+    }
+    let n = fields.len();
+    let body_first = body_first.unwrap_or(n);
+    info.body_first = body_first as u16;
+    info.trailer_first = trailer_first.unwrap_or(n).max(body_first) as u16;
+    Ok(Message {
+        buf,
+        fields: &index.fields,
+        info,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::frame::{next_frame, FrameStatus};
+
+    fn build(body: &str) -> Vec<u8> {
+        let body = body.replace('|', "\x01");
+        let mut m = format!("8=FIX.4.4\x019={}\x01{}", body.len(), body).into_bytes();
+        let cs = crate::codec::frame::checksum(&m);
+        m.extend_from_slice(format!("10={cs:03}\x01").as_bytes());
+        m
+    }
+
+    fn with_msg<R>(m: &[u8], f: impl FnOnce(Result<Message<'_>, DecodeError>) -> R) -> R {
+        let FrameStatus::Complete(fr) = next_frame(m, 4096) else {
+            panic!("frame")
+        };
+        let mut idx = FieldIndex::for_message_size(4096);
+        f(decode(m, &fr, &mut idx))
+    }
+
+    #[test]
+    fn decodes_header_and_body() {
+        let m = build("35=D|34=7|49=TW|52=20240101-00:00:00.000|56=ISLD|43=Y|122=20240101-00:00:00|11=ID|55=X|");
+        with_msg(&m, |r| {
+            let msg = r.unwrap();
+            assert_eq!(msg.msg_type(), b"D");
+            assert_eq!(msg.seq_num(), Some(7));
+            assert_eq!(msg.sender_comp_id(), Some(&b"TW"[..]));
+            assert_eq!(msg.target_comp_id(), Some(&b"ISLD"[..]));
+            assert!(msg.poss_dup());
+            assert_eq!(msg.orig_sending_time(), Some(&b"20240101-00:00:00"[..]));
+            assert_eq!(msg.get(11), Some(&b"ID"[..]));
+            assert_eq!(msg.body_fields().len(), 2);
+            assert_eq!(msg.trailer_fields().len(), 1);
+            assert_eq!(msg.info().out_of_order_tag, None);
+        });
+    }
+
+    #[test]
+    fn structure_problems_are_recorded() {
+        let m = build("35=D|11=id|34=2|49=TW|");
+        with_msg(&m, |r| {
+            assert_eq!(r.unwrap().info().out_of_order_tag, Some(34))
+        });
+        let m = build("35=0|34=2|-1=HI|");
+        with_msg(&m, |r| assert_eq!(r.unwrap().info().negative_tag, Some(-1)));
+        let m = build("35=0|4garbled9=TW|");
+        with_msg(&m, |r| {
+            assert_eq!(r.unwrap_err(), DecodeError::GarbledField)
+        });
+    }
+
+    #[test]
+    fn first_three_fields_enforced() {
+        // BodyLength computed, but 34 sits where 35 must be.
+        let m = build("34=3|35=0|");
+        with_msg(&m, |r| {
+            assert_eq!(r.unwrap_err(), DecodeError::FirstFieldsOutOfOrder)
+        });
+    }
+}
+
+/// Iterates `(tag, value)` pairs of raw `tag=value<SOH>` bytes without an index: the field
+/// decoder on its own, for callers that only need a few fields (such as identifying a Logon).
+/// Stops at the first malformed field with an error.
+pub fn fields(buf: &[u8]) -> Fields<'_> {
+    Fields { buf, pos: 0 }
+}
+
+/// Iterator returned by [`fields`].
+#[derive(Debug, Clone)]
+pub struct Fields<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Result<(u32, &'a [u8]), DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        let rest = &self.buf[self.pos..];
+        let Some(eq) = rest.iter().position(|&b| b == b'=') else {
+            self.pos = self.buf.len();
+            return Some(Err(DecodeError::GarbledField));
+        };
+        let Some(tag) = parse_u64(&rest[..eq]).filter(|&t| t <= u32::MAX as u64) else {
+            self.pos = self.buf.len();
+            return Some(Err(DecodeError::GarbledField));
+        };
+        let Some(soh) = rest[eq + 1..].iter().position(|&b| b == SOH) else {
+            self.pos = self.buf.len();
+            return Some(Err(DecodeError::GarbledField));
+        };
+        self.pos += eq + 1 + soh + 1;
+        Some(Ok((tag as u32, &rest[eq + 1..eq + 1 + soh])))
+    }
+}

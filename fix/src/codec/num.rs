@@ -1,0 +1,360 @@
+//! Integer and fixed-point decimal conversion between FIX text and machine integers.
+//!
+//! Prices travel as decimal strings but the engine works in integer price units with an
+//! instrument-specific number of implied decimals; the conversion must be exact, so it is done
+//! digit by digit with overflow checks and never through a float.
+
+/// Why a decimal string could not be turned into integer units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecimalError {
+    /// Not `[-]digits[.digits]` (a `+` sign, an exponent, no digit at all, stray bytes).
+    Format,
+    /// More significant decimals than the scale allows (e.g. `1.005` at scale 2).
+    TooPrecise,
+    /// The value does not fit an `i64` at this scale.
+    Overflow,
+}
+
+/// Largest scale accepted: 10^18 still fits an `i64`.
+pub const MAX_SCALE: u8 = 18;
+
+const POW10: [i64; 19] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+    10_000_000_000,
+    100_000_000_000,
+    1_000_000_000_000,
+    10_000_000_000_000,
+    100_000_000_000_000,
+    1_000_000_000_000_000,
+    10_000_000_000_000_000,
+    100_000_000_000_000_000,
+    1_000_000_000_000_000_000,
+];
+
+/// `10^scale` for `scale <= MAX_SCALE`.
+#[inline]
+pub fn pow10(scale: u8) -> i64 {
+    POW10[scale as usize]
+}
+
+/// Parses an unsigned decimal integer made of ASCII digits only (no sign, at least one digit).
+#[inline]
+pub fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &b in s {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(d as u64)?;
+    }
+    Some(v)
+}
+
+/// Parses a FIX `int`: optional `-`, then digits. QuickFIX rejects a leading `+`, so do we.
+#[inline]
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    match s.split_first() {
+        Some((b'-', rest)) => {
+            let v = parse_u64(rest)?;
+            if v > i64::MAX as u64 + 1 {
+                None
+            } else {
+                Some((v as i64).wrapping_neg())
+            }
+        }
+        _ => {
+            let v = parse_u64(s)?;
+            i64::try_from(v).ok()
+        }
+    }
+}
+
+/// True when `s` is a valid FIX `int` (any length of digits; value range is not checked).
+#[inline]
+pub fn is_int(s: &[u8]) -> bool {
+    let digits = match s.split_first() {
+        Some((b'-', rest)) => rest,
+        _ => s,
+    };
+    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+}
+
+/// True when `s` is a valid FIX `float`/`Qty`/`Price`: `[-]digits[.digits]` with at least one
+/// digit, as QuickFIX's DoubleConvertor accepts (no `+`, no exponent).
+#[inline]
+pub fn is_decimal(s: &[u8]) -> bool {
+    let body = match s.split_first() {
+        Some((b'-', rest)) => rest,
+        _ => s,
+    };
+    let mut digits = 0usize;
+    let mut dot = false;
+    for &b in body {
+        if b.is_ascii_digit() {
+            digits += 1;
+        } else if b == b'.' && !dot {
+            dot = true;
+        } else {
+            return false;
+        }
+    }
+    digits > 0
+}
+
+/// Converts a decimal string to integer units at `scale` implied decimals, exactly.
+///
+/// `"101.25"` at scale 4 is `1_012_500`. Decimals beyond the scale are accepted only when they
+/// are zeros (`"1.50"` at scale 1 is 15); anything else is [`DecimalError::TooPrecise`], never
+/// rounded.
+pub fn parse_decimal(s: &[u8], scale: u8) -> Result<i64, DecimalError> {
+    if scale > MAX_SCALE {
+        return Err(DecimalError::Overflow);
+    }
+    let (neg, body) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, s),
+    };
+    let (int_part, frac_part) = match body.iter().position(|&b| b == b'.') {
+        Some(p) => (&body[..p], &body[p + 1..]),
+        None => (body, &body[..0]),
+    };
+    if int_part.is_empty() && frac_part.is_empty() {
+        return Err(DecimalError::Format);
+    }
+    // Accumulate as a negative number so i64::MIN is representable.
+    let mut acc: i64 = 0;
+    for &b in int_part {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(DecimalError::Format);
+        }
+        acc = acc
+            .checked_mul(10)
+            .and_then(|a| a.checked_sub(d as i64))
+            .ok_or(DecimalError::Overflow)?;
+    }
+    let mut used = 0u8;
+    for &b in frac_part {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(DecimalError::Format);
+        }
+        if used < scale {
+            acc = acc
+                .checked_mul(10)
+                .and_then(|a| a.checked_sub(d as i64))
+                .ok_or(DecimalError::Overflow)?;
+            used += 1;
+        } else if d != 0 {
+            return Err(DecimalError::TooPrecise);
+        }
+    }
+    acc = acc
+        .checked_mul(pow10(scale - used))
+        .ok_or(DecimalError::Overflow)?;
+    if neg {
+        Ok(acc)
+    } else {
+        acc.checked_neg().ok_or(DecimalError::Overflow)
+    }
+}
+
+/// Parses a FIX `Qty` that must be a whole number (`"2000"`, `"002000.00"`); a non-zero
+/// fractional part or a negative value is an error.
+pub fn parse_qty(s: &[u8]) -> Result<u64, DecimalError> {
+    let v = parse_decimal(s, 0)?;
+    u64::try_from(v).map_err(|_| DecimalError::Format)
+}
+
+/// Two-digit lookup table: formatting two digits per step halves the divisions.
+const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Number of decimal digits of `v` (1 for 0).
+#[inline]
+pub fn digits_u64(v: u64) -> usize {
+    let mut n = 1;
+    let mut x = v;
+    while x >= 10 {
+        x /= 10;
+        n += 1;
+    }
+    n
+}
+
+/// Writes `v` in decimal at the start of `out`, returns the number of bytes written, or
+/// `None` when `out` is too short.
+#[inline]
+pub fn write_u64(out: &mut [u8], v: u64) -> Option<usize> {
+    let n = digits_u64(v);
+    let dst = out.get_mut(..n)?;
+    let mut x = v;
+    let mut i = n;
+    while x >= 100 {
+        let r = (x % 100) as usize * 2;
+        x /= 100;
+        i -= 2;
+        dst[i] = DIGIT_PAIRS[r];
+        dst[i + 1] = DIGIT_PAIRS[r + 1];
+    }
+    if x >= 10 {
+        let r = x as usize * 2;
+        dst[i - 2] = DIGIT_PAIRS[r];
+        dst[i - 1] = DIGIT_PAIRS[r + 1];
+    } else {
+        dst[i - 1] = b'0' + x as u8;
+    }
+    Some(n)
+}
+
+/// Writes `v` as exactly `width` digits, zero-padded (used by timestamps). `v` must fit.
+#[inline]
+pub fn write_padded(out: &mut [u8], mut v: u64, width: usize) {
+    for i in (0..width).rev() {
+        out[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+/// Writes `v` in decimal, with a leading `-` when negative.
+#[inline]
+pub fn write_i64(out: &mut [u8], v: i64) -> Option<usize> {
+    if v < 0 {
+        *out.first_mut()? = b'-';
+        Some(1 + write_u64(&mut out[1..], v.unsigned_abs())?)
+    } else {
+        write_u64(out, v as u64)
+    }
+}
+
+/// Writes integer `units` with `scale` implied decimals as a decimal string, trimming trailing
+/// zeros of the fraction (`1_012_500` at scale 4 is `101.25`, `1_000_000` is `100`).
+pub fn write_price(out: &mut [u8], units: i64, scale: u8) -> Option<usize> {
+    let mut scale = scale.min(MAX_SCALE);
+    let mut mag = units.unsigned_abs();
+    while scale > 0 && mag % 10 == 0 {
+        mag /= 10;
+        scale -= 1;
+    }
+    write_fixed_mag(out, units < 0, mag, scale)
+}
+
+/// Writes integer `value` with `decimals` implied decimals using exactly `decimals` digits after
+/// the point (`12_345` with 3 decimals is `12.345`; with 0 decimals no point is written). For
+/// values such as AvgPx where the gateway chooses the precision.
+pub fn write_fixed(out: &mut [u8], value: i64, decimals: u8) -> Option<usize> {
+    write_fixed_mag(
+        out,
+        value < 0,
+        value.unsigned_abs(),
+        decimals.min(MAX_SCALE),
+    )
+}
+
+fn write_fixed_mag(out: &mut [u8], neg: bool, mag: u64, decimals: u8) -> Option<usize> {
+    let mut pos = 0;
+    if neg && mag != 0 {
+        *out.first_mut()? = b'-';
+        pos = 1;
+    }
+    if decimals == 0 {
+        return Some(pos + write_u64(out.get_mut(pos..)?, mag)?);
+    }
+    let div = pow10(decimals) as u64;
+    let int = mag / div;
+    let frac = mag % div;
+    pos += write_u64(out.get_mut(pos..)?, int)?;
+    let d = decimals as usize;
+    let dst = out.get_mut(pos..pos + 1 + d)?;
+    dst[0] = b'.';
+    write_padded(&mut dst[1..], frac, d);
+    Some(pos + 1 + d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_parse_is_exact() {
+        assert_eq!(parse_decimal(b"101.25", 4), Ok(1_012_500));
+        assert_eq!(parse_decimal(b"-0.01", 2), Ok(-1));
+        assert_eq!(parse_decimal(b"002000.00", 0), Ok(2000));
+        assert_eq!(parse_decimal(b".5", 1), Ok(5));
+        assert_eq!(parse_decimal(b"5.", 1), Ok(50));
+        assert_eq!(parse_decimal(b"1.005", 2), Err(DecimalError::TooPrecise));
+        assert_eq!(parse_decimal(b"1.0050", 3), Ok(1005));
+        assert_eq!(parse_decimal(b"+1", 0), Err(DecimalError::Format));
+        assert_eq!(parse_decimal(b"1e5", 0), Err(DecimalError::Format));
+        assert_eq!(parse_decimal(b"", 0), Err(DecimalError::Format));
+        assert_eq!(parse_decimal(b".", 0), Err(DecimalError::Format));
+        assert_eq!(parse_decimal(b"-", 0), Err(DecimalError::Format));
+        assert_eq!(parse_decimal(b"1.2.3", 2), Err(DecimalError::Format));
+        assert_eq!(parse_decimal(b"9223372036854775807", 0), Ok(i64::MAX));
+        assert_eq!(parse_decimal(b"-9223372036854775808", 0), Ok(i64::MIN));
+        assert_eq!(
+            parse_decimal(b"9223372036854775808", 0),
+            Err(DecimalError::Overflow)
+        );
+        assert_eq!(
+            parse_decimal(b"922337203685477580.8", 1),
+            Err(DecimalError::Overflow)
+        );
+    }
+
+    #[test]
+    fn qty_must_be_whole() {
+        assert_eq!(parse_qty(b"100"), Ok(100));
+        assert_eq!(parse_qty(b"100.000"), Ok(100));
+        assert_eq!(parse_qty(b"100.5"), Err(DecimalError::TooPrecise));
+        assert_eq!(parse_qty(b"-1"), Err(DecimalError::Format));
+    }
+
+    #[test]
+    fn integers_format_and_parse() {
+        let mut b = [0u8; 24];
+        for v in [0u64, 7, 10, 99, 100, 12345, u64::MAX] {
+            let n = write_u64(&mut b, v).unwrap();
+            assert_eq!(std::str::from_utf8(&b[..n]).unwrap(), v.to_string());
+            assert_eq!(parse_u64(&b[..n]), Some(v));
+        }
+        let n = write_i64(&mut b, i64::MIN).unwrap();
+        assert_eq!(&b[..n], i64::MIN.to_string().as_bytes());
+        assert_eq!(parse_i64(b"-42"), Some(-42));
+        assert_eq!(parse_i64(b"+42"), None);
+        assert!(write_u64(&mut b[..2], 123).is_none());
+    }
+
+    #[test]
+    fn prices_and_fixed_format() {
+        let mut b = [0u8; 32];
+        let n = write_price(&mut b, 1_012_500, 4).unwrap();
+        assert_eq!(&b[..n], b"101.25");
+        let n = write_price(&mut b, 1_000_000, 4).unwrap();
+        assert_eq!(&b[..n], b"100");
+        let n = write_price(&mut b, -5, 2).unwrap();
+        assert_eq!(&b[..n], b"-0.05");
+        let n = write_fixed(&mut b, 12_345, 3).unwrap();
+        assert_eq!(&b[..n], b"12.345");
+        let n = write_fixed(&mut b, 5, 4).unwrap();
+        assert_eq!(&b[..n], b"0.0005");
+        let n = write_fixed(&mut b, 0, 0).unwrap();
+        assert_eq!(&b[..n], b"0");
+    }
+}

@@ -1,0 +1,198 @@
+//! UTCTimestamp conversion between `YYYYMMDD-HH:MM:SS[.sss[sss[sss]]]` and nanoseconds since the
+//! Unix epoch.
+//!
+//! The caller passes time in (`now` as UTC nanoseconds); there is no clock in this crate. The
+//! calendar arithmetic is the days-from-civil algorithm (H. Hinnant), branch-light and exact for
+//! the proleptic Gregorian calendar, so formatting costs a few multiplications and no syscalls.
+
+/// Nanoseconds per second.
+pub const NANOS_PER_SEC: u64 = 1_000_000_000;
+
+/// Precision of a formatted UTCTimestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimePrecision {
+    /// `YYYYMMDD-HH:MM:SS`
+    Seconds,
+    /// `YYYYMMDD-HH:MM:SS.sss` (QuickFIX's default and what the acceptance scripts expect)
+    #[default]
+    Millis,
+    /// `YYYYMMDD-HH:MM:SS.ssssss`
+    Micros,
+}
+
+impl TimePrecision {
+    /// Formatted length in bytes.
+    pub const fn len(self) -> usize {
+        match self {
+            TimePrecision::Seconds => 17,
+            TimePrecision::Millis => 21,
+            TimePrecision::Micros => 24,
+        }
+    }
+}
+
+/// Days since 1970-01-01 of a civil date.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = (y - era * 400) as u64;
+    let m = m as u64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as u64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe as i64 - 719_468
+}
+
+/// Civil date of days since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = (z - era * 146_097) as u64;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe as i64 + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Writes `nanos` (UTC, since the epoch) as a UTCTimestamp. `out` must hold
+/// `precision.len()` bytes; returns that length, or `None` if `out` is too short.
+pub fn write_timestamp(out: &mut [u8], nanos: u64, precision: TimePrecision) -> Option<usize> {
+    let n = precision.len();
+    let out = out.get_mut(..n)?;
+    let secs = nanos / NANOS_PER_SEC;
+    let sub = nanos % NANOS_PER_SEC;
+    let days = (secs / 86_400) as i64;
+    let sod = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    super::num::write_padded(&mut out[0..4], y.clamp(0, 9999) as u64, 4);
+    super::num::write_padded(&mut out[4..6], m as u64, 2);
+    super::num::write_padded(&mut out[6..8], d as u64, 2);
+    out[8] = b'-';
+    super::num::write_padded(&mut out[9..11], sod / 3600, 2);
+    out[11] = b':';
+    super::num::write_padded(&mut out[12..14], (sod / 60) % 60, 2);
+    out[14] = b':';
+    super::num::write_padded(&mut out[15..17], sod % 60, 2);
+    match precision {
+        TimePrecision::Seconds => {}
+        TimePrecision::Millis => {
+            out[17] = b'.';
+            super::num::write_padded(&mut out[18..21], sub / 1_000_000, 3);
+        }
+        TimePrecision::Micros => {
+            out[17] = b'.';
+            super::num::write_padded(&mut out[18..24], sub / 1_000, 6);
+        }
+    }
+    Some(n)
+}
+
+fn digits(s: &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for &b in s {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + d as u64;
+    }
+    Some(v)
+}
+
+/// Parses a UTCTimestamp (`YYYYMMDD-HH:MM:SS` with an optional fraction of 1 to 9 digits) into
+/// nanoseconds since the epoch; `None` for any other shape or an out-of-range component.
+pub fn parse_timestamp(s: &[u8]) -> Option<u64> {
+    if s.len() < 17 || s[8] != b'-' || s[11] != b':' || s[14] != b':' {
+        return None;
+    }
+    let y = digits(&s[0..4])?;
+    let mo = digits(&s[4..6])? as u32;
+    let d = digits(&s[6..8])? as u32;
+    let h = digits(&s[9..11])?;
+    let mi = digits(&s[12..14])?;
+    let se = digits(&s[15..17])?;
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let mut frac_ns = 0u64;
+    if s.len() > 17 {
+        let frac = &s[18..];
+        if s[17] != b'.' || frac.is_empty() || frac.len() > 9 {
+            return None;
+        }
+        frac_ns = digits(frac)? * super::num::pow10(9 - frac.len() as u8) as u64;
+    }
+    let days = days_from_civil(y as i64, mo, d);
+    if days < 0 {
+        return None;
+    }
+    Some((days as u64 * 86_400 + h * 3600 + mi * 60 + se) * NANOS_PER_SEC + frac_ns)
+}
+
+/// True when `s` is a valid UTCTimeOnly (`HH:MM:SS[.fff...]`).
+pub fn is_time_only(s: &[u8]) -> bool {
+    if s.len() < 8 || s[2] != b':' || s[5] != b':' {
+        return false;
+    }
+    let ok = matches!((digits(&s[0..2]), digits(&s[3..5]), digits(&s[6..8])),
+        (Some(h), Some(m), Some(sec)) if h <= 23 && m <= 59 && sec <= 60);
+    ok && (s.len() == 8
+        || (s[8] == b'.' && s.len() > 9 && s.len() <= 18 && digits(&s[9..]).is_some()))
+}
+
+/// True when `s` is a valid UTCDateOnly (`YYYYMMDD`).
+pub fn is_date_only(s: &[u8]) -> bool {
+    s.len() == 8
+        && matches!((digits(&s[0..4]), digits(&s[4..6]), digits(&s[6..8])),
+            (Some(_), Some(m), Some(d)) if (1..=12).contains(&m) && (1..=31).contains(&d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        let mut b = [0u8; 32];
+        // 2002-06-19 16:14:10.123456 UTC
+        let t = 1_024_503_250_123_456_789u64;
+        let n = write_timestamp(&mut b, t, TimePrecision::Millis).unwrap();
+        assert_eq!(&b[..n], b"20020619-16:14:10.123");
+        let n = write_timestamp(&mut b, t, TimePrecision::Micros).unwrap();
+        assert_eq!(&b[..n], b"20020619-16:14:10.123456");
+        let n = write_timestamp(&mut b, 0, TimePrecision::Seconds).unwrap();
+        assert_eq!(&b[..n], b"19700101-00:00:00");
+        // leap day
+        let n =
+            write_timestamp(&mut b, 951_782_400 * NANOS_PER_SEC, TimePrecision::Seconds).unwrap();
+        assert_eq!(&b[..n], b"20000229-00:00:00");
+    }
+
+    #[test]
+    fn parse_round_trips() {
+        let mut b = [0u8; 32];
+        for t in [0u64, 1_024_503_250_123_000_000, 4_102_444_799_999_000_000] {
+            let n = write_timestamp(&mut b, t, TimePrecision::Millis).unwrap();
+            assert_eq!(parse_timestamp(&b[..n]), Some(t));
+        }
+        assert_eq!(
+            parse_timestamp(b"20020619-16:14:10.5"),
+            Some(1_024_503_250_500_000_000)
+        );
+        assert_eq!(parse_timestamp(b"20040415"), None);
+        assert_eq!(parse_timestamp(b"20041315-00:00:00"), None);
+        assert_eq!(parse_timestamp(b"20040415-00:00:00."), None);
+        assert_eq!(parse_timestamp(b"20040415 00:00:00"), None);
+    }
+
+    #[test]
+    fn time_and_date_only() {
+        assert!(is_time_only(b"12:30:00"));
+        assert!(is_time_only(b"12:30:00.123"));
+        assert!(!is_time_only(b"24:00:00"));
+        assert!(is_date_only(b"20240229"));
+        assert!(!is_date_only(b"20241301"));
+    }
+}
