@@ -37,8 +37,12 @@ run() {
 run hugepages.sh --pages 4
 run thp.sh --mode madvise
 run governor.sh
-run irq-affinity.sh --isolated "$last"
-run kernel-cmdline.sh --isolated "$last" --hugepages 64 --cstates
+if [ "$last" != 0 ]; then
+    run irq-affinity.sh --isolated "$last"
+    run kernel-cmdline.sh --isolated "$last" --hugepages 64 --cstates
+else
+    echo "--- single-CPU machine: no core to isolate; irq-affinity.sh and kernel-cmdline.sh skipped"
+fi
 run apply-runtime.sh --env tuning/tuning.env
 after=$(cat /proc/sys/vm/nr_hugepages /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || true)
 [ "$before" = "$after" ] || { echo "ci: a dry run changed the host" >&2; exit 1; }

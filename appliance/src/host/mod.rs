@@ -102,14 +102,19 @@ pub struct CheckHostArgs {
     pub nic: Option<String>,
 }
 
-/// Runs the checks for `req`, writes the report (text, or JSON when `args.json`) to `out` and
-/// returns the process exit status ([`Report::exit_code`]).
+/// Runs the checks for `req` (with `args.nic`, when given, replacing `req.nic`), writes the
+/// report (text, or JSON when `args.json`) to `out` and returns the process exit status
+/// ([`Report::exit_code`]).
 pub fn run(
     req: &HostRequirements,
     args: &CheckHostArgs,
     out: &mut dyn Write,
 ) -> std::io::Result<i32> {
-    let report = check(req);
+    let mut req = req.clone();
+    if let Some(nic) = &args.nic {
+        req.nic = Some(nic.clone());
+    }
+    let report = check(&req);
     if args.json {
         writeln!(out, "{}", report.to_json())?;
     } else {
