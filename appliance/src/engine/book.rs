@@ -34,8 +34,8 @@ impl Book {
             band: cfg.price_band,
             last_trade: None,
             trades: 0,
-            bids: BookSide::new(Side::Buy, levels_per_side),
-            asks: BookSide::new(Side::Sell, levels_per_side),
+            bids: BookSide::new(Side::Buy, cfg.tick_size, levels_per_side),
+            asks: BookSide::new(Side::Sell, cfg.tick_size, levels_per_side),
         }
     }
 
@@ -95,6 +95,14 @@ impl Book {
                 }
             }
         }
+    }
+
+    /// Whether a taker on `side` with `limit` (`None`: market) would trade with the opposite
+    /// best level right now.
+    #[inline]
+    pub fn marketable_now(&self, side: Side, limit: Option<Price>) -> bool {
+        self.opposite_best(side)
+            .is_some_and(|best| super::process::marketable(side, limit, best))
     }
 
     /// Opposite best price, if any.
