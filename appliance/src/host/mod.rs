@@ -12,6 +12,7 @@ mod clock;
 mod cpu;
 mod io;
 mod irq;
+mod kernel;
 mod memory;
 mod numa;
 pub mod report;
@@ -81,6 +82,7 @@ pub fn check_with(req: &HostRequirements, ctx: &HostContext) -> Report {
     items.extend(clock::check(fs));
     items.extend(memory::check(req, fs));
     items.extend(numa::check(req, fs));
+    items.extend(kernel::check(req, fs));
     items.push(io::check(&ctx.uring, fs));
     Report::new(fs.read_trim("/proc/sys/kernel/osrelease"), items)
 }
@@ -209,6 +211,9 @@ pub(crate) mod testing {
             ("/sys/devices/system/node/node1/cpulist", "4-7\n"),
             ("/sys/class/net/eth0/device/numa_node", "0\n"),
             ("/proc/sys/kernel/io_uring_disabled", "0\n"),
+            ("/proc/sys/kernel/numa_balancing", "0\n"),
+            ("/proc/sys/kernel/watchdog", "1\n"),
+            ("/proc/sys/kernel/watchdog_cpumask", "0-1,4-7\n"),
         ]);
         for cpu in 0..8 {
             let base = format!("/sys/devices/system/cpu/cpu{cpu}");
@@ -319,6 +324,8 @@ mod tests {
                 "mem.memlock",
                 "numa.cores",
                 "numa.nic",
+                "kernel.numa_balancing",
+                "kernel.watchdog",
                 "io_uring",
             ]
         );
