@@ -122,6 +122,22 @@ fn transparent_hugepages_when_forced() {
 }
 
 #[test]
+fn huge_slices_move_and_share_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<HugeSlice<Order>>();
+    let _g = serial();
+    let mut s = HugeSlice::<u64>::zeroed(1 << 16, MemoryPolicy::BEST).unwrap();
+    s[5] = 42;
+    let s = std::thread::spawn(move || {
+        assert_eq!(s[5], 42);
+        s
+    })
+    .join()
+    .unwrap();
+    assert_eq!(s.iter().sum::<u64>(), 42);
+}
+
+#[test]
 fn empty_and_zero_sized_arrays_map_nothing() {
     let _g = serial();
     let s = HugeSlice::<Order>::zeroed(0, MemoryPolicy::BEST).unwrap();

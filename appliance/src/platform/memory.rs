@@ -337,13 +337,6 @@ fn map(bytes: usize, backing: Backing) -> Result<(NonNull<u8>, usize), AllocErro
             }
             let len = round_up(bytes, HUGE_PAGE_2M).ok_or_else(too_large)?;
             let p = map_aligned_2m(len).ok_or_else(|| AllocError::os(backing, len))?;
-            // SAFETY: [p, p+len) is a mapping we just created and own.
-            if unsafe { libc::madvise(p.as_ptr().cast(), len, libc::MADV_HUGEPAGE) } != 0 {
-                let err = AllocError::os(backing, len);
-                // SAFETY: unmapping our own fresh mapping, never handed out.
-                unsafe { libc::munmap(p.as_ptr().cast(), len) };
-                return Err(err);
-            }
             prefault(p, len);
             Ok((p, len))
         }
@@ -380,24 +373,57 @@ fn mmap_anon(len: usize, flags: libc::c_int) -> Option<NonNull<u8>> {
     }
 }
 
-/// An anonymous mapping of `len` bytes (a multiple of 2 MiB) starting on a 2 MiB boundary:
-/// THP can only back 2 MiB-aligned ranges, and mmap only promises 4 KiB alignment, so map
-/// 2 MiB extra and trim both ends.
+/// An anonymous mapping of `len` bytes (a multiple of 2 MiB) starting on a 2 MiB boundary,
+/// advised for THP, readable and writable, not yet faulted in.
+///
+/// THP can only back 2 MiB-aligned ranges and mmap only promises 4 KiB alignment, so map 2 MiB
+/// extra and trim both ends. The range is mapped `PROT_NONE` until the advice is in place: if
+/// `mlockall(MCL_FUTURE)` is already in force, an accessible mapping would be populated with
+/// small pages at once, before `MADV_HUGEPAGE` could apply; `mprotect` populates it after.
 fn map_aligned_2m(len: usize) -> Option<NonNull<u8>> {
     let total = len.checked_add(HUGE_PAGE_2M)?;
-    let raw = mmap_anon(total, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS)?;
-    let start = raw.as_ptr() as usize;
+    // SAFETY: anonymous PROT_NONE mapping at a kernel-chosen address; touches nothing.
+    let raw = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            total,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if raw == libc::MAP_FAILED {
+        return None;
+    }
+    let start = raw as usize;
     let aligned = round_up(start, HUGE_PAGE_2M)?;
     let head = aligned - start;
     let tail = total - head - len;
-    // SAFETY: both trimmed ranges lie inside the mapping created above and are never used.
-    unsafe {
+    let p = aligned as *mut libc::c_void;
+    // SAFETY: both trimmed ranges lie inside the mapping created above and are never used;
+    // [p, p+len) is the rest of that mapping, ours alone.
+    let ok = unsafe {
         if head != 0 {
-            libc::munmap(raw.as_ptr().cast(), head);
+            libc::munmap(raw, head);
         }
         if tail != 0 {
             libc::munmap((aligned + len) as *mut libc::c_void, tail);
         }
+        libc::madvise(p, len, libc::MADV_HUGEPAGE) == 0
+            && libc::mprotect(p, len, libc::PROT_READ | libc::PROT_WRITE) == 0
+    };
+    if !ok {
+        // Keep errno from the failed call for the caller's error before unmapping.
+        let err = std::io::Error::last_os_error();
+        // SAFETY: our own mapping, never handed out.
+        unsafe { libc::munmap(p, len) };
+        // Restore errno for AllocError::os.
+        if let Some(code) = err.raw_os_error() {
+            // SAFETY: __errno_location returns the calling thread's errno slot.
+            unsafe { *libc::__errno_location() = code };
+        }
+        return None;
     }
     NonNull::new(aligned as *mut u8)
 }
