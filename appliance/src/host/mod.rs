@@ -283,6 +283,42 @@ mod tests {
         assert_eq!(report.item("cpu.governor").unwrap().status, Status::Info);
     }
 
+    const FILES: [&str; 16] = [
+        "/proc/cmdline",
+        "/sys/devices/system/cpu/online",
+        "/sys/devices/system/cpu/isolated",
+        "/proc/irq/24/smp_affinity_list",
+        "/proc/irq/default_smp_affinity",
+        "/proc/cpuinfo",
+        "/sys/kernel/mm/transparent_hugepage/enabled",
+        "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
+        "/proc/swaps",
+        "/proc/self/limits",
+        "/proc/self/status",
+        "/sys/devices/system/node/node1/cpulist",
+        "/sys/class/net/eth0/device/numa_node",
+        "/sys/devices/system/cpu/cpu2/cpuidle/state2/latency",
+        "/sys/devices/system/cpu/cpu2/topology/thread_siblings_list",
+        "/proc/sys/kernel/watchdog_cpumask",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Garbage in any file the checks read yields a report, never a panic.
+        #[test]
+        fn garbage_in_host_files_never_panics(
+            which in proptest::collection::vec(0..FILES.len(), 1..4),
+            junk in "\\PC{0,40}",
+        ) {
+            let d = tuned();
+            for i in which {
+                d.write(FILES[i], &junk);
+            }
+            let report = check_with(&req(), &ctx(&d));
+            proptest::prop_assert_eq!(report.items.len(), 21);
+        }
+    }
+
     #[test]
     fn every_item_that_is_not_ok_says_how_to_fix_it() {
         let d = TempDir::new();
