@@ -29,13 +29,22 @@ pub struct BookBenchOptions {
     pub max_orders: Option<u32>,
     /// Price levels reserved per book side.
     pub levels_per_side: u32,
-    /// Call `Engine::prefetch` for the command `PREFETCH_AHEAD` places ahead, as a runtime
-    /// draining a ring batch would (inside the timed region of the current command).
+    /// Give the engine prefetch hints for the next two commands, as a runtime draining a ring
+    /// batch would (inside the timed region of the current command).
     pub prefetch: bool,
 }
 
-/// How far ahead the replay hints the engine.
-pub const PREFETCH_AHEAD: usize = 2;
+/// The hints a runtime draining a batch from its ring would give before processing command
+/// `i`: `prefetch` two commands ahead, `prefetch_order` one ahead.
+#[inline(always)]
+fn hint(e: &Engine, cmds: &[Command], i: usize) {
+    if let Some(c) = cmds.get(i + 2) {
+        e.prefetch(c);
+    }
+    if let Some(c) = cmds.get(i + 1) {
+        e.prefetch_order(c);
+    }
+}
 
 impl Default for BookBenchOptions {
     fn default() -> Self {
@@ -171,9 +180,7 @@ fn throughput_pass(
     let t0 = Instant::now();
     if prefetch {
         for (i, c) in cmds.iter().enumerate() {
-            if let Some(next) = cmds.get(i + PREFETCH_AHEAD) {
-                e.prefetch(next);
-            }
+            hint(&e, cmds, i);
             e.process(std::hint::black_box(c), &mut sink);
         }
     } else {
@@ -200,9 +207,7 @@ fn latency_pass(
     for (i, c) in w.commands.iter().enumerate() {
         let start = clock.raw();
         if prefetch {
-            if let Some(next) = w.commands.get(i + PREFETCH_AHEAD) {
-                e.prefetch(next);
-            }
+            hint(&e, &w.commands, i);
         }
         e.process(std::hint::black_box(c), &mut sink);
         let end = clock.raw();

@@ -160,6 +160,51 @@ impl OrderIndex {
     }
 }
 
+/// Ids whose removal from the index is deferred to the end of a sweep.
+///
+/// A sweep fills makers one after another; each filled maker's id must leave the index, and
+/// its bucket is a random cache line (old ids are cold). Removing them one by one serialises
+/// those misses behind the queue walk. Collecting them here, prefetching each bucket the moment
+/// the id is known, and removing them together at the end lets the misses overlap. Nothing
+/// looks ids up during a sweep, so the index may lag behind the book until `flush`.
+pub(crate) struct RemovalBatch {
+    ids: [OrderId; REMOVAL_BATCH],
+    len: usize,
+}
+
+const REMOVAL_BATCH: usize = 16;
+
+impl RemovalBatch {
+    #[inline]
+    pub fn new() -> RemovalBatch {
+        RemovalBatch {
+            ids: [0; REMOVAL_BATCH],
+            len: 0,
+        }
+    }
+
+    /// Queues `id` for removal and starts loading its bucket.
+    #[inline]
+    pub fn push(&mut self, index: &mut OrderIndex, id: OrderId) {
+        if self.len == REMOVAL_BATCH {
+            self.flush(index);
+        }
+        index.prefetch(id);
+        self.ids[self.len] = id;
+        self.len += 1;
+    }
+
+    /// Removes every queued id.
+    #[inline]
+    pub fn flush(&mut self, index: &mut OrderIndex) {
+        for &id in &self.ids[..self.len] {
+            let removed = index.remove(id);
+            debug_assert!(removed.is_some());
+        }
+        self.len = 0;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

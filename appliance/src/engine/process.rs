@@ -12,7 +12,7 @@ use super::event::{
     Accepted, BookChange, CancelRejected, Cancelled, Event, EventKind, EventSink, Fill, Rejected,
     Replaced, Trade,
 };
-use super::index::OrderIndex;
+use super::index::{OrderIndex, RemovalBatch};
 use super::levels::BookSide;
 use super::orders::{Arena, OrderSlot, NIL};
 use super::reason::{BookAction, CancelKind, CancelReason, RejectReason};
@@ -176,16 +176,31 @@ impl Engine {
     /// A hint, not a command: starts loading the memory `cmd` will touch first (the id-index
     /// bucket of the order a cancel or replace names), without changing any state.
     ///
-    /// A runtime that has more than one command waiting in its ring calls this for the next
-    /// command before processing the current one, so the next command's first cache miss
-    /// overlaps with this one's work. Output is unaffected: calling it or not, anywhere, never
-    /// changes what `process` does.
+    /// A runtime that has more than one command waiting in its ring calls this for a command
+    /// two places ahead (and [`Engine::prefetch_order`] for the next one) before processing
+    /// the current one, so those commands' cache misses overlap with this one's work. Output
+    /// is unaffected: calling it or not, anywhere, never changes what `process` does.
     #[inline]
     pub fn prefetch(&self, cmd: &Command) {
         match cmd {
             Command::Cancel(c) => self.index.prefetch(c.order_id),
             Command::Replace(r) => self.index.prefetch(r.order_id),
             _ => {}
+        }
+    }
+
+    /// Second stage of [`Engine::prefetch`]: looks up the order a cancel or replace names (its
+    /// bucket should be in cache from an earlier `prefetch`) and starts loading its slot.
+    /// Changes no state.
+    #[inline]
+    pub fn prefetch_order(&self, cmd: &Command) {
+        let id = match cmd {
+            Command::Cancel(c) => c.order_id,
+            Command::Replace(r) => r.order_id,
+            _ => return,
+        };
+        if let Some(slot) = self.index.get(id) {
+            super::storage::prefetch(&self.orders.slots[slot as usize]);
         }
     }
 
@@ -474,6 +489,23 @@ impl Engine {
         seq: Seq,
         sink: &mut S,
     ) -> bool {
+        let mut gone = RemovalBatch::new();
+        let killed = self.sweep(b, t, seq, sink, &mut gone);
+        gone.flush(&mut self.index);
+        killed
+    }
+
+    /// The body of [`Engine::match_taker`]; ids of makers that leave the book are queued in
+    /// `gone` instead of being removed from the index one by one.
+    #[inline]
+    fn sweep<S: EventSink + ?Sized>(
+        &mut self,
+        b: usize,
+        t: &mut Taker,
+        seq: Seq,
+        sink: &mut S,
+        gone: &mut RemovalBatch,
+    ) -> bool {
         let book = &mut self.books[b];
         let instrument = book.id;
         let slots = &mut self.orders;
@@ -508,7 +540,7 @@ impl Engine {
                 if stp_on && m.owner == t.owner {
                     if t.stp != StpMode::CancelAggressing {
                         unlink(opp, &mut slots.slots, head);
-                        index.remove(m.id);
+                        gone.push(index, m.id);
                         slots.free(head);
                         changed = true;
                         emit(
@@ -540,7 +572,7 @@ impl Engine {
                     }
                     lvl.count -= 1;
                     opp.orders -= 1;
-                    index.remove(m.id);
+                    gone.push(index, m.id);
                     slots.free(head);
                 } else {
                     let s = &mut slots.slots[head as usize];
