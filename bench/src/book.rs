@@ -310,7 +310,7 @@ pub fn run(w: &Workload, opts: &BookBenchOptions) -> anyhow::Result<BookReport> 
         by_kind: KINDS
             .iter()
             .zip(&by_kind_h)
-            .filter(|(_, h)| h.len() > 0)
+            .filter(|(_, h)| !h.is_empty())
             .map(|(kind, h)| KindLatency {
                 kind,
                 count: h.len(),
