@@ -155,6 +155,13 @@ impl Model {
         None
     }
 
+    /// The configured maximum, never above u64::MAX / max_orders (docs/engine.md).
+    fn max_qty(&self, c: &InstrumentConfig) -> Qty {
+        c.max_order_qty
+            .unwrap_or(Qty::MAX)
+            .min(Qty::MAX / self.max_orders as Qty)
+    }
+
     fn live(&self) -> usize {
         self.books.iter().map(|b| b.orders.len()).sum()
     }
@@ -288,7 +295,7 @@ impl Model {
         if o.qty % c.lot_size != 0 {
             return Err(RejectReason::OffLot);
         }
-        if c.max_order_qty.is_some_and(|m| o.qty > m) {
+        if o.qty > self.max_qty(c) {
             return Err(RejectReason::QuantityOverMax);
         }
         let limit = o.ord_type == OrdType::Limit;
@@ -546,7 +553,7 @@ impl Model {
         if r.qty % c.lot_size != 0 {
             return Err(RejectReason::OffLot);
         }
-        if c.max_order_qty.is_some_and(|m| r.qty > m) {
+        if r.qty > self.max_qty(c) {
             return Err(RejectReason::QuantityOverMax);
         }
         let moved = new_price != o.price;

@@ -26,7 +26,7 @@ mod reason;
 pub(crate) mod storage;
 mod types;
 
-pub use book::EXEC_COUNTER_BITS;
+pub use book::{qty_ceiling, EXEC_COUNTER_BITS};
 pub use command::{
     Cancel, Command, DecodeError, ExpireDayOrders, MassCancel, NewOrder, Replace, COMMAND_BYTES,
 };

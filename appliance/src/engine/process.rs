@@ -145,7 +145,7 @@ impl Engine {
         let mut books = Vec::with_capacity(cfgs.len());
         for (n, c) in cfgs.iter().enumerate() {
             book_of[c.id as usize] = n as u32;
-            books.push(Book::new(c, config.capacity.max_levels_per_side));
+            books.push(Book::new(c, config.capacity));
         }
         Ok(Engine {
             seq: 0,
