@@ -180,15 +180,13 @@ fn fuzz_session() {
         if logged_on {
             stream.extend(msg_at("35=A|34=1|49=TW44|52=<T>|56=ISLD|98=0|108=5|", now));
         }
-        let mut seq = 2;
-        for (kind, muts, garbage, ahead) in &steps {
+        for (seq, (kind, muts, garbage, ahead)) in (2u64..).zip(steps.iter()) {
             let body = match kind {
                 0 => format!("35=D|34={seq}|49=TW44|52=<T>|56=ISLD|11=A|21=1|38=100|40=2|44=1.5|54=1|55=X|60=<T>|"),
                 1 => format!("35=1|34={seq}|49=TW44|52=<T>|56=ISLD|112=T|"),
                 2 => format!("35=2|34={}|49=TW44|52=<T>|56=ISLD|7=1|16=0|", seq + ahead),
                 _ => format!("35=4|34={seq}|49=TW44|52=<T>|56=ISLD|123=Y|36={}|", seq + 1 + ahead),
             };
-            seq += 1;
             stream.extend(mutate(msg_at(&body, now), muts));
             stream.extend_from_slice(garbage);
         }

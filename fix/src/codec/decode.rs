@@ -38,8 +38,7 @@ pub enum DecodeError {
 /// message view borrows it only until the caller is done with that message.
 #[derive(Debug)]
 pub struct FieldIndex {
-    fields: Vec<FieldRef>,
-    cap: usize,
+    fields: Box<[FieldRef]>,
 }
 
 impl FieldIndex {
@@ -48,8 +47,7 @@ impl FieldIndex {
     pub fn for_message_size(max_message_size: usize) -> Self {
         let cap = max_message_size / 4 + 4;
         FieldIndex {
-            fields: Vec::with_capacity(cap),
-            cap,
+            fields: vec![FieldRef::default(); cap].into_boxed_slice(),
         }
     }
 }
@@ -190,6 +188,37 @@ pub fn is_admin_msg_type(t: &[u8]) -> bool {
     matches!(t, b"0" | b"1" | b"2" | b"3" | b"4" | b"5" | b"A")
 }
 
+/// High bit set in every byte of `w` equal to SOH (exact per byte, no false positives).
+#[inline(always)]
+fn soh_mask(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = w ^ ONES; // SOH bytes become zero
+    let y = (x & LOW7).wrapping_add(LOW7);
+    !(y | x | LOW7)
+}
+
+/// Tag classes for the decoder: one byte load tells header, body or trailer.
+const BODY: u8 = 0;
+const HEADER: u8 = 1;
+const TRAILER: u8 = 2;
+
+static TAG_CLASS: [u8; 960] = {
+    let mut t = [BODY; 960];
+    let mut tag = 0;
+    while tag < 960 {
+        let w = tag / 64;
+        let bit = 1u64 << (tag % 64);
+        if dict::fix44::HEADER.0[w] & bit != 0 {
+            t[tag] = HEADER;
+        } else if dict::fix44::TRAILER.0[w] & bit != 0 {
+            t[tag] = TRAILER;
+        }
+        tag += 1;
+    }
+    t
+};
+
 /// Decodes the fields of `buf[..frame.len]` into `index`. `buf` must start with the frame.
 pub fn decode<'a>(
     buf: &'a [u8],
@@ -197,116 +226,137 @@ pub fn decode<'a>(
     index: &'a mut FieldIndex,
 ) -> Result<Message<'a>, DecodeError> {
     let buf = &buf[..frame.len];
-    let fields = &mut index.fields;
-    fields.clear();
+    let fields = &mut index.fields[..];
+    let cap = fields.len();
+    let mut n = 0usize;
     let mut info = HeaderInfo::default();
     // 0 = header, 1 = body, 2 = trailer
-    let mut section = 0u8;
+    let mut section = HEADER;
     let mut body_first: Option<usize> = None;
     let mut trailer_first: Option<usize> = None;
-    let mut pos = 0usize;
     let len = buf.len();
-    while pos < len {
-        // tag
-        let mut tag: u32 = 0;
-        let mut neg = false;
-        let tag_start = pos;
-        if buf[pos] == b'-' {
-            neg = true;
-            pos += 1;
-        }
-        let digits_start = pos;
-        while pos < len {
-            let d = buf[pos].wrapping_sub(b'0');
-            if d > 9 {
-                break;
+    let mut field_start = 0usize;
+    let mut base = 0usize;
+    // Walk the SOH positions eight bytes at a time (SWAR), then parse each field in place.
+    while base < len {
+        let word = match buf.get(base..base + 8) {
+            Some(b) => u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+            None => {
+                let mut t = [0xffu8; 8];
+                t[..len - base].copy_from_slice(&buf[base..]);
+                u64::from_le_bytes(t)
             }
-            if pos - digits_start >= 9 {
+        };
+        let mut mask = soh_mask(word);
+        while mask != 0 {
+            let vend = base + (mask.trailing_zeros() / 8) as usize;
+            mask &= mask - 1;
+            let p = field_start;
+            field_start = vend + 1;
+            // Tag: digits up to '='. The SOH at `vend` stops the scan.
+            let mut q = p;
+            let mut tag: u32 = 0;
+            loop {
+                let d = buf[q].wrapping_sub(b'0');
+                if d > 9 {
+                    break;
+                }
+                tag = tag.wrapping_mul(10).wrapping_add(d as u32);
+                q += 1;
+            }
+            if q == p || q - p > 9 || buf[q] != b'=' {
+                // Negative tags (`-1=x`) are kept aside so they can be rejected by number;
+                // anything else is not a field.
+                if buf[p] == b'-' && q == p {
+                    let mut r = p + 1;
+                    let mut t: u32 = 0;
+                    while r < vend && buf[r].is_ascii_digit() && r - p <= 9 {
+                        t = t * 10 + (buf[r] - b'0') as u32;
+                        r += 1;
+                    }
+                    if r > p + 1 && r < vend && buf[r] == b'=' {
+                        if info.negative_tag.is_none() {
+                            info.negative_tag = Some(-(t.min(i32::MAX as u32) as i32));
+                        }
+                        continue;
+                    }
+                }
                 return Err(DecodeError::GarbledField);
             }
-            tag = tag * 10 + d as u32;
-            pos += 1;
-        }
-        if pos == digits_start || pos >= len || buf[pos] != b'=' {
-            let _ = tag_start;
-            return Err(DecodeError::GarbledField);
-        }
-        pos += 1;
-        let vstart = pos;
-        // value: up to SOH (frame guarantees the message ends with SOH)
-        let vend = match buf[pos..].iter().position(|&b| b == SOH) {
-            Some(p) => pos + p,
-            None => return Err(DecodeError::GarbledField),
-        };
-        pos = vend + 1;
-        let n = fields.len();
-        if neg {
-            if info.negative_tag.is_none() {
-                info.negative_tag = Some(-(tag.min(i32::MAX as u32) as i32));
-            }
-            continue;
-        }
-        if n < 3 {
-            let want = [tags::BEGIN_STRING, tags::BODY_LENGTH, tags::MSG_TYPE][n];
-            if tag != want {
-                return Err(DecodeError::FirstFieldsOutOfOrder);
-            }
-        }
-        if n == index.cap {
-            return Err(DecodeError::TooManyFields);
-        }
-        let r = (vstart as u32, vend as u32);
-        let is_header = dict::is_header_tag(tag);
-        if is_header {
-            if section != 0 && info.out_of_order_tag.is_none() {
-                info.out_of_order_tag = Some(tag);
-            }
-            match tag {
-                tags::MSG_TYPE => info.msg_type = r,
-                tags::MSG_SEQ_NUM if !info.has_seq_num => {
-                    info.has_seq_num = true;
-                    info.seq_num = parse_u64(&buf[vstart..vend]);
+            let vstart = q + 1;
+            if n < 3 {
+                let want = [tags::BEGIN_STRING, tags::BODY_LENGTH, tags::MSG_TYPE][n];
+                if tag != want {
+                    return Err(DecodeError::FirstFieldsOutOfOrder);
                 }
-                tags::SENDER_COMP_ID if info.sender.is_none() => info.sender = Some(r),
-                tags::TARGET_COMP_ID if info.target.is_none() => info.target = Some(r),
-                tags::SENDING_TIME if info.sending_time.is_none() => info.sending_time = Some(r),
-                tags::ORIG_SENDING_TIME if info.orig_sending_time.is_none() => {
-                    info.orig_sending_time = Some(r)
-                }
-                tags::POSS_DUP_FLAG => info.poss_dup = &buf[vstart..vend] == b"Y",
-                tags::POSS_RESEND => info.poss_resend = &buf[vstart..vend] == b"Y",
-                _ => {}
             }
-        } else if dict::is_trailer_tag(tag) {
-            if section != 2 {
-                section = 2;
+            if n == cap {
+                return Err(DecodeError::TooManyFields);
+            }
+            let class = TAG_CLASS.get(tag as usize).copied().unwrap_or(BODY);
+            if class == BODY {
+                if section != BODY {
+                    if section == HEADER {
+                        section = BODY;
+                        body_first = Some(n);
+                    } else if info.out_of_order_tag.is_none() {
+                        info.out_of_order_tag = Some(tag);
+                    }
+                }
+            } else if class == HEADER {
+                if section != HEADER && info.out_of_order_tag.is_none() {
+                    info.out_of_order_tag = Some(tag);
+                }
+            } else if section != TRAILER {
+                section = TRAILER;
                 trailer_first = Some(n);
                 if body_first.is_none() {
                     body_first = Some(n);
                 }
             }
-        } else {
-            if section == 2 && info.out_of_order_tag.is_none() {
-                info.out_of_order_tag = Some(tag);
-            }
-            if section == 0 {
-                section = 1;
-                body_first = Some(n);
-            }
+            fields[n] = FieldRef {
+                tag,
+                start: vstart as u32,
+                end: vend as u32,
+            };
+            n += 1;
         }
-        fields.push(FieldRef {
-            tag,
-            start: vstart as u32,
-            end: vend as u32,
-        });
+        base += 8;
     }
-    let n = fields.len();
+    if field_start != len {
+        return Err(DecodeError::GarbledField);
+    }
     let body_first = body_first.unwrap_or(n);
+    // Second, short pass over the header for the fields the session reads (kept out of the
+    // hot loop above to keep its register pressure low).
+    for f in &fields[..n] {
+        if TAG_CLASS.get(f.tag as usize).copied() != Some(HEADER) {
+            continue;
+        }
+        let r = (f.start, f.end);
+        let v = &buf[f.start as usize..f.end as usize];
+        match f.tag {
+            tags::MSG_TYPE if info.msg_type == (0, 0) => info.msg_type = r,
+            tags::MSG_SEQ_NUM if !info.has_seq_num => {
+                info.has_seq_num = true;
+                info.seq_num = parse_u64(v);
+            }
+            tags::SENDER_COMP_ID if info.sender.is_none() => info.sender = Some(r),
+            tags::TARGET_COMP_ID if info.target.is_none() => info.target = Some(r),
+            tags::SENDING_TIME if info.sending_time.is_none() => info.sending_time = Some(r),
+            tags::ORIG_SENDING_TIME if info.orig_sending_time.is_none() => {
+                info.orig_sending_time = Some(r)
+            }
+            tags::POSS_DUP_FLAG => info.poss_dup = v == b"Y",
+            tags::POSS_RESEND => info.poss_resend = v == b"Y",
+            _ => {}
+        }
+    }
     info.body_first = body_first as u16;
     info.trailer_first = trailer_first.unwrap_or(n).max(body_first) as u16;
     Ok(Message {
         buf,
-        fields: &index.fields,
+        fields: &index.fields[..n],
         info,
     })
 }

@@ -80,6 +80,29 @@ impl<'b> Encoder<'b> {
 
     #[inline]
     fn tag(&mut self, tag: u32) {
+        // Most tags have 1-3 digits: write them with the pair table and '=' in one go.
+        if tag < 1000 {
+            if let Some(dst) = self.buf.get_mut(self.pos..self.pos + 4) {
+                let p = (tag as usize % 100) * 2;
+                let pairs = crate::codec::num::DIGIT_PAIRS;
+                let n = if tag >= 100 {
+                    dst[0] = b'0' + (tag / 100) as u8;
+                    dst[1] = pairs[p];
+                    dst[2] = pairs[p + 1];
+                    3
+                } else if tag >= 10 {
+                    dst[0] = pairs[p];
+                    dst[1] = pairs[p + 1];
+                    2
+                } else {
+                    dst[0] = b'0' + tag as u8;
+                    1
+                };
+                dst[n] = b'=';
+                self.pos += n + 1;
+                return;
+            }
+        }
         self.put_with(|t| write_u64(t, tag as u64));
         self.put_byte(b'=');
     }

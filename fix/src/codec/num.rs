@@ -180,7 +180,7 @@ pub fn parse_qty(s: &[u8]) -> Result<u64, DecimalError> {
 }
 
 /// Two-digit lookup table: formatting two digits per step halves the divisions.
-const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+pub(crate) const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 2021222324252627282930313233343536373839\
 4041424344454647484950515253545556575859\
 6061626364656667686970717273747576777879\
@@ -189,46 +189,63 @@ const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 /// Number of decimal digits of `v` (1 for 0).
 #[inline]
 pub fn digits_u64(v: u64) -> usize {
-    let mut n = 1;
-    let mut x = v;
-    while x >= 10 {
-        x /= 10;
-        n += 1;
+    match v.checked_ilog10() {
+        Some(l) => l as usize + 1,
+        None => 1,
     }
-    n
 }
 
 /// Writes `v` in decimal at the start of `out`, returns the number of bytes written, or
-/// `None` when `out` is too short.
+/// `None` when `out` is too short. Four digits per 64-bit division, then 32-bit pairs.
 #[inline]
 pub fn write_u64(out: &mut [u8], v: u64) -> Option<usize> {
     let n = digits_u64(v);
     let dst = out.get_mut(..n)?;
-    let mut x = v;
     let mut i = n;
-    while x >= 100 {
-        let r = (x % 100) as usize * 2;
+    let mut x = v;
+    while x >= 10_000 {
+        let r = (x % 10_000) as u32;
+        x /= 10_000;
+        let hi = (r / 100) as usize * 2;
+        let lo = (r % 100) as usize * 2;
+        i -= 4;
+        dst[i] = DIGIT_PAIRS[hi];
+        dst[i + 1] = DIGIT_PAIRS[hi + 1];
+        dst[i + 2] = DIGIT_PAIRS[lo];
+        dst[i + 3] = DIGIT_PAIRS[lo + 1];
+    }
+    let mut x = x as u32;
+    if x >= 100 {
+        let lo = (x % 100) as usize * 2;
         x /= 100;
         i -= 2;
-        dst[i] = DIGIT_PAIRS[r];
-        dst[i + 1] = DIGIT_PAIRS[r + 1];
+        dst[i] = DIGIT_PAIRS[lo];
+        dst[i + 1] = DIGIT_PAIRS[lo + 1];
     }
     if x >= 10 {
-        let r = x as usize * 2;
-        dst[i - 2] = DIGIT_PAIRS[r];
-        dst[i - 1] = DIGIT_PAIRS[r + 1];
+        let p = x as usize * 2;
+        dst[i - 2] = DIGIT_PAIRS[p];
+        dst[i - 1] = DIGIT_PAIRS[p + 1];
     } else {
         dst[i - 1] = b'0' + x as u8;
     }
     Some(n)
 }
 
-/// Writes `v` as exactly `width` digits, zero-padded (used by timestamps). `v` must fit.
+/// Writes `v` as exactly `width` digits, zero-padded (used by timestamps and fractions).
+/// `v` must fit.
 #[inline]
 pub fn write_padded(out: &mut [u8], mut v: u64, width: usize) {
-    for i in (0..width).rev() {
-        out[i] = b'0' + (v % 10) as u8;
-        v /= 10;
+    let mut i = width;
+    while i >= 2 {
+        let p = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        out[i] = DIGIT_PAIRS[p];
+        out[i + 1] = DIGIT_PAIRS[p + 1];
+    }
+    if i == 1 {
+        out[0] = b'0' + (v % 10) as u8;
     }
 }
 

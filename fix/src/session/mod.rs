@@ -378,7 +378,7 @@ impl<S: MessageStore> Session<S> {
                             if matches!(msg.msg_type(), b"A" | b"2") {
                                 // QuickFIX: a queued Logon or ResendRequest only advances.
                                 self.set_target(expected + 1)
-                                    .map_or_else(|d| Event::Disconnect(d), |_| Event::Handled)
+                                    .map_or_else(Event::Disconnect, |_| Event::Handled)
                             } else {
                                 self.process(msg, seen, now, out)
                             }
@@ -1328,10 +1328,9 @@ impl<S: MessageStore> Session<S> {
 fn format_too_low(out: &mut [u8; 96], expected: u64, got: u64) -> usize {
     use crate::codec::num::write_u64;
     let mut n = 0;
-    for part in [&b"MsgSeqNum too low, expecting "[..]] {
-        out[n..n + part.len()].copy_from_slice(part);
-        n += part.len();
-    }
+    let head = b"MsgSeqNum too low, expecting ";
+    out[..head.len()].copy_from_slice(head);
+    n += head.len();
     n += write_u64(&mut out[n..], expected).unwrap_or(0);
     let mid = b" but received ";
     out[n..n + mid.len()].copy_from_slice(mid);
