@@ -1021,10 +1021,27 @@ fn mass_cancel_by_owner_across_instruments() {
             CancelReason::MassCancel,
         ),
     );
-    // Instrument order, bids then asks, best first, time priority.
+    let mut ids: Vec<OrderId> = cancels(&evs).iter().map(|c| c.order_id).collect();
+    ids.sort();
+    assert_eq!(ids, vec![1, 2, 4, 5]);
+    // All Cancelled first, then one change per level in book order: instrument 0 bids (101,
+    // then 100), instrument 0 asks (111), instrument 1 bids (100); then the completion.
+    let n = cancels(&evs).len();
+    assert!(evs[..n]
+        .iter()
+        .all(|e| matches!(e.kind, EventKind::Cancelled(_))));
+    let bc: Vec<(InstrumentId, Side, Price)> = book_changes(&evs)
+        .iter()
+        .map(|b| (b.instrument, b.side, b.price))
+        .collect();
     assert_eq!(
-        cancels(&evs).iter().map(|c| c.order_id).collect::<Vec<_>>(),
-        vec![2, 1, 5, 4]
+        bc,
+        vec![
+            (0, Side::Buy, 101),
+            (0, Side::Buy, 100),
+            (0, Side::Sell, 111),
+            (1, Side::Buy, 100)
+        ]
     );
     assert!(cancels(&evs)
         .iter()

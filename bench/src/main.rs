@@ -41,6 +41,15 @@ enum Cmd {
         #[arg(long)]
         no_prefetch: bool,
     },
+    /// Time mass cancels (by owner, on disconnect) on one book holding many resting orders.
+    MassCancel {
+        /// Resting orders in the book before the first mass cancel.
+        #[arg(long, default_value_t = 1_000_000)]
+        orders: u32,
+        /// Print one JSON line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -75,6 +84,19 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
                 println!("{}", report.render());
+            }
+        }
+        Cmd::MassCancel { orders, json } => {
+            let timings = bench::mass::run(orders)?;
+            if json {
+                println!("{}", serde_json::to_string(&timings)?);
+            } else {
+                for t in timings {
+                    println!(
+                        "{:<34} {:>8} cancelled of {:>8} resting in {:>7} us",
+                        t.what, t.cancelled, t.resting_before, t.micros
+                    );
+                }
             }
         }
     }

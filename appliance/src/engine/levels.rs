@@ -23,6 +23,8 @@ pub(crate) struct Level {
     pub count: u32,
     pub head: u32,
     pub tail: u32,
+    /// Set by a mass cancel for the levels it changed, cleared when it reports them.
+    pub dirty: bool,
 }
 
 /// Where a price is, or would go, in the sorted array.
@@ -72,6 +74,7 @@ impl BookSide {
                     count: 0,
                     head: NIL,
                     tail: NIL,
+                    dirty: false,
                 },
             ),
             free,
@@ -200,6 +203,7 @@ impl BookSide {
                     count: 0,
                     head: NIL,
                     tail: NIL,
+                    dirty: false,
                 };
                 Some((id, true))
             }
