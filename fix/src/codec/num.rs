@@ -189,10 +189,32 @@ pub(crate) const DIGIT_PAIRS: &[u8; 200] = b"00010203040506070809101112131415161
 /// Number of decimal digits of `v` (1 for 0).
 #[inline]
 pub fn digits_u64(v: u64) -> usize {
-    match v.checked_ilog10() {
-        Some(l) => l as usize + 1,
-        None => 1,
-    }
+    // floor(log10) from the bit length (1233/4096 ~ log10(2)), corrected by one comparison.
+    const P: [u64; 20] = [
+        1,
+        10,
+        100,
+        1_000,
+        10_000,
+        100_000,
+        1_000_000,
+        10_000_000,
+        100_000_000,
+        1_000_000_000,
+        10_000_000_000,
+        100_000_000_000,
+        1_000_000_000_000,
+        10_000_000_000_000,
+        100_000_000_000_000,
+        1_000_000_000_000_000,
+        10_000_000_000_000_000,
+        100_000_000_000_000_000,
+        1_000_000_000_000_000_000,
+        10_000_000_000_000_000_000,
+    ];
+    let bits = 64 - (v | 1).leading_zeros();
+    let t = ((bits * 1233) >> 12) as usize;
+    (t + 1 - (v < P[t]) as usize).max(1)
 }
 
 /// Writes `v` in decimal at the start of `out`, returns the number of bytes written, or
@@ -341,6 +363,28 @@ mod tests {
         assert_eq!(parse_qty(b"100.000"), Ok(100));
         assert_eq!(parse_qty(b"100.5"), Err(DecimalError::TooPrecise));
         assert_eq!(parse_qty(b"-1"), Err(DecimalError::Format));
+    }
+
+    #[test]
+    fn digit_count_matches_ilog10() {
+        let mut v = 1u64;
+        for _ in 0..20 {
+            for x in [
+                v.saturating_sub(1),
+                v,
+                v.saturating_add(1),
+                v.saturating_mul(3),
+            ] {
+                assert_eq!(
+                    digits_u64(x),
+                    x.checked_ilog10().map_or(1, |l| l as usize + 1),
+                    "{x}"
+                );
+            }
+            v = v.saturating_mul(10);
+        }
+        assert_eq!(digits_u64(u64::MAX), 20);
+        assert_eq!(digits_u64(0), 1);
     }
 
     #[test]

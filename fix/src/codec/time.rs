@@ -197,6 +197,31 @@ pub fn parse_timestamp(s: &[u8]) -> Option<u64> {
     Some((days as u64 * 86_400 + h * 3600 + mi * 60 + se) * NANOS_PER_SEC + frac_ns)
 }
 
+/// True when `s` is a valid UTCTimestamp (the checks of [`parse_timestamp`] without the
+/// calendar arithmetic; used by validation, which needs only the syntax).
+#[inline]
+pub fn is_timestamp(s: &[u8]) -> bool {
+    let Some(b) = s.get(..17) else { return false };
+    let d = |i: usize| b[i].wrapping_sub(b'0');
+    let digits_ok = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 12, 13, 15, 16]
+        .iter()
+        .all(|&i| d(i) <= 9);
+    if !digits_ok || b[8] != b'-' || b[11] != b':' || b[14] != b':' {
+        return false;
+    }
+    let mo = d(4) * 10 + d(5);
+    let dd = d(6) * 10 + d(7);
+    let ok = (1..=12).contains(&mo)
+        && (1..=31).contains(&dd)
+        && d(9) * 10 + d(10) <= 23
+        && d(12) * 10 + d(13) <= 59
+        && d(15) * 10 + d(16) <= 60;
+    ok && (s.len() == 17
+        || (s[17] == b'.'
+            && (19..=27).contains(&s.len())
+            && s[18..].iter().all(u8::is_ascii_digit)))
+}
+
 /// True when `s` is a valid UTCTimeOnly (`HH:MM:SS[.fff...]`).
 pub fn is_time_only(s: &[u8]) -> bool {
     if s.len() < 8 || s[2] != b':' || s[5] != b':' {
@@ -251,6 +276,25 @@ mod tests {
         assert_eq!(parse_timestamp(b"20041315-00:00:00"), None);
         assert_eq!(parse_timestamp(b"20040415-00:00:00."), None);
         assert_eq!(parse_timestamp(b"20040415 00:00:00"), None);
+        for ok in [
+            &b"20040415-00:00:00"[..],
+            b"20040415-23:59:60.123",
+            b"20040415-00:00:00.123456789",
+        ] {
+            assert!(is_timestamp(ok) && parse_timestamp(ok).is_some());
+        }
+        for bad in [
+            &b"20040415"[..],
+            b"20041315-00:00:00",
+            b"20040415-24:00:00",
+            b"20040415-00:00:00.",
+            b"20040415-00:00:00.1x",
+        ] {
+            assert!(
+                !is_timestamp(bad) && parse_timestamp(bad).is_none(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

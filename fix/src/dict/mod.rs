@@ -18,7 +18,7 @@ pub mod fix44;
 
 use crate::codec::decode::{FieldRef, Message};
 use crate::codec::num::{is_decimal, is_int};
-use crate::codec::time::{is_date_only, is_time_only, parse_timestamp};
+use crate::codec::time::{is_date_only, is_time_only, is_timestamp};
 use crate::session::reject::SessionRejectReason;
 use crate::tags;
 
@@ -187,13 +187,14 @@ impl Violation {
 }
 
 /// True when `value` has the syntax of `ty`.
+#[inline]
 pub fn is_valid_format(ty: FieldType, value: &[u8]) -> bool {
     match ty {
         FieldType::Int | FieldType::NumInGroup => is_int(value),
         FieldType::Float => is_decimal(value),
         FieldType::Char => value.len() == 1,
         FieldType::Boolean => value == b"Y" || value == b"N",
-        FieldType::UtcTimestamp => parse_timestamp(value).is_some(),
+        FieldType::UtcTimestamp => is_timestamp(value),
         FieldType::UtcTimeOnly => is_time_only(value),
         FieldType::UtcDateOnly => is_date_only(value),
         _ => true,
@@ -201,6 +202,7 @@ pub fn is_valid_format(ty: FieldType, value: &[u8]) -> bool {
 }
 
 /// True when `value` is one of the enumerated values of `tag` (or `tag` is not enumerated).
+#[inline]
 pub fn is_valid_value(tag: u32, value: &[u8]) -> bool {
     let Some(e) = fix44::FIELD_ENUMS.get(tag as usize) else {
         return true;
@@ -213,6 +215,17 @@ pub fn is_valid_value(tag: u32, value: &[u8]) -> bool {
     }
 }
 
+/// Tags with enumerated values, so the enum table is read only for them.
+static HAS_ENUM: [bool; fix44::FIELD_ENUMS.len()] = {
+    let mut t = [false; fix44::FIELD_ENUMS.len()];
+    let mut i = 0;
+    while i < t.len() {
+        t[i] = !matches!(fix44::FIELD_ENUMS[i], Enum::None);
+        i += 1;
+    }
+    t
+};
+
 /// Per-field checks shared by header, body and group fields: value present, format, enum.
 #[inline]
 fn check_field(tag: u32, value: &[u8]) -> Result<(), Violation> {
@@ -223,10 +236,16 @@ fn check_field(tag: u32, value: &[u8]) -> Result<(), Violation> {
         ));
     }
     let ty = field_type(tag);
-    if !is_valid_format(ty, value) {
+    // Plain text fields (CompIDs, ClOrdID, Symbol...) need no further check: skip the format
+    // dispatch for them.
+    if !matches!(
+        ty,
+        FieldType::String | FieldType::Data | FieldType::LocalMktDate
+    ) && !is_valid_format(ty, value)
+    {
         return Err(Violation::at(SessionRejectReason::IncorrectDataFormat, tag));
     }
-    if !is_valid_value(tag, value) {
+    if HAS_ENUM.get(tag as usize).copied().unwrap_or(false) && !is_valid_value(tag, value) {
         return Err(Violation::at(SessionRejectReason::ValueIsIncorrect, tag));
     }
     if ty == FieldType::Undefined {
