@@ -45,6 +45,8 @@ class Observer(fix.Application):
         self.rejects_in = 0
         self.logon_seq_out = []        # MsgSeqNum of our Logons
         self.logon_seq_in = []         # MsgSeqNum of the acceptor's Logons
+        self.logout_seq_out = []       # MsgSeqNum of our Logouts
+        self.logout_seq_in = []        # MsgSeqNum of the acceptor's Logouts
         self.reports = []              # (ClOrdID, ExecType, OrdStatus, PossDupFlag, MsgSeqNum)
 
     def _field(self, m, tag, header=False):
@@ -69,6 +71,8 @@ class Observer(fix.Application):
         with self.lock:
             if t == "A":
                 self.logon_seq_out.append(int(self._field(m, 34, True)))
+            elif t == "5":
+                self.logout_seq_out.append(int(self._field(m, 34, True)))
             elif t == "2":
                 self.resend_requests_out.append(int(self._field(m, 7)))
             elif t == "3":
@@ -84,6 +88,8 @@ class Observer(fix.Application):
                     self.heartbeats_in += 1
             elif t == "A":
                 self.logon_seq_in.append(int(self._field(m, 34, True)))
+            elif t == "5":
+                self.logout_seq_in.append(int(self._field(m, 34, True)))
             elif t == "2":
                 self.resend_requests_in.append(int(self._field(m, 7)))
             elif t == "3":
@@ -227,6 +233,8 @@ def main():
         "logouts": app.logouts,
         "logon_seq_out": app.logon_seq_out,
         "logon_seq_in": app.logon_seq_in,
+        "logout_seq_out": app.logout_seq_out,
+        "logout_seq_in": app.logout_seq_in,
         "resend_requests_in": app.resend_requests_in,
         "resend_requests_out": app.resend_requests_out,
         "rejects_sent_by_quickfix": app.rejects_out,

@@ -227,31 +227,35 @@ static HAS_ENUM: [bool; fix44::FIELD_ENUMS.len()] = {
 };
 
 /// Per-field checks shared by header, body and group fields: value present, format, enum.
-#[inline]
-fn check_field(tag: u32, value: &[u8]) -> Result<(), Violation> {
+/// Returns only the reason (one byte); callers attach the tag.
+#[inline(always)]
+fn field_problem(tag: u32, value: &[u8]) -> Option<SessionRejectReason> {
     if value.is_empty() {
-        return Err(Violation::at(
-            SessionRejectReason::TagSpecifiedWithoutValue,
-            tag,
-        ));
+        return Some(SessionRejectReason::TagSpecifiedWithoutValue);
     }
     let ty = field_type(tag);
-    // Plain text fields (CompIDs, ClOrdID, Symbol...) need no further check: skip the format
-    // dispatch for them.
-    if !matches!(
-        ty,
-        FieldType::String | FieldType::Data | FieldType::LocalMktDate
-    ) && !is_valid_format(ty, value)
-    {
-        return Err(Violation::at(SessionRejectReason::IncorrectDataFormat, tag));
+    let format_ok = match ty {
+        // Plain text (CompIDs, ClOrdID, Symbol...): nothing more to check.
+        FieldType::String | FieldType::Data | FieldType::LocalMktDate => true,
+        FieldType::Char => value.len() == 1,
+        FieldType::Undefined => return Some(SessionRejectReason::InvalidTagNumber),
+        _ => is_valid_format(ty, value),
+    };
+    if !format_ok {
+        return Some(SessionRejectReason::IncorrectDataFormat);
     }
     if HAS_ENUM.get(tag as usize).copied().unwrap_or(false) && !is_valid_value(tag, value) {
-        return Err(Violation::at(SessionRejectReason::ValueIsIncorrect, tag));
+        return Some(SessionRejectReason::ValueIsIncorrect);
     }
-    if ty == FieldType::Undefined {
-        return Err(Violation::at(SessionRejectReason::InvalidTagNumber, tag));
+    None
+}
+
+#[inline(always)]
+fn check_field(tag: u32, value: &[u8]) -> Result<(), Violation> {
+    match field_problem(tag, value) {
+        None => Ok(()),
+        Some(reason) => Err(Violation::at(reason, tag)),
     }
-    Ok(())
 }
 
 /// Validates a decoded message against the FIX 4.4 dictionary.
