@@ -112,7 +112,7 @@ impl Book {
     #[inline]
     pub fn marketable_now(&self, side: Side, limit: Option<Price>) -> bool {
         self.opposite_best(side)
-            .is_some_and(|best| super::process::marketable(side, limit, best))
+            .is_some_and(|best| super::matching::marketable(side, limit, best))
     }
 
     /// Opposite best price, if any.

@@ -15,8 +15,9 @@
 use super::command::{ExpireDayOrders, MassCancel};
 use super::event::{Event, EventKind, EventSink, MassCancelDone};
 use super::index::RemovalBatch;
+use super::matching::{cancelled_event, level_changed, unlink};
 use super::orders::OrderSlot;
-use super::process::{cancelled_event, level_changed, unlink, Engine};
+use super::process::Engine;
 use super::reason::{CancelReason, MassCancelScope, RejectReason};
 use super::types::{InstrumentId, Seq, Side, TimeInForce};
 

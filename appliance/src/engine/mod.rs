@@ -7,10 +7,11 @@
 //! function of the command sequence, and every byte of memory is reserved by [`Engine::new`].
 //! The rules, reason codes and event order are in `docs/engine.md`.
 //!
-//! Module map. Hot path: `process` (sequencing, validation, matching, cancel/replace),
-//! `levels` (one book side), `orders` (the order arena), `index` (order id -> slot),
-//! `book` (per-instrument rules). Cold path: `config`, `storage` (start-up allocation),
-//! `mass` (mass cancel and day expiry: rare, walks the books), `query` (read-only views).
+//! Module map. Hot path: `process` (sequencing and the per-command handlers), `validate`
+//! (risk checks), `matching` (the sweep, FOK check, resting), `levels` (one book side),
+//! `orders` (the order arena), `index` (order id -> slot), `book` (per-instrument rules).
+//! Cold path: `config`, `storage` (start-up allocation), `mass` (mass cancel and day expiry:
+//! rare, scans the arena), `query` (read-only views).
 
 mod book;
 mod command;
@@ -19,12 +20,14 @@ mod event;
 mod index;
 mod levels;
 mod mass;
+mod matching;
 mod orders;
 mod process;
 mod query;
 mod reason;
 pub(crate) mod storage;
 mod types;
+mod validate;
 
 pub use book::{qty_ceiling, EXEC_COUNTER_BITS};
 pub use command::{
