@@ -44,8 +44,8 @@ pub use process::Engine;
 pub use query::{BookDump, LevelDump, LevelInfo, OrderInfo, Usage};
 pub use reason::{BookAction, CancelKind, CancelReason, MassCancelScope, RejectReason};
 pub use types::{
-    ExecId, InstrumentId, OrdType, OrderId, OwnerId, Price, Qty, Seq, SessionId, Side, StpMode,
-    TimeInForce,
+    order_id, ExecId, InstrumentId, OrdType, OrderId, OwnerId, Price, Qty, Seq, SessionId, Side,
+    StpMode, TimeInForce, COUNTER_MASK, GATEWAY_SHIFT,
 };
 
 /// Size in bytes of the internal order slot (one cache line); exposed for the layout tests.
