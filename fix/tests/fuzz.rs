@@ -33,18 +33,21 @@ where
     S::Value: std::fmt::Debug,
 {
     let deadline = Instant::now() + budget();
-    let mut runner = TestRunner::new(Config {
-        cases: 256,
-        failure_persistence: None,
-        ..Config::default()
-    });
     let mut cases = 0;
     while Instant::now() < deadline {
+        // A fresh runner per batch: each draws a new random seed (a runner that already
+        // succeeded does not run again).
+        let mut runner = TestRunner::new(Config {
+            cases: 256,
+            failure_persistence: None,
+            ..Config::default()
+        });
         if let Err(e) = runner.run(&strategy, &test) {
             panic!("fuzz failure: {e}");
         }
         cases += 256;
     }
+    eprintln!("fuzz: {cases} cases in {:?}", budget());
     cases
 }
 
@@ -163,7 +166,7 @@ fn fuzz_parser_mutated_messages() {
 #[test]
 fn fuzz_session() {
     let strategy = (
-        proptest::collection::vec((0u8..4, mutations(), soup(), 0u64..3), 1..12),
+        proptest::collection::vec((0u8..5, mutations(), soup(), 0u64..3), 1..12),
         proptest::collection::vec(1usize..200, 1..8),
         any::<bool>(),
     );
@@ -185,7 +188,8 @@ fn fuzz_session() {
                 0 => format!("35=D|34={seq}|49=TW44|52=<T>|56=ISLD|11=A|21=1|38=100|40=2|44=1.5|54=1|55=X|60=<T>|"),
                 1 => format!("35=1|34={seq}|49=TW44|52=<T>|56=ISLD|112=T|"),
                 2 => format!("35=2|34={}|49=TW44|52=<T>|56=ISLD|7=1|16=0|", seq + ahead),
-                _ => format!("35=4|34={seq}|49=TW44|52=<T>|56=ISLD|123=Y|36={}|", seq + 1 + ahead),
+                3 => format!("35=4|34={seq}|49=TW44|52=<T>|56=ISLD|123=Y|36={}|", seq + 1 + ahead),
+                _ => format!("35=4|34={}|49=TW44|52=<T>|56=ISLD|36={}|", u64::MAX - ahead, u64::MAX - ahead),
             };
             stream.extend(mutate(msg_at(&body, now), muts));
             stream.extend_from_slice(garbage);

@@ -434,6 +434,29 @@ fn sequence_reset_gap_fill_and_reset_modes() {
     assert_eq!(d.s.next_target_seq(), 20);
 }
 
+#[test]
+fn extreme_sequence_numbers_do_not_overflow() {
+    let mut d = acceptor();
+    d.logon(30);
+    let max = u64::MAX;
+    assert_eq!(
+        d.send(&format!("35=4|34=1|49=TW44|52=<T>|56=ISLD|36={max}|")),
+        vec![Ev::Handled]
+    );
+    assert_eq!(d.s.next_target_seq(), max);
+    assert_eq!(
+        d.send(&format!("35=0|34={max}|49=TW44|52=<T>|56=ISLD|")),
+        vec![Ev::Handled]
+    );
+    assert_eq!(d.s.next_target_seq(), max);
+    // A ResendRequest for everything, and one far beyond what we sent.
+    d.send(&format!("35=2|34={max}|49=TW44|52=<T>|56=ISLD|7=1|16=0|"));
+    d.send(&format!(
+        "35=2|34={max}|49=TW44|52=<T>|56=ISLD|7={max}|16={max}|"
+    ));
+    assert!(d.s.is_logged_on());
+}
+
 // ---------------------------------------------------------------- rejects
 
 #[test]
