@@ -103,6 +103,15 @@ fn main() {
             msg.len()
         );
     }
+    if op == "frame" || op == "decode" {
+        for _ in 0..iters {
+            let input = black_box(&msg[..]);
+            let FrameStatus::Complete(f) = next_frame(input, 8192) else { unreachable!() };
+            if op == "decode" {
+                black_box(decode(input, &f, &mut idx).unwrap().seq_num());
+            }
+        }
+    }
     if op == "all" || op == "encode" {
         let mut best = f64::MAX;
         let mut len = 0;

@@ -415,6 +415,21 @@ mod tests {
     }
 
     #[test]
+    fn layouts() {
+        // Twelve bytes per field: an 8 KiB message's worst-case index (2,052 fields) is 24 KiB,
+        // reserved once per thread.
+        assert_eq!(core::mem::size_of::<FieldRef>(), 12);
+        assert_eq!(core::mem::align_of::<FieldRef>(), 4);
+        assert_eq!(FieldIndex::for_message_size(8192).fields.len(), 2052);
+        assert_eq!(core::mem::size_of::<crate::dict::TagSet>(), 120);
+        assert!(
+            core::mem::size_of::<Message<'_>>() <= 128,
+            "Message is passed by value"
+        );
+        assert!(core::mem::size_of::<DecodeError>() == 1);
+    }
+
+    #[test]
     fn first_three_fields_enforced() {
         // BodyLength computed, but 34 sits where 35 must be.
         let m = build("34=3|35=0|");
