@@ -198,6 +198,25 @@ fn soh_mask(w: u64) -> u64 {
     !(y | x | LOW7)
 }
 
+/// A `-N=value` field at `p`: the negative tag and the position of its closing SOH.
+#[cold]
+fn negative_tag(buf: &[u8], p: usize) -> Option<(i32, usize)> {
+    if buf.get(p) != Some(&b'-') {
+        return None;
+    }
+    let mut r = p + 1;
+    let mut t: u32 = 0;
+    while r < buf.len() && buf[r].is_ascii_digit() && r - p <= 9 {
+        t = t * 10 + (buf[r] - b'0') as u32;
+        r += 1;
+    }
+    if r == p + 1 || buf.get(r) != Some(&b'=') {
+        return None;
+    }
+    let vend = r + 1 + buf[r + 1..].iter().position(|&b| b == SOH)?;
+    Some((-(t.min(i32::MAX as u32) as i32), vend))
+}
+
 /// Tag classes for the decoder: one byte load tells header, body or trailer.
 const BODY: u8 = 0;
 const HEADER: u8 = 1;
@@ -235,94 +254,94 @@ pub fn decode<'a>(
     let mut body_first: Option<usize> = None;
     let mut trailer_first: Option<usize> = None;
     let len = buf.len();
-    let mut field_start = 0usize;
-    let mut base = 0usize;
-    // Walk the SOH positions eight bytes at a time (SWAR), then parse each field in place.
-    while base < len {
-        let word = match buf.get(base..base + 8) {
-            Some(b) => u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
-            None => {
-                let mut t = [0xffu8; 8];
-                t[..len - base].copy_from_slice(&buf[base..]);
-                u64::from_le_bytes(t)
+    // The framer guarantees the frame ends with SOH, so every scan below stops inside it.
+    if len == 0 || buf[len - 1] != SOH {
+        return Err(DecodeError::GarbledField);
+    }
+    let mut p = 0usize;
+    while p < len {
+        // Tag: digits up to '='.
+        let mut q = p;
+        let mut tag: u32 = 0;
+        let mut c = buf[q];
+        while c.wrapping_sub(b'0') <= 9 {
+            tag = tag.wrapping_mul(10).wrapping_add((c - b'0') as u32);
+            q += 1;
+            c = buf[q];
+        }
+        if c != b'=' || q == p || q - p > 9 {
+            // Negative tags (`-1=x`) are kept aside so they can be rejected by number;
+            // anything else is not a field.
+            match negative_tag(buf, p) {
+                Some((t, vend)) => {
+                    if info.negative_tag.is_none() {
+                        info.negative_tag = Some(t);
+                    }
+                    p = vend + 1;
+                    continue;
+                }
+                None => return Err(DecodeError::GarbledField),
+            }
+        }
+        let vstart = q + 1;
+        // Value: up to the next SOH, eight bytes at a time.
+        let mut e = vstart;
+        let vend = loop {
+            match buf.get(e..e + 8) {
+                Some(b) => {
+                    let m = soh_mask(u64::from_le_bytes([
+                        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+                    ]));
+                    if m != 0 {
+                        break e + (m.trailing_zeros() / 8) as usize;
+                    }
+                    e += 8;
+                }
+                None => match buf[e..].iter().position(|&b| b == SOH) {
+                    Some(k) => break e + k,
+                    None => return Err(DecodeError::GarbledField),
+                },
             }
         };
-        let mut mask = soh_mask(word);
-        while mask != 0 {
-            let vend = base + (mask.trailing_zeros() / 8) as usize;
-            mask &= mask - 1;
-            let p = field_start;
-            field_start = vend + 1;
-            // Tag: digits up to '='. The SOH at `vend` stops the scan.
-            let mut q = p;
-            let mut tag: u32 = 0;
-            loop {
-                let d = buf[q].wrapping_sub(b'0');
-                if d > 9 {
-                    break;
-                }
-                tag = tag.wrapping_mul(10).wrapping_add(d as u32);
-                q += 1;
+        p = vend + 1;
+        if n < 3 {
+            let want = [tags::BEGIN_STRING, tags::BODY_LENGTH, tags::MSG_TYPE][n];
+            if tag != want {
+                return Err(DecodeError::FirstFieldsOutOfOrder);
             }
-            if q == p || q - p > 9 || buf[q] != b'=' {
-                // Negative tags (`-1=x`) are kept aside so they can be rejected by number;
-                // anything else is not a field.
-                if buf[p] == b'-' && q == p {
-                    let mut r = p + 1;
-                    let mut t: u32 = 0;
-                    while r < vend && buf[r].is_ascii_digit() && r - p <= 9 {
-                        t = t * 10 + (buf[r] - b'0') as u32;
-                        r += 1;
-                    }
-                    if r > p + 1 && r < vend && buf[r] == b'=' {
-                        if info.negative_tag.is_none() {
-                            info.negative_tag = Some(-(t.min(i32::MAX as u32) as i32));
-                        }
-                        continue;
-                    }
-                }
-                return Err(DecodeError::GarbledField);
-            }
-            let vstart = q + 1;
-            if n < 3 {
-                let want = [tags::BEGIN_STRING, tags::BODY_LENGTH, tags::MSG_TYPE][n];
-                if tag != want {
-                    return Err(DecodeError::FirstFieldsOutOfOrder);
-                }
-            }
-            if n == cap {
-                return Err(DecodeError::TooManyFields);
-            }
-            let class = TAG_CLASS.get(tag as usize).copied().unwrap_or(BODY);
+        }
+        if n == cap {
+            return Err(DecodeError::TooManyFields);
+        }
+        let class = TAG_CLASS.get(tag as usize).copied().unwrap_or(BODY);
+        if class != section {
             if class == BODY {
-                if section != BODY {
-                    if section == HEADER {
-                        section = BODY;
-                        body_first = Some(n);
-                    } else if info.out_of_order_tag.is_none() {
-                        info.out_of_order_tag = Some(tag);
-                    }
-                }
-            } else if class == HEADER {
-                if section != HEADER && info.out_of_order_tag.is_none() {
+                if section == HEADER {
+                    section = BODY;
+                    body_first = Some(n);
+                } else if info.out_of_order_tag.is_none() {
                     info.out_of_order_tag = Some(tag);
                 }
-            } else if section != TRAILER {
+            } else if class == HEADER {
+                if info.out_of_order_tag.is_none() {
+                    info.out_of_order_tag = Some(tag);
+                }
+            } else {
                 section = TRAILER;
                 trailer_first = Some(n);
                 if body_first.is_none() {
                     body_first = Some(n);
                 }
             }
-            fields[n] = FieldRef {
-                tag,
-                start: vstart as u32,
-                end: vend as u32,
-            };
-            n += 1;
         }
-        base += 8;
+        fields[n] = FieldRef {
+            tag,
+            start: vstart as u32,
+            end: vend as u32,
+        };
+        n += 1;
     }
+    let field_start = len;
     if field_start != len {
         return Err(DecodeError::GarbledField);
     }
