@@ -196,3 +196,151 @@ fn mass_cancel_request() {
         );
     });
 }
+
+/// The client side: orders encoded by an initiator are what the venue-side views decode, and
+/// the venue's ExecutionReport reads back field for field.
+#[test]
+fn client_side_round_trip_through_sessions() {
+    use fix::app::client::{CancelOrder, ExecutionReportView, MassCancel, NewOrder, ReplaceOrder};
+    use fix::app::outbound::{ExecType, ExecutionReport, Id, OrdStatus};
+    use fix::session::{MemoryStore, Session, SessionConfig};
+    use fix::TimePrecision;
+    let mut acc = Drive::new(Session::new(
+        SessionConfig::acceptor("ISLD", "TW44"),
+        MemoryStore::with_capacity(1 << 16, 64),
+    ));
+    let mut ini = Drive::new(Session::new(
+        SessionConfig::initiator("TW44", "ISLD"),
+        MemoryStore::with_capacity(1 << 16, 64),
+    ));
+    ini.s.initiate_logon(ini.now, &mut ini.out).unwrap();
+    let b = std::mem::take(&mut ini.out);
+    assert_eq!(acc.feed(&b), vec![Ev::LoggedOn]);
+    let b = std::mem::take(&mut acc.out);
+    assert_eq!(ini.feed(&b), vec![Ev::LoggedOn]);
+    let now = ini.now;
+    let order = NewOrder {
+        cl_ord_id: Id::Num(42),
+        account: Some(b"ACC"),
+        symbol: b"INTC",
+        side: Side::Buy,
+        order_qty: 300,
+        ord_type: OrdType::Limit,
+        price: Some(1_012_500),
+        price_scale: 4,
+        time_in_force: TimeInForce::ImmediateOrCancel,
+        transact_time: now,
+    };
+    ini.s.send(&order, now, &mut ini.out).unwrap();
+    ini.s
+        .send(
+            &CancelOrder {
+                orig_cl_ord_id: Id::Num(42),
+                cl_ord_id: Id::Num(43),
+                symbol: b"INTC",
+                side: Side::Buy,
+                transact_time: now,
+            },
+            now,
+            &mut ini.out,
+        )
+        .unwrap();
+    ini.s
+        .send(
+            &ReplaceOrder {
+                orig_cl_ord_id: Id::Num(42),
+                cl_ord_id: Id::Text(b"R1"),
+                symbol: b"INTC",
+                side: Side::Buy,
+                order_qty: 200,
+                ord_type: OrdType::Limit,
+                price: Some(1_012_600),
+                price_scale: 4,
+                transact_time: now,
+            },
+            now,
+            &mut ini.out,
+        )
+        .unwrap();
+    ini.s
+        .send(
+            &MassCancel {
+                cl_ord_id: Id::Num(44),
+                symbol: None,
+                transact_time: now,
+            },
+            now,
+            &mut ini.out,
+        )
+        .unwrap();
+    let b = std::mem::take(&mut ini.out);
+    let evs = acc.feed(&b);
+    let msgs: Vec<&String> = evs
+        .iter()
+        .map(|e| {
+            if let Ev::App(m) = e {
+                m
+            } else {
+                panic!("{e:?}")
+            }
+        })
+        .collect();
+    assert_eq!(msgs.len(), 4);
+    // Each decodes with the venue-side view (the session already validated it against FIX44).
+    let raw = msgs[0].replace('|', "\x01").into_bytes();
+    let FrameStatus::Complete(fr) = next_frame(&raw, 8192) else {
+        panic!("frame")
+    };
+    let mut idx = FieldIndex::for_message_size(8192);
+    let m = decode(&raw, &fr, &mut idx).unwrap();
+    let o = NewOrderSingle::decode(&m).unwrap();
+    assert_eq!(
+        (o.cl_ord_id, o.order_qty, o.time_in_force),
+        (&b"42"[..], 300, TimeInForce::ImmediateOrCancel)
+    );
+    assert_eq!(price::limit_price(o.price.unwrap(), 4, 100), Ok(1_012_500));
+    assert!(msgs[1].contains("|35=F|") && msgs[1].contains("|41=42|"));
+    assert!(msgs[2].contains("|35=G|") && msgs[2].contains("|44=101.26|"));
+    assert!(msgs[3].contains("|35=q|") && msgs[3].contains("|530=7|"));
+    // The venue answers; the client reads the report.
+    let er = ExecutionReport {
+        order_id: Id::Num(7),
+        cl_ord_id: b"42",
+        orig_cl_ord_id: None,
+        exec_id: Id::Num(70),
+        exec_type: ExecType::Trade,
+        ord_status: OrdStatus::PartiallyFilled,
+        ord_rej_reason: None,
+        account: Some(b"ACC"),
+        symbol: b"INTC",
+        side: Side::Buy,
+        order_qty: Some(300),
+        ord_type: Some(OrdType::Limit),
+        price: Some(1_012_500),
+        time_in_force: None,
+        last_qty: Some(100),
+        last_px: Some(1_012_500),
+        leaves_qty: 200,
+        cum_qty: 100,
+        avg_px: 1_012_500,
+        avg_px_decimals: 4,
+        price_scale: 4,
+        transact_time: acc.now,
+        time_precision: TimePrecision::Micros,
+        text: None,
+    };
+    acc.s.send(&er, acc.now, &mut acc.out).unwrap();
+    let b = std::mem::take(&mut acc.out);
+    let mut scratch = fix::session::Scratch::new(8192);
+    let mut out = Vec::new();
+    let r = ini.s.on_input(&b, &mut scratch, ini.now, &mut out);
+    let fix::session::Event::App(m) = r.event else {
+        panic!("{:?}", r.event)
+    };
+    let v = ExecutionReportView::decode(&m).unwrap();
+    assert_eq!((v.exec_type, v.ord_status), (b'F', b'1'));
+    assert_eq!((v.last_qty, v.leaves_qty, v.cum_qty), (Some(100), 200, 100));
+    assert_eq!(price::to_units(v.last_px.unwrap(), 4), Ok(1_012_500));
+    assert_eq!(price::to_units(v.avg_px, 4), Ok(1_012_500));
+    assert_eq!(v.cl_ord_id, b"42");
+}

@@ -6,10 +6,14 @@
 //! OrderMassCancelReport (r); BusinessMessageReject (j) is sent through
 //! [`crate::Session::send_business_reject`].
 //!
+//! Client side (for initiators such as the bench's load generator): [`client`] encodes D, F,
+//! G, q and reads ExecutionReports.
+//!
 //! The views borrow the message bytes and keep prices as the decimal text the client sent:
 //! the scale depends on the instrument, which is known only after Symbol is looked up, so the
 //! caller converts with [`price::to_units`] and checks the tick with [`price::check_tick`].
 
+pub mod client;
 pub mod inbound;
 pub mod outbound;
 pub mod price;
