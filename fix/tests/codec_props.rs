@@ -101,6 +101,16 @@ proptest! {
     }
 
     #[test]
+    fn integers_format_like_std(v in any::<u64>(), room in 0usize..32) {
+        let mut b = vec![0u8; room];
+        let want = v.to_string();
+        match fix::codec::num::write_u64(&mut b, v) {
+            Some(n) => prop_assert_eq!(&b[..n], want.as_bytes()),
+            None => prop_assert!(room < want.len()),
+        }
+    }
+
+    #[test]
     fn timestamps_round_trip(ns in 0u64..4_102_444_800_000_000_000) {
         let mut b = [0u8; 32];
         let n = write_timestamp(&mut b, ns, TimePrecision::Millis).unwrap();

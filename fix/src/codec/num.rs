@@ -217,10 +217,58 @@ pub fn digits_u64(v: u64) -> usize {
     (t + 1 - (v < P[t]) as usize).max(1)
 }
 
+/// The eight decimal digits of `v < 10^8`, zero-padded, as ASCII in a little-endian `u64`
+/// (byte 0 is the most significant digit). Branch-free: the halves, then the pairs, then the
+/// single digits are split in parallel lanes of one 64-bit register with multiply-shift
+/// divisions that are exact in these ranges.
+#[inline(always)]
+fn eight_digits(v: u32) -> u64 {
+    let ab = (v / 10_000) as u64 | (((v % 10_000) as u64) << 32);
+    // /100 per 32-bit lane: (x * 5243) >> 19 is exact for x < 43,699.
+    let q = ((ab * 5243) >> 19) & 0x0000_007f_0000_007f;
+    let r = ab - q * 100;
+    let pairs = q | (r << 16);
+    // /10 per 16-bit lane: (x * 103) >> 10 is exact for x < 179.
+    let tens = ((pairs * 103) >> 10) & 0x000f_000f_000f_000f;
+    let ones = pairs - tens * 10;
+    (tens | (ones << 8)) | 0x3030_3030_3030_3030
+}
+
 /// Writes `v` in decimal at the start of `out`, returns the number of bytes written, or
-/// `None` when `out` is too short. Four digits per 64-bit division, then 32-bit pairs.
+/// `None` when `out` is too short. With 24 bytes of room (the encoder's usual case) the
+/// digits are produced eight at a time and stored with whole-word writes.
 #[inline]
 pub fn write_u64(out: &mut [u8], v: u64) -> Option<usize> {
+    if let Some(dst) = out.get_mut(..24) {
+        let n = digits_u64(v);
+        if v < 100_000_000 {
+            let w = eight_digits(v as u32) >> (8 * (8 - n));
+            dst[..8].copy_from_slice(&w.to_le_bytes());
+        } else {
+            let hi = v / 100_000_000;
+            let lo = (v % 100_000_000) as u32;
+            let h = n - 8;
+            if hi < 100_000_000 {
+                let w = eight_digits(hi as u32) >> (8 * (8 - h));
+                dst[..8].copy_from_slice(&w.to_le_bytes());
+            } else {
+                let top = (hi / 100_000_000) as u32; // at most 4 digits
+                let t = h - 8;
+                let w = eight_digits(top) >> (8 * (8 - t));
+                dst[..8].copy_from_slice(&w.to_le_bytes());
+                let mid = eight_digits((hi % 100_000_000) as u32);
+                dst[t..t + 8].copy_from_slice(&mid.to_le_bytes());
+            }
+            dst[h..h + 8].copy_from_slice(&eight_digits(lo).to_le_bytes());
+        }
+        return Some(n);
+    }
+    write_u64_short(out, v)
+}
+
+/// [`write_u64`] for a buffer with less than 24 bytes of room.
+#[cold]
+fn write_u64_short(out: &mut [u8], v: u64) -> Option<usize> {
     let n = digits_u64(v);
     let dst = out.get_mut(..n)?;
     let mut i = n;
@@ -363,6 +411,30 @@ mod tests {
         assert_eq!(parse_qty(b"100.000"), Ok(100));
         assert_eq!(parse_qty(b"100.5"), Err(DecimalError::TooPrecise));
         assert_eq!(parse_qty(b"-1"), Err(DecimalError::Format));
+    }
+
+    #[test]
+    fn fast_and_short_paths_agree_with_std() {
+        let mut wide = [0u8; 32];
+        let mut narrow = [0u8; 20];
+        let mut v = 1u64;
+        let mut samples = vec![
+            0u64,
+            u64::MAX,
+            99_999_999,
+            100_000_000,
+            9_999_999_999_999_999,
+        ];
+        for _ in 0..20 {
+            samples.extend([v - 1, v, v + 1, v.wrapping_mul(7) / 3]);
+            v = v.saturating_mul(10);
+        }
+        for &x in &samples {
+            let n = write_u64(&mut wide, x).unwrap();
+            assert_eq!(&wide[..n], x.to_string().as_bytes(), "{x}");
+            let n = write_u64(&mut narrow, x).unwrap();
+            assert_eq!(&narrow[..n], x.to_string().as_bytes(), "{x}");
+        }
     }
 
     #[test]
