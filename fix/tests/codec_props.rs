@@ -92,6 +92,30 @@ proptest! {
     }
 
     #[test]
+    fn price_formatting_matches_a_reference(units in any::<i64>(), scale in 0u8..=12) {
+        // Reference: std formatting of the exact rational, trailing zeros trimmed.
+        let mag = units.unsigned_abs() as u128;
+        let p = 10u128.pow(scale as u32);
+        let (int, frac) = (mag / p, mag % p);
+        let sign = if units < 0 { "-" } else { "" };
+        let mut want = format!("{sign}{int}");
+        let mut fixed = want.clone();
+        if scale > 0 {
+            let f = format!("{:0width$}", frac, width = scale as usize);
+            fixed = format!("{fixed}.{f}");
+            let t = f.trim_end_matches('0');
+            if !t.is_empty() {
+                want = format!("{want}.{t}");
+            }
+        }
+        let mut b = [0u8; 48];
+        let n = write_price(&mut b, units, scale).unwrap();
+        prop_assert_eq!(std::str::from_utf8(&b[..n]).unwrap(), want.as_str());
+        let n = write_fixed(&mut b, units, scale).unwrap();
+        prop_assert_eq!(std::str::from_utf8(&b[..n]).unwrap(), fixed.as_str());
+    }
+
+    #[test]
     fn extra_precision_is_rejected_not_rounded(units in -1_000_000_000i64..1_000_000_000, scale in 0u8..=6, digit in 1u8..=9) {
         let mut b = [0u8; 48];
         let n = write_fixed(&mut b, units, scale + 1).unwrap();

@@ -20,6 +20,7 @@ pub enum Id<'a> {
 }
 
 impl Id<'_> {
+    #[inline]
     fn write(&self, e: &mut Encoder<'_>, tag: u32) {
         match *self {
             Id::Num(n) => e.field_u64(tag, n),

@@ -187,7 +187,7 @@ pub(crate) const DIGIT_PAIRS: &[u8; 200] = b"00010203040506070809101112131415161
 8081828384858687888990919293949596979899";
 
 /// Number of decimal digits of `v` (1 for 0).
-#[inline]
+#[inline(always)]
 pub fn digits_u64(v: u64) -> usize {
     // floor(log10) from the bit length (1233/4096 ~ log10(2)), corrected by one comparison.
     const P: [u64; 20] = [
@@ -222,7 +222,7 @@ pub fn digits_u64(v: u64) -> usize {
 /// single digits are split in parallel lanes of one 64-bit register with multiply-shift
 /// divisions that are exact in these ranges.
 #[inline(always)]
-fn eight_digits(v: u32) -> u64 {
+pub(crate) fn eight_digits(v: u32) -> u64 {
     let ab = (v / 10_000) as u64 | (((v % 10_000) as u64) << 32);
     // /100 per 32-bit lane: (x * 5243) >> 19 is exact for x < 43,699.
     let q = ((ab * 5243) >> 19) & 0x0000_007f_0000_007f;
@@ -333,6 +333,11 @@ pub fn write_i64(out: &mut [u8], v: i64) -> Option<usize> {
 /// Writes integer `units` with `scale` implied decimals as a decimal string, trimming trailing
 /// zeros of the fraction (`1_012_500` at scale 4 is `101.25`, `1_000_000` is `100`).
 pub fn write_price(out: &mut [u8], units: i64, scale: u8) -> Option<usize> {
+    if scale <= 8 {
+        if let Some(n) = write_decimal8(out, units, scale, true) {
+            return Some(n);
+        }
+    }
     let mut scale = scale.min(MAX_SCALE);
     let mut mag = units.unsigned_abs();
     while scale > 0 && mag % 10 == 0 {
@@ -346,6 +351,11 @@ pub fn write_price(out: &mut [u8], units: i64, scale: u8) -> Option<usize> {
 /// the point (`12_345` with 3 decimals is `12.345`; with 0 decimals no point is written). For
 /// values such as AvgPx where the gateway chooses the precision.
 pub fn write_fixed(out: &mut [u8], value: i64, decimals: u8) -> Option<usize> {
+    if decimals <= 8 {
+        if let Some(n) = write_decimal8(out, value, decimals, false) {
+            return Some(n);
+        }
+    }
     write_fixed_mag(
         out,
         value < 0,
@@ -363,15 +373,83 @@ fn write_fixed_mag(out: &mut [u8], neg: bool, mag: u64, decimals: u8) -> Option<
     if decimals == 0 {
         return Some(pos + write_u64(out.get_mut(pos..)?, mag)?);
     }
-    let div = pow10(decimals) as u64;
-    let int = mag / div;
-    let frac = mag % div;
-    pos += write_u64(out.get_mut(pos..)?, int)?;
+    let (int, frac) = divmod_pow10(mag, decimals);
+    match out.get_mut(pos..pos + 8) {
+        Some(dst) if int < 100_000_000 => {
+            let n = digits_u64(int);
+            dst.copy_from_slice(&(eight_digits(int as u32) >> (8 * (8 - n))).to_le_bytes());
+            pos += n;
+        }
+        _ => pos += write_u64(out.get_mut(pos..)?, int)?,
+    }
     let d = decimals as usize;
+    if d <= 8 {
+        // Fraction digits eight at a time: the last `d` of the zero-padded eight.
+        if let Some(dst) = out.get_mut(pos..pos + 9) {
+            dst[0] = b'.';
+            let w = eight_digits(frac as u32) >> (8 * (8 - d));
+            dst[1..9].copy_from_slice(&w.to_le_bytes());
+            return Some(pos + 1 + d);
+        }
+    }
     let dst = out.get_mut(pos..pos + 1 + d)?;
     dst[0] = b'.';
     write_padded(&mut dst[1..], frac, d);
     Some(pos + 1 + d)
+}
+
+/// Fast path of [`write_price`] / [`write_fixed`] for up to eight decimals and an integer part
+/// below 10^8, with 32 bytes of room: the fraction is formatted eight digits at a time and its
+/// trailing zeros (when trimming) are counted from the digit word instead of divided away.
+/// `None` means "use the general path".
+#[inline]
+fn write_decimal8(out: &mut [u8], value: i64, decimals: u8, trim: bool) -> Option<usize> {
+    let out = out.get_mut(..32)?;
+    let mag = value.unsigned_abs();
+    let (int, frac) = divmod_pow10(mag, decimals);
+    if int >= 100_000_000 {
+        return None;
+    }
+    let mut pos = 0;
+    if value < 0 {
+        out[0] = b'-';
+        pos = 1;
+    }
+    let n = digits_u64(int);
+    out[pos..pos + 8].copy_from_slice(&(eight_digits(int as u32) >> (8 * (8 - n))).to_le_bytes());
+    pos += n;
+    let d = decimals as usize;
+    if d == 0 || (trim && frac == 0) {
+        return Some(pos);
+    }
+    let w = eight_digits(frac as u32) >> (8 * (8 - d));
+    let keep = if trim {
+        // Digit values (0 for '0') of the d digits; the highest non-zero byte is the last
+        // digit to keep.
+        let x = (w ^ 0x3030_3030_3030_3030) & (u64::MAX >> (8 * (8 - d)));
+        8 - (x.leading_zeros() / 8) as usize
+    } else {
+        d
+    };
+    out[pos] = b'.';
+    out[pos + 1..pos + 9].copy_from_slice(&w.to_le_bytes());
+    Some(pos + 1 + keep)
+}
+
+/// `(v / 10^d, v % 10^d)` with a constant divisor per arm, so each is a multiply and shift
+/// rather than a hardware division (tens of cycles).
+#[inline(always)]
+fn divmod_pow10(v: u64, d: u8) -> (u64, u64) {
+    macro_rules! arms {
+        ($($n:literal => $p:literal),*) => {
+            match d {
+                $($n => (v / $p, v % $p),)*
+                _ => (v / pow10(d) as u64, v % pow10(d) as u64),
+            }
+        };
+    }
+    arms!(0 => 1, 1 => 10, 2 => 100, 3 => 1_000, 4 => 10_000, 5 => 100_000, 6 => 1_000_000,
+        7 => 10_000_000, 8 => 100_000_000, 9 => 1_000_000_000)
 }
 
 #[cfg(test)]
