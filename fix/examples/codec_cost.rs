@@ -106,7 +106,9 @@ fn main() {
     if op == "frame" || op == "decode" {
         for _ in 0..iters {
             let input = black_box(&msg[..]);
-            let FrameStatus::Complete(f) = next_frame(input, 8192) else { unreachable!() };
+            let FrameStatus::Complete(f) = next_frame(input, 8192) else {
+                unreachable!()
+            };
             if op == "decode" {
                 black_box(decode(input, &f, &mut idx).unwrap().seq_num());
             }
