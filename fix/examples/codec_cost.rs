@@ -8,7 +8,8 @@
 //! valgrind --tool=callgrind target/release/examples/codec_cost --op encode --iters 100000
 //! ```
 //! Under callgrind, divide the program's total instructions (minus a run with `--iters 0`)
-//! by the iterations.
+//! by the iterations. `--op` is `parse` (frame + decode + validate), `encode`, or one stage:
+//! `frame`, `decode` (frame + decode), `validate` (validation of an already decoded message).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -102,6 +103,15 @@ fn main() {
             "parse+validate NewOrderSingle ({} bytes): {best:.1} ns/op",
             msg.len()
         );
+    }
+    if op == "validate" {
+        let FrameStatus::Complete(f) = next_frame(&msg, 8192) else {
+            unreachable!()
+        };
+        let m = decode(&msg, &f, &mut idx).unwrap();
+        for _ in 0..iters {
+            black_box(validate(black_box(&m), &mut seen)).unwrap();
+        }
     }
     if op == "frame" || op == "decode" {
         for _ in 0..iters {
