@@ -135,6 +135,18 @@ proptest! {
     }
 
     #[test]
+    fn timestamp_syntax_check_agrees_with_the_parser(s in "[0-9:.\\-/ a]{15,28}", t in "[0-9]{8}-[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,10})?") {
+        use fix::codec::time::is_timestamp;
+        // The syntax check accepts any year; the parser (to ns since 1970) only 1970 onwards.
+        let agree = |x: &str| {
+            let pre_epoch = x.len() >= 4 && x[..4].parse::<u32>().is_ok_and(|y| y < 1970);
+            is_timestamp(x.as_bytes()) == (parse_timestamp(x.as_bytes()).is_some() || (pre_epoch && is_timestamp(x.as_bytes())))
+        };
+        prop_assert!(agree(&s), "{}", s);
+        prop_assert!(agree(&t), "{}", t);
+    }
+
+    #[test]
     fn timestamps_round_trip(ns in 0u64..4_102_444_800_000_000_000) {
         let mut b = [0u8; 32];
         let n = write_timestamp(&mut b, ns, TimePrecision::Millis).unwrap();

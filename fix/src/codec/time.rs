@@ -202,13 +202,22 @@ pub fn parse_timestamp(s: &[u8]) -> Option<u64> {
 #[inline]
 pub fn is_timestamp(s: &[u8]) -> bool {
     let Some(b) = s.get(..17) else { return false };
-    let d = |i: usize| b[i].wrapping_sub(b'0');
-    let digits_ok = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 12, 13, 15, 16]
-        .iter()
-        .all(|&i| d(i) <= 9);
-    if !digits_ok || b[8] != b'-' || b[11] != b':' || b[14] != b':' {
+    // Bytes 0..8 "YYYYMMDD" and 9..17 "HH:MM:SS" as two words; every digit position checked
+    // at once (high nibble 3, low nibble <= 9), separators by mask.
+    let date = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+    let time = u64::from_le_bytes([b[9], b[10], b[11], b[12], b[13], b[14], b[15], b[16]]);
+    const TIME_DIGITS: u64 = 0xffff_00ff_ff00_ffff; // bytes 0,1,3,4,6,7 of "HH:MM:SS"
+    let digits = |w: u64, m: u64| {
+        (w & 0xf0f0_f0f0_f0f0_f0f0 & m) == (0x3030_3030_3030_3030 & m)
+            && ((w & 0x0f0f_0f0f_0f0f_0f0f & m) + (0x0606_0606_0606_0606 & m))
+                & 0xf0f0_f0f0_f0f0_f0f0
+                == 0
+    };
+    let seps = time & !TIME_DIGITS == 0x0000_3a00_003a_0000;
+    if !digits(date, u64::MAX) || !digits(time, TIME_DIGITS) || !seps || b[8] != b'-' {
         return false;
     }
+    let d = |i: usize| b[i] - b'0';
     let mo = d(4) * 10 + d(5);
     let dd = d(6) * 10 + d(7);
     let ok = (1..=12).contains(&mo)

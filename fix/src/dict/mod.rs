@@ -244,8 +244,17 @@ fn field_problem(tag: u32, value: &[u8]) -> Option<SessionRejectReason> {
     if !format_ok {
         return Some(SessionRejectReason::IncorrectDataFormat);
     }
-    if HAS_ENUM.get(tag as usize).copied().unwrap_or(false) && !is_valid_value(tag, value) {
-        return Some(SessionRejectReason::ValueIsIncorrect);
+    if HAS_ENUM.get(tag as usize).copied().unwrap_or(false) {
+        // Single-character enumerations (Side, OrdType, ...) checked inline; lists out of line.
+        let ok = match fix44::FIELD_ENUMS[tag as usize] {
+            Enum::Chars(mask) => {
+                value.len() == 1 && value[0] < 128 && mask & (1u128 << value[0]) != 0
+            }
+            _ => is_valid_value(tag, value),
+        };
+        if !ok {
+            return Some(SessionRejectReason::ValueIsIncorrect);
+        }
     }
     None
 }
