@@ -3,7 +3,8 @@
 //! random mutations of valid traffic; failures are shrunk by proptest to a minimal input.
 //!
 //! `FIX_FUZZ_SECS` sets the time budget per target (default 2 s inside the normal test run;
-//! `scripts/ci/45-fix-fuzz.sh` gives each target 30 s in release mode).
+//! `scripts/ci/45-fix-fuzz.sh` gives each target 15 s in the dev profile, whose overflow checks
+//! turn a wrapped integer into a failure instead of a silent wrong value).
 
 mod common;
 
@@ -67,6 +68,9 @@ fn token() -> impl Strategy<Value = Vec<u8>> {
         Just(b"43=Y\x01".to_vec()),
         Just(b"386=2\x01336=X\x01".to_vec()),
         Just(b"-1=x\x01".to_vec()),
+        Just(b"108=99999999999999999\x01".to_vec()),
+        Just(b"52=99991231-23:59:59.999\x01".to_vec()),
+        Just(b"36=18446744073709551615\x01".to_vec()),
         "[0-9]{1,4}=[ -~]{0,8}\x01".prop_map(|s| s.into_bytes()),
         "[0-9]{1,12}".prop_map(|s| s.into_bytes()),
         proptest::collection::vec(any::<u8>(), 0..16),
@@ -169,8 +173,9 @@ fn fuzz_session() {
         proptest::collection::vec((0u8..5, mutations(), soup(), 0u64..3), 1..12),
         proptest::collection::vec(1usize..200, 1..8),
         any::<bool>(),
+        prop_oneof![Just(5u64), Just(0u64), any::<u64>()],
     );
-    let n = fuzz(strategy, |(steps, chunks, logged_on)| {
+    let n = fuzz(strategy, |(steps, chunks, logged_on, hb)| {
         let mut s = Session::new(
             SessionConfig::acceptor("ISLD", "TW44"),
             MemoryStore::with_capacity(1 << 16, 256),
@@ -181,7 +186,10 @@ fn fuzz_session() {
         s.on_connected(now);
         let mut stream = Vec::new();
         if logged_on {
-            stream.extend(msg_at("35=A|34=1|49=TW44|52=<T>|56=ISLD|98=0|108=5|", now));
+            stream.extend(msg_at(
+                &format!("35=A|34=1|49=TW44|52=<T>|56=ISLD|98=0|108={hb}|"),
+                now,
+            ));
         }
         for (seq, (kind, muts, garbage, ahead)) in (2u64..).zip(steps.iter()) {
             let body = match kind {
@@ -225,6 +233,7 @@ fn fuzz_session() {
                 }
             }
             now += 700_000_000;
+            let _ = s.next_deadline(); // must not overflow whatever the counterparty sent
             if s.on_timer(now, &mut out).is_some() {
                 break;
             }

@@ -457,6 +457,16 @@ fn extreme_sequence_numbers_do_not_overflow() {
     assert!(d.s.is_logged_on());
 }
 
+#[test]
+fn absurd_heartbeat_interval_does_not_overflow() {
+    let mut d = acceptor();
+    let ev = d.send("35=A|34=1|49=TW44|52=<T>|56=ISLD|98=0|108=99999999999999999|");
+    assert_eq!(ev, vec![Ev::LoggedOn]);
+    assert!(d.s.next_deadline() > d.now);
+    assert_eq!(d.advance(3600.0), None);
+    assert!(d.s.is_logged_on());
+}
+
 // ---------------------------------------------------------------- rejects
 
 #[test]

@@ -194,7 +194,12 @@ pub fn parse_timestamp(s: &[u8]) -> Option<u64> {
     if days < 0 {
         return None;
     }
-    Some((days as u64 * 86_400 + h * 3600 + mi * 60 + se) * NANOS_PER_SEC + frac_ns)
+    // Checked: years past 2554 do not fit u64 nanoseconds; such a time is refused, never wrapped.
+    (days as u64)
+        .checked_mul(86_400)?
+        .checked_add(h * 3600 + mi * 60 + se)?
+        .checked_mul(NANOS_PER_SEC)?
+        .checked_add(frac_ns)
 }
 
 /// True when `s` is a valid UTCTimestamp (the checks of [`parse_timestamp`] without the
@@ -285,6 +290,9 @@ mod tests {
         assert_eq!(parse_timestamp(b"20041315-00:00:00"), None);
         assert_eq!(parse_timestamp(b"20040415-00:00:00."), None);
         assert_eq!(parse_timestamp(b"20040415 00:00:00"), None);
+        // Beyond u64 nanoseconds (year > 2554): refused, not wrapped (and no debug panic).
+        assert_eq!(parse_timestamp(b"99991231-23:59:59.999"), None);
+        assert!(parse_timestamp(b"25540101-00:00:00").is_some());
         for ok in [
             &b"20040415-00:00:00"[..],
             b"20040415-23:59:60.123",

@@ -1307,23 +1307,30 @@ impl<S: MessageStore> Session<S> {
 
     /// The next instant (UTC ns) at which [`on_timer`](Self::on_timer) may have work.
     pub fn next_deadline(&self) -> u64 {
+        // Saturating throughout: HeartBtInt comes from the counterparty and may be absurd.
+        let after = |base: u64, d: u128| base.saturating_add(d.min(u64::MAX as u128) as u64);
         match self.phase {
             Phase::AwaitingLogon | Phase::LogonSent => {
-                self.phase_since + secs(self.cfg.logon_timeout_secs)
+                after(self.phase_since, secs(self.cfg.logon_timeout_secs) as u128)
             }
-            Phase::LogoutSent => self.phase_since + secs(self.cfg.logout_timeout_secs),
+            Phase::LogoutSent => {
+                after(self.phase_since, secs(self.cfg.logout_timeout_secs) as u128)
+            }
             Phase::Active => {
                 if self.hb_ns == 0 {
                     return u64::MAX;
                 }
-                let hb_due = self.last_sent + self.hb_ns;
-                let tr_due = self.last_recv
-                    + (self.hb_ns as u128 * 12 * (self.test_requests as u128 + 1) / 10) as u64;
-                let to_due = self.last_recv + (self.hb_ns as u128 * 24 / 10) as u64;
+                let hb = self.hb_ns as u128;
+                let hb_due = after(self.last_sent, hb);
+                let tr_due = after(
+                    self.last_recv,
+                    hb * 12 * (self.test_requests as u128 + 1) / 10,
+                );
+                let to_due = after(self.last_recv, hb * 24 / 10);
                 hb_due
                     .min(tr_due)
                     .min(to_due)
-                    .min(self.last_recv + self.hb_ns)
+                    .min(after(self.last_recv, hb))
             }
         }
     }
