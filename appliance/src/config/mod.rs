@@ -91,8 +91,8 @@ pub struct EngineSection {
     pub wait: WaitStrategy,
     /// Resting orders per engine.
     pub max_orders: usize,
-    /// Price levels per engine.
-    pub max_price_levels: usize,
+    /// Price levels per book side per engine.
+    pub max_levels_per_side: usize,
 }
 
 /// Which I/O backend the gateways use.
@@ -358,8 +358,11 @@ impl Config {
         if e.max_orders == 0 {
             return Err(invalid("engine.max_orders", "must be at least 1"));
         }
-        if e.max_price_levels < 2 {
-            return Err(invalid("engine.max_price_levels", "must be at least 2"));
+        if e.max_levels_per_side < 1 || e.max_orders > u32::MAX as usize {
+            return Err(invalid(
+                "engine.max_levels_per_side",
+                "must be at least 1 (and engine.max_orders at most 2^32-1)",
+            ));
         }
         let g = &self.gateway;
         if g.threads == 0 || g.threads > 64 {
