@@ -7,6 +7,7 @@
 //!
 //! Module map:
 //! - [`binary`]: the binary order-entry protocol (wire layouts and session rules), sans-IO.
+//! - [`cli`]: the `appliance` command line. Cold path.
 //! - [`config`]: the TOML configuration and its embedded default. Cold path.
 //! - [`engine`]: the sans-IO matching core (commands in, events out). Hot path.
 //! - [`gateway`]: client connections, FIX and binary protocols over io_uring or epoll. Hot path.
@@ -18,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod binary;
+pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod gateway;

@@ -338,6 +338,22 @@ impl Config {
         toml::to_string_pretty(self).expect("configuration serialises")
     }
 
+    /// Bytes the appliance reserves at start-up with this configuration (order arenas, id
+    /// indexes, price levels, rings, connection buffers, receive buffers): what `check-host`
+    /// compares with the reserved hugepages. An estimate from the sizes of the structures,
+    /// rounded up; `check-host` only needs the order of magnitude.
+    pub fn memory_estimate(&self) -> u64 {
+        let e = &self.engine;
+        let g = &self.gateway;
+        let per_engine = e.max_orders as u64 * (64 + 2 * 16)
+            + self.instruments.len() as u64 * 2 * e.max_levels_per_side as u64 * 64;
+        let per_gateway = g.max_connections as u64 * ((64 << 10) + (2 << 20))
+            + g.max_orders as u64 * (160 + 2 * 48)
+            + (4 << 20);
+        let rings = (e.threads * g.threads * 2) as u64 * g.ring_capacity as u64 * 192;
+        per_engine * e.threads as u64 + per_gateway * g.threads as u64 + rings
+    }
+
     /// Instruments with decimal strings turned into price units (validated by `validate`).
     pub fn resolved_instruments(&self) -> Vec<ResolvedInstrument> {
         self.instruments

@@ -4,5 +4,6 @@ pub mod engine_thread;
 pub mod launch;
 pub mod msg;
 pub mod ring;
+pub mod signals;
 pub mod stamp;
 pub mod wait;
