@@ -66,23 +66,36 @@ fn flow(n: usize) -> (Vec<u8>, Vec<u8>) {
         x ^= x >> 7;
         x ^= x << 17;
         let token = i as u64 + 1;
-        let (out, seq) = if x & 1 == 0 { (&mut a, &mut seq_a) } else { (&mut b, &mut seq_b) };
+        let (out, seq) = if x & 1 == 0 {
+            (&mut a, &mut seq_a)
+        } else {
+            (&mut b, &mut seq_b)
+        };
         *seq += 1;
         let side = if (x >> 1) & 1 == 0 { b'B' } else { b'S' };
         let off = ((x >> 8) % 8) as i64 * 100;
-        let px = if side == b'B' { PX - off } else { PX + off - 300 };
+        let px = if side == b'B' {
+            PX - off
+        } else {
+            PX + off - 300
+        };
         let m = match (x >> 16) % 20 {
             0..=9 => enter(token, "ACME", side, px, 1 + (x >> 24) % 50, b'1'),
             10..=11 => enter(token, "ACME", side, px, 1 + (x >> 24) % 50, b'3'),
             12 => enter(token, "ACME", side, 0, 1 + (x >> 24) % 20, b'3'),
-            13..=16 => ClientMessage::CancelOrder(wire::CancelOrder { token: token.saturating_sub(1 + (x >> 30) % 20) }),
+            13..=16 => ClientMessage::CancelOrder(wire::CancelOrder {
+                token: token.saturating_sub(1 + (x >> 30) % 20),
+            }),
             17..=18 => ClientMessage::ReplaceOrder(wire::ReplaceOrder {
                 orig_token: token.saturating_sub(1 + (x >> 30) % 20),
                 new_token: token,
                 price: PX - 500,
                 qty: 5,
             }),
-            _ => ClientMessage::MassCancel(wire::MassCancel { token, symbol: wire::symbol("ACME").unwrap() }),
+            _ => ClientMessage::MassCancel(wire::MassCancel {
+                token,
+                symbol: wire::symbol("ACME").unwrap(),
+            }),
         };
         let k = m.encode(*seq, &mut buf).unwrap();
         out.extend_from_slice(&buf[..k]);
@@ -139,14 +152,21 @@ fn decode_ring_match_encode_allocates_nothing_after_warm_up() {
     let bytes_out = run_chunks(&mut rig, [a, b], [&fa[split_a..], &fb[split_b..]], 8);
     WATCH.with(|w| w.set(false));
     let allocs = ALLOCS.load(Ordering::Relaxed);
-    assert!(bytes_out > 10_000_000, "the flow produced replies ({bytes_out} bytes)");
+    assert!(
+        bytes_out > 10_000_000,
+        "the flow produced replies ({bytes_out} bytes)"
+    );
     assert_eq!(allocs, 0, "allocations on the hot path after warm-up");
     // Control: the counter does see an allocation made while watching.
     WATCH.with(|w| w.set(true));
     let v = std::hint::black_box(vec![1u8; 16]);
     drop(v);
     WATCH.with(|w| w.set(false));
-    assert_eq!(ALLOCS.load(Ordering::Relaxed), 2, "the counting allocator counts");
+    assert_eq!(
+        ALLOCS.load(Ordering::Relaxed),
+        2,
+        "the counting allocator counts"
+    );
 }
 
 fn cut(f: &[u8], frames: usize) -> usize {

@@ -467,15 +467,17 @@ impl Config {
                 }
             }
         }
-        if self.fix.listen == self.binary.listen {
+        // Port 0 asks the kernel for a free port, so equal addresses with port 0 are fine.
+        let clash = |a: &SocketAddr, b: &SocketAddr| a == b && a.port() != 0;
+        if clash(&self.fix.listen, &self.binary.listen) {
             return Err(invalid(
                 "binary.listen",
                 "is the same address as fix.listen",
             ));
         }
         if self.exporter.enabled
-            && (self.exporter.listen == self.fix.listen
-                || self.exporter.listen == self.binary.listen)
+            && (clash(&self.exporter.listen, &self.fix.listen)
+                || clash(&self.exporter.listen, &self.binary.listen))
         {
             return Err(invalid(
                 "exporter.listen",
