@@ -82,6 +82,9 @@ if [ -r "$default" ]; then
     fi
 fi
 
+# Kernel-managed vectors (multi-queue virtio/NVMe/NIC) and some per-CPU IRQs refuse affinity
+# changes from user space; that is expected, not a failure of this script.
+REFUSAL_NOTE="kernel-managed IRQ; isolcpus=managed_irq,... keeps it off isolated cores at boot"
 count=0
 for d in "$ROOT"/proc/irq/[0-9]*; do
     [ -r "$d/smp_affinity_list" ] || continue

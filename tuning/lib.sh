@@ -10,6 +10,8 @@
 
 ROOT=${TUNING_ROOT:-}
 APPLY=0
+# When set, a write the kernel refuses is reported as `skip` with this note instead of failing.
+REFUSAL_NOTE=""
 CHANGES=0
 FAILURES=0
 
@@ -46,6 +48,10 @@ set_value() {
     fi
     if printf '%s\n' "$value" 2>/dev/null >"$path"; then
         report set "$path" "$current -> $value"
+    elif [ -n "$REFUSAL_NOTE" ]; then
+        # The caller expects some writes to be refused and says why that is fine.
+        CHANGES=$((CHANGES - 1))
+        report skip "$path" "kernel refused $value (still $current): $REFUSAL_NOTE"
     else
         FAILURES=$((FAILURES + 1))
         report fail "$path" "kernel refused $value (still $current)"

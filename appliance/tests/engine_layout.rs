@@ -31,6 +31,14 @@ fn commands_and_events_are_small_copy_values() {
 }
 
 #[test]
+fn an_engine_can_move_to_its_thread() {
+    fn assert_send<T: Send + 'static>() {}
+    assert_send::<Engine>();
+    assert_send::<Command>();
+    assert_send::<Event>();
+}
+
+#[test]
 fn an_order_slot_is_one_cache_line() {
     assert_eq!(ORDER_SLOT_BYTES, 64);
     assert_eq!(ORDER_SLOT_ALIGN, 64);

@@ -155,6 +155,13 @@ impl Model {
         None
     }
 
+    /// The configured maximum, never above u64::MAX / max_orders (docs/engine.md).
+    fn max_qty(&self, c: &InstrumentConfig) -> Qty {
+        c.max_order_qty
+            .unwrap_or(Qty::MAX)
+            .min(Qty::MAX / self.max_orders as Qty)
+    }
+
     fn live(&self) -> usize {
         self.books.iter().map(|b| b.orders.len()).sum()
     }
@@ -249,29 +256,41 @@ impl Model {
         reason: CancelReason,
         pick: impl Fn(&MOrder) -> bool,
     ) -> u32 {
+        // Every Cancelled first (the engine's order among them is its arena order; the
+        // comparison sorts them), then each changed level in book order.
+        let mut changed = Vec::new();
         let mut count = 0;
         for b in 0..self.books.len() {
             if instrument.is_some_and(|i| i != self.books[b].cfg.id) {
                 continue;
             }
-            for side in [Side::Buy, Side::Sell] {
-                for price in self.books[b].prices(side) {
-                    let victims: Vec<MOrder> = self.books[b]
-                        .orders
-                        .iter()
-                        .filter(|o| o.side == side && o.price == price && pick(o))
-                        .cloned()
-                        .collect();
-                    for v in &victims {
-                        self.books[b].orders.retain(|o| o.id != v.id);
-                        self.cancelled(b, v, reason);
-                        count += 1;
-                    }
-                    if !victims.is_empty() {
-                        self.level_change(b, side, price, true);
-                    }
-                }
+            let victims: Vec<MOrder> = self.books[b]
+                .orders
+                .iter()
+                .filter(|o| pick(o))
+                .cloned()
+                .collect();
+            for v in &victims {
+                self.books[b].orders.retain(|o| o.id != v.id);
+                self.cancelled(b, v, reason);
+                count += 1;
             }
+            for side in [Side::Buy, Side::Sell] {
+                let mut prices: Vec<Price> = victims
+                    .iter()
+                    .filter(|v| v.side == side)
+                    .map(|v| v.price)
+                    .collect();
+                prices.sort();
+                prices.dedup();
+                if side == Side::Buy {
+                    prices.reverse();
+                }
+                changed.extend(prices.into_iter().map(|p| (b, side, p)));
+            }
+        }
+        for (b, side, price) in changed {
+            self.level_change(b, side, price, true);
         }
         count
     }
@@ -288,7 +307,7 @@ impl Model {
         if o.qty % c.lot_size != 0 {
             return Err(RejectReason::OffLot);
         }
-        if c.max_order_qty.is_some_and(|m| o.qty > m) {
+        if o.qty > self.max_qty(c) {
             return Err(RejectReason::QuantityOverMax);
         }
         let limit = o.ord_type == OrdType::Limit;
@@ -546,7 +565,7 @@ impl Model {
         if r.qty % c.lot_size != 0 {
             return Err(RejectReason::OffLot);
         }
-        if c.max_order_qty.is_some_and(|m| r.qty > m) {
+        if r.qty > self.max_qty(c) {
             return Err(RejectReason::QuantityOverMax);
         }
         let moved = new_price != o.price;
@@ -704,6 +723,23 @@ impl Model {
     }
 }
 
+/// A mass cancel's `Cancelled` events come in the engine's arena order, which the model does
+/// not reproduce (docs/engine.md leaves it unspecified beyond being deterministic): compare that
+/// block sorted by order id, everything else exactly.
+fn normalized(cmd: &Command, mut evs: Vec<Event>) -> Vec<Event> {
+    if matches!(cmd, Command::MassCancel(_) | Command::ExpireDayOrders(_)) {
+        let n = evs
+            .iter()
+            .take_while(|e| matches!(e.kind, EventKind::Cancelled(_)))
+            .count();
+        evs[..n].sort_by_key(|e| match e.kind {
+            EventKind::Cancelled(c) => c.order_id,
+            _ => unreachable!(),
+        });
+    }
+    evs
+}
+
 /// Two small books with every kind of rule switched on in the second, and capacities small
 /// enough that exhaustion happens in most runs.
 fn model_config() -> EngineConfig {
@@ -730,6 +766,12 @@ fn model_config() -> EngineConfig {
     }
 }
 
+/// Order ids from three gateways with overlapping counters (the index's hard case), few
+/// enough that cancels and replaces often name live orders and duplicates happen.
+fn id() -> impl Strategy<Value = OrderId> {
+    (0u8..3, 1u64..17).prop_map(|(gateway, counter)| order_id(gateway, counter))
+}
+
 fn side() -> impl Strategy<Value = Side> {
     prop_oneof![Just(Side::Buy), Just(Side::Sell)]
 }
@@ -737,7 +779,7 @@ fn side() -> impl Strategy<Value = Side> {
 fn new_order() -> impl Strategy<Value = Command> {
     (
         (
-            1u64..48,
+            id(),
             prop_oneof![3 => Just(0u32), 3 => Just(2u32), 1 => Just(1u32)],
             1u32..4,
             1u32..4,
@@ -783,8 +825,8 @@ fn new_order() -> impl Strategy<Value = Command> {
 fn command() -> impl Strategy<Value = Command> {
     prop_oneof![
         10 => new_order(),
-        3 => (1u64..48, prop_oneof![4 => Just(1u32), 1 => 2u32..4]).prop_map(|(order_id, session)| Command::Cancel(Cancel { order_id, session })),
-        3 => (1u64..48, 1u32..4, prop::option::of(90i64..111), prop_oneof![1u64..30, (1u64..14).prop_map(|x| x * 5)]).prop_map(|(order_id, session, price, qty)| Command::Replace(Replace { order_id, session, price, qty })),
+        3 => (id(), prop_oneof![4 => Just(1u32), 1 => 2u32..4]).prop_map(|(order_id, session)| Command::Cancel(Cancel { order_id, session })),
+        3 => (id(), 1u32..4, prop::option::of(90i64..111), prop_oneof![1u64..30, (1u64..14).prop_map(|x| x * 5)]).prop_map(|(order_id, session, price, qty)| Command::Replace(Replace { order_id, session, price, qty })),
         1 => (1u32..4, 1u32..4, prop::option::of(prop::sample::select(vec![0u32, 1, 2])), prop::bool::ANY, prop::bool::ANY).prop_map(|(session, owner, instrument, by_owner, disconnect)| Command::MassCancel(MassCancel {
             session,
             owner,
@@ -807,8 +849,8 @@ proptest! {
         for (n, cmd) in cmds.iter().enumerate() {
             let mut got = Vec::new();
             engine.process(cmd, &mut got);
-            let want = model.process(cmd);
-            prop_assert_eq!(&got, &want, "command #{} {:?}", n, cmd);
+            let want = normalized(cmd, model.process(cmd));
+            prop_assert_eq!(&normalized(cmd, got), &want, "command #{} {:?}", n, cmd);
             if let Err(e) = engine.check_invariants() {
                 prop_assert!(false, "invariant broken after command #{} {:?}: {}", n, cmd, e);
             }

@@ -303,8 +303,29 @@ fn notional_is_computed_without_overflow() {
     let mut c = plain_config();
     c.instruments[0].max_notional = Some(u64::MAX);
     let mut e = Engine::new(c).unwrap();
-    let evs = new(&mut e, limit(1, Side::Buy, i64::MAX, u64::MAX));
+    let evs = new(&mut e, limit(1, Side::Buy, i64::MAX, 1 << 50));
     assert_eq!(rejected(&evs), RejectReason::NotionalOverMax);
+}
+
+#[test]
+fn quantity_is_capped_so_level_totals_cannot_overflow() {
+    // 1024 slots: an order may hold at most u64::MAX / 1024, even with no configured maximum.
+    let mut e = engine();
+    let cap = qty_ceiling(1024);
+    assert_eq!(cap, u64::MAX / 1024);
+    assert_eq!(
+        rejected(&new(&mut e, limit(1, Side::Buy, 1, cap + 1))),
+        RejectReason::QuantityOverMax
+    );
+    for id in 2..6 {
+        assert!(matches!(
+            new(&mut e, limit(id, Side::Buy, 1, cap))[0].kind,
+            EventKind::Accepted(_)
+        ));
+    }
+    assert_eq!(e.best_bid(0).unwrap().qty, cap * 4);
+    let t = trades(&new(&mut e, market(9, Side::Sell, cap)));
+    assert_eq!(t[0].qty, cap);
 }
 
 // ---------------------------------------------------------------- matching
@@ -1000,10 +1021,27 @@ fn mass_cancel_by_owner_across_instruments() {
             CancelReason::MassCancel,
         ),
     );
-    // Instrument order, bids then asks, best first, time priority.
+    let mut ids: Vec<OrderId> = cancels(&evs).iter().map(|c| c.order_id).collect();
+    ids.sort();
+    assert_eq!(ids, vec![1, 2, 4, 5]);
+    // All Cancelled first, then one change per level in book order: instrument 0 bids (101,
+    // then 100), instrument 0 asks (111), instrument 1 bids (100); then the completion.
+    let n = cancels(&evs).len();
+    assert!(evs[..n]
+        .iter()
+        .all(|e| matches!(e.kind, EventKind::Cancelled(_))));
+    let bc: Vec<(InstrumentId, Side, Price)> = book_changes(&evs)
+        .iter()
+        .map(|b| (b.instrument, b.side, b.price))
+        .collect();
     assert_eq!(
-        cancels(&evs).iter().map(|c| c.order_id).collect::<Vec<_>>(),
-        vec![2, 1, 5, 4]
+        bc,
+        vec![
+            (0, Side::Buy, 101),
+            (0, Side::Buy, 100),
+            (0, Side::Sell, 111),
+            (1, Side::Buy, 100)
+        ]
     );
     assert!(cancels(&evs)
         .iter()

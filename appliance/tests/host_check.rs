@@ -69,8 +69,10 @@ fn reports_this_host_item_by_item() {
 #[test]
 fn json_output_is_machine_readable() {
     let mut out = Vec::new();
+    // --nic overrides the configuration's NIC: a name that does not exist fails.
     let args = CheckHostArgs {
         json: true,
+        nic: Some("no-such-nic0".into()),
         ..Default::default()
     };
     let code = run(&req(), &args, &mut out).unwrap();
@@ -79,6 +81,9 @@ fn json_output_is_machine_readable() {
     assert!(items
         .iter()
         .any(|i| i["id"] == "io_uring" && i["status"] == "ok"));
+    assert!(items
+        .iter()
+        .any(|i| i["id"] == "numa.nic" && i["status"] == "fail"));
     let fails = v["summary"]["fail"].as_u64().unwrap();
     assert_eq!(code, i32::from(fails > 0));
 }

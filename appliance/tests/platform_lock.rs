@@ -1,6 +1,7 @@
 //! `lock_memory` on the real kernel (its own binary: mlockall applies to the whole process).
 
 use appliance::platform::lock::{memlock_limit, unlock_memory};
+use appliance::platform::memory::{Backing, HugeSlice, MemoryPolicy, HUGE_PAGE_2M};
 use appliance::platform::{lock_memory, MemoryLock};
 
 fn locked_kib() -> u64 {
@@ -28,6 +29,20 @@ fn mlockall_locks_or_reports_why_not() {
             "future pages are locked"
         );
         drop(v);
+        // Order-independence: arenas mapped after mlockall(MCL_FUTURE) still get transparent
+        // hugepages (the mapping is advised before it becomes accessible) and are locked.
+        let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+            .unwrap_or_default();
+        if !thp.contains("[never]") {
+            let s = HugeSlice::<u64>::zeroed(
+                (4 * HUGE_PAGE_2M) / 8,
+                MemoryPolicy::only(Backing::TransparentHuge),
+            )
+            .unwrap();
+            let r = s.residency().unwrap();
+            assert_eq!(r.locked_bytes, s.mapped_bytes(), "{r:?}");
+            assert!(r.anon_huge_bytes > 0, "THP lost under MCL_FUTURE: {r:?}");
+        }
         unlock_memory();
         assert_eq!(locked_kib(), 0);
     } else {

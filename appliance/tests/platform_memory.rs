@@ -122,6 +122,22 @@ fn transparent_hugepages_when_forced() {
 }
 
 #[test]
+fn huge_slices_move_and_share_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<HugeSlice<Order>>();
+    let _g = serial();
+    let mut s = HugeSlice::<u64>::zeroed(1 << 16, MemoryPolicy::BEST).unwrap();
+    s[5] = 42;
+    let s = std::thread::spawn(move || {
+        assert_eq!(s[5], 42);
+        s
+    })
+    .join()
+    .unwrap();
+    assert_eq!(s.iter().sum::<u64>(), 42);
+}
+
+#[test]
 fn empty_and_zero_sized_arrays_map_nothing() {
     let _g = serial();
     let s = HugeSlice::<Order>::zeroed(0, MemoryPolicy::BEST).unwrap();
@@ -224,4 +240,24 @@ fn explicit_hugepages_when_reserved_and_fallback_when_not() {
     drop(best);
     check_usable(s, len);
     drop(saved);
+}
+
+#[test]
+fn filled_arrays_hold_a_sentinel_in_every_slot() {
+    let _g = serial();
+    // Not Zeroable-friendly: an empty slot is u32::MAX.
+    let len = (3 * HUGE_PAGE_2M) / 8 + 5;
+    for policy in [
+        MemoryPolicy::only(Backing::Normal),
+        MemoryPolicy::only(Backing::TransparentHuge),
+        MemoryPolicy::BEST,
+    ] {
+        let s = HugeSlice::filled(len, (u32::MAX, 7u32), policy).unwrap();
+        assert_eq!(s.len(), len);
+        assert!(s.iter().all(|&e| e == (u32::MAX, 7)), "{policy:?}");
+        let r = s.residency().unwrap();
+        assert_eq!(r.rss_bytes, s.mapped_bytes(), "every page faulted in");
+    }
+    let z = HugeSlice::filled(10, (), MemoryPolicy::BEST).unwrap();
+    assert_eq!((z.len(), z.mapped_bytes()), (10, 0));
 }

@@ -9,6 +9,7 @@ validate against. The output is committed, so building the crate never needs Pyt
 Usage:
     pip install quickfix-ssl        # installs <sys.prefix>/share/quickfix/FIX44.xml
     python3 fix/dict/gen_fix44.py [path/to/FIX44.xml] > fix/src/dict/fix44.rs
+    rustfmt --edition 2021 fix/src/dict/fix44.rs
 
 The data dictionary is QuickFIX's (QuickFIX Software License, see
 conformance/quickfix-fix44/LICENSE.quickfix): "This product includes software developed by

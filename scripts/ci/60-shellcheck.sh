@@ -16,28 +16,33 @@ before=$(cat /proc/sys/vm/nr_hugepages /sys/kernel/mm/transparent_hugepage/enabl
 online=$(cat /sys/devices/system/cpu/online)
 last=${online##*[-,]}
 run() {
-    local out
-    echo "--- tuning/$*"
-    out=$(env -u HUGEPAGES -u ISOLATED_CPUS -u GOVERNOR -u THP_MODE "tuning/$@") || {
+    local script=$1 out
+    shift
+    echo "--- tuning/$script $*"
+    out=$(env -u HUGEPAGES -u ISOLATED_CPUS -u GOVERNOR -u THP_MODE "tuning/$script" "$@") || {
         printf '%s\n' "$out"
-        echo "ci: tuning/$1 dry run failed" >&2
+        echo "ci: tuning/$script dry run failed" >&2
         exit 1
     }
     printf '%s\n' "$out"
     if grep -qE '^(set|fail) ' <<<"$out"; then
-        echo "ci: tuning/$1 changed the system during a dry run" >&2
+        echo "ci: tuning/$script changed the system during a dry run" >&2
         exit 1
     fi
     grep -qE '^(nothing to change|dry run: [0-9]+ change)' <<<"$out" || {
-        echo "ci: tuning/$1 printed no summary line" >&2
+        echo "ci: tuning/$script printed no summary line" >&2
         exit 1
     }
 }
 run hugepages.sh --pages 4
 run thp.sh --mode madvise
 run governor.sh
-run irq-affinity.sh --isolated "$last"
-run kernel-cmdline.sh --isolated "$last" --hugepages 64 --cstates
+if [ "$last" != 0 ]; then
+    run irq-affinity.sh --isolated "$last"
+    run kernel-cmdline.sh --isolated "$last" --hugepages 64 --cstates
+else
+    echo "--- single-CPU machine: no core to isolate; irq-affinity.sh and kernel-cmdline.sh skipped"
+fi
 run apply-runtime.sh --env tuning/tuning.env
 after=$(cat /proc/sys/vm/nr_hugepages /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || true)
 [ "$before" = "$after" ] || { echo "ci: a dry run changed the host" >&2; exit 1; }

@@ -1,11 +1,18 @@
 //! One instrument's book: its trading rules (hot copies of the configuration) and two sides.
 
-use super::config::{InstrumentConfig, PriceBand};
+use super::config::{Capacity, InstrumentConfig, PriceBand};
 use super::levels::BookSide;
 use super::types::{ExecId, InstrumentId, Price, Qty, Side};
 
 /// Bits of an exec id left for the per-instrument trade counter.
 pub const EXEC_COUNTER_BITS: u32 = 40;
+
+/// Largest quantity one order may have in an engine with `max_orders` slots, whatever the
+/// instrument allows: with every order at most this big, no level total (a `u64`) can
+/// overflow even if the whole arena rests at one price.
+pub fn qty_ceiling(max_orders: u32) -> Qty {
+    Qty::MAX / max_orders.max(1) as Qty
+}
 
 /// A book and the rules checked against it.
 pub(crate) struct Book {
@@ -24,18 +31,21 @@ pub(crate) struct Book {
 }
 
 impl Book {
-    pub fn new(cfg: &InstrumentConfig, levels_per_side: u32) -> Book {
+    pub fn new(cfg: &InstrumentConfig, capacity: Capacity) -> Book {
         Book {
             id: cfg.id,
             tick: cfg.tick_size,
             lot: cfg.lot_size,
-            max_qty: cfg.max_order_qty.unwrap_or(Qty::MAX),
+            max_qty: cfg
+                .max_order_qty
+                .unwrap_or(Qty::MAX)
+                .min(qty_ceiling(capacity.max_orders)),
             max_notional: cfg.max_notional.map_or(u128::MAX, u128::from),
             band: cfg.price_band,
             last_trade: None,
             trades: 0,
-            bids: BookSide::new(Side::Buy, levels_per_side),
-            asks: BookSide::new(Side::Sell, levels_per_side),
+            bids: BookSide::new(Side::Buy, cfg.tick_size, capacity.max_levels_per_side),
+            asks: BookSide::new(Side::Sell, cfg.tick_size, capacity.max_levels_per_side),
         }
     }
 
@@ -95,6 +105,14 @@ impl Book {
                 }
             }
         }
+    }
+
+    /// Whether a taker on `side` with `limit` (`None`: market) would trade with the opposite
+    /// best level right now.
+    #[inline]
+    pub fn marketable_now(&self, side: Side, limit: Option<Price>) -> bool {
+        self.opposite_best(side)
+            .is_some_and(|best| super::matching::marketable(side, limit, best))
     }
 
     /// Opposite best price, if any.

@@ -1,14 +1,14 @@
 //! Order id -> arena slot: a pre-sized open-addressing hash table.
 //!
-//! Linear probing with backward-shift deletion, so there are no tombstones and probe lengths
-//! do not degrade over a long session. The table has at least twice as many entries as the
+//! Linear probing in Robin Hood order with backward-shift deletion, so there are no
+//! tombstones and probe lengths do not degrade over a long session. The table has at least twice as many entries as the
 //! arena has slots, so the load factor never exceeds 0.5 and an insert always finds room.
 //! Order ids are gateway-assigned (gateway index in the high bits, counter in the low bits),
 //! not client-chosen, so the hash does not need to resist adversarial keys; see `home`.
 
 use super::orders::NIL;
 use super::storage::alloc_slice;
-use super::types::OrderId;
+use super::types::{OrderId, COUNTER_MASK, GATEWAY_SHIFT};
 
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -22,6 +22,8 @@ struct Entry {
 pub(crate) struct OrderIndex {
     entries: Box<[Entry]>,
     mask: usize,
+    /// Where each gateway's run of buckets starts (see `home`); 2 KiB, stays in L1.
+    gateway_offset: Box<[u64; 256]>,
     len: usize,
 }
 
@@ -32,22 +34,34 @@ impl OrderIndex {
         OrderIndex {
             entries: alloc_slice(size, Entry { key: 0, slot: NIL }),
             mask: size - 1,
+            gateway_offset: Box::new(std::array::from_fn(|g| {
+                ((g as u8).reverse_bits() as u64 * size as u64) >> 8
+            })),
             len: 0,
         }
     }
 
-    /// Home bucket of a key.
+    /// Home bucket of a key: the gateway's counter, plus an offset that gives each gateway its
+    /// own part of the table.
     ///
-    /// Folding the high half onto the low half keeps consecutive ids of one gateway in
-    /// consecutive buckets: the live ids of a venue are a sliding window of recent counters, so
-    /// their buckets form a compact, cache-resident run instead of being scattered over the
-    /// whole table as a multiplicative (Fibonacci) hash would scatter them. The measurement
-    /// behind this choice is in `docs/engine.md`. Gateways differ in the high bits, which the
-    /// fold moves into the low bits (`gateway << 40` lands on bit 8 and up), so two gateways'
-    /// runs are offset rather than colliding bucket for bucket.
+    /// Keeping the counter as is puts consecutive ids of one gateway in consecutive buckets:
+    /// the live ids of a venue are a sliding window of recent counters, so their buckets form a
+    /// compact, cache-resident run instead of being scattered over the whole table as a
+    /// multiplicative (Fibonacci) hash of the whole key would scatter them (measured in
+    /// `docs/engine.md`: twice the throughput on the standard workload). The gateway index
+    /// (the top byte, see [`super::types::order_id`]) picks where its run starts: the
+    /// bit-reversed index as a fraction of the table (0, 1/2, 1/4, 3/4, 1/8, ...), so any
+    /// number of gateways get evenly spaced, non-overlapping regions.
     #[inline]
     fn home(&self, key: OrderId) -> usize {
-        ((key ^ (key >> 32)) as usize) & self.mask
+        let offset = self.gateway_offset[(key >> GATEWAY_SHIFT) as usize];
+        ((key & COUNTER_MASK).wrapping_add(offset) as usize) & self.mask
+    }
+
+    /// Starts loading the home bucket of `key` (see [`super::storage::prefetch`]).
+    #[inline]
+    pub fn prefetch(&self, key: OrderId) {
+        super::storage::prefetch(&self.entries[self.home(key)]);
     }
 
     /// Number of live ids.
@@ -56,76 +70,146 @@ impl OrderIndex {
         self.len
     }
 
-    /// The slot of `key`, if live.
+    /// How far the entry at bucket `i` sits from its home bucket.
     #[inline]
-    pub fn get(&self, key: OrderId) -> Option<u32> {
+    fn displacement(&self, i: usize, key: OrderId) -> usize {
+        i.wrapping_sub(self.home(key)) & self.mask
+    }
+
+    /// Bucket holding `key`, if present. Robin Hood order lets a miss stop as soon as it meets
+    /// an entry closer to its home than the probe is to the key's home.
+    #[inline]
+    fn position(&self, key: OrderId) -> Option<usize> {
         let mut i = self.home(key);
+        let mut dist = 0;
         loop {
             let e = self.entries[i];
             if e.slot == NIL {
                 return None;
             }
             if e.key == key {
-                return Some(e.slot);
+                return Some(i);
+            }
+            if self.displacement(i, e.key) < dist {
+                return None;
             }
             i = (i + 1) & self.mask;
+            dist += 1;
         }
+    }
+
+    /// The slot of `key`, if live.
+    #[inline]
+    pub fn get(&self, key: OrderId) -> Option<u32> {
+        self.position(key).map(|i| self.entries[i].slot)
     }
 
     /// Inserts `key -> slot`. Returns false (and changes nothing) if `key` is already present.
     /// The caller guarantees room (at most `max_orders` live ids).
+    ///
+    /// Robin Hood insertion: an entry that is further from its home takes the bucket of one
+    /// that is closer, so every probe run is sorted by home bucket. That is what lets lookups
+    /// stop early and deletion stop at the first entry sitting at its home, which matters here:
+    /// the live ids of a venue are mostly consecutive, so they fill long runs of consecutive
+    /// buckets, and a plain backward-shift delete would walk to the end of such a run (it did:
+    /// `remove` was 9% of the standard workload before this).
     #[inline]
     pub fn insert(&mut self, key: OrderId, slot: u32) -> bool {
         debug_assert!(slot != NIL);
+        let mut cur = Entry { key, slot };
         let mut i = self.home(key);
+        let mut dist = 0;
+        // Until the first swap, the probe passes exactly where a lookup of `key` would look,
+        // so a duplicate is found there; after a swap we carry an entry already in the table.
+        let mut carrying_new = true;
         loop {
-            let e = &mut self.entries[i];
+            let e = self.entries[i];
             if e.slot == NIL {
-                *e = Entry { key, slot };
+                self.entries[i] = cur;
                 self.len += 1;
                 return true;
             }
-            if e.key == key {
+            if carrying_new && e.key == key {
                 return false;
             }
+            let d = self.displacement(i, e.key);
+            if d < dist {
+                debug_assert!(!carrying_new || self.position(key).is_none());
+                self.entries[i] = cur;
+                cur = e;
+                dist = d;
+                carrying_new = false;
+            }
             i = (i + 1) & self.mask;
+            dist += 1;
         }
     }
 
     /// Removes `key`, returning its slot.
     #[inline]
     pub fn remove(&mut self, key: OrderId) -> Option<u32> {
-        let mut i = self.home(key);
-        loop {
-            let e = self.entries[i];
-            if e.slot == NIL {
-                return None;
-            }
-            if e.key == key {
-                break;
-            }
-            i = (i + 1) & self.mask;
-        }
+        let mut i = self.position(key)?;
         let slot = self.entries[i].slot;
-        // Backward shift: pull later entries of the probe run into the hole when the hole lies
-        // between their home bucket and where they sit, so every key stays reachable from its
-        // home without tombstones.
-        let mut j = i;
+        // Backward shift: pull the rest of the run back one bucket until an empty bucket or an
+        // entry already at its home (Robin Hood order guarantees nothing after it belongs
+        // earlier). No tombstones, so probe lengths never degrade over a long session.
         loop {
-            j = (j + 1) & self.mask;
+            let j = (i + 1) & self.mask;
             let e = self.entries[j];
-            if e.slot == NIL {
+            if e.slot == NIL || self.displacement(j, e.key) == 0 {
                 break;
             }
-            let home = self.home(e.key);
-            if (j.wrapping_sub(home) & self.mask) >= (j.wrapping_sub(i) & self.mask) {
-                self.entries[i] = e;
-                i = j;
-            }
+            self.entries[i] = e;
+            i = j;
         }
         self.entries[i].slot = NIL;
         self.len -= 1;
         Some(slot)
+    }
+}
+
+/// Ids whose removal from the index is deferred to the end of a sweep.
+///
+/// A sweep fills makers one after another; each filled maker's id must leave the index, and
+/// its bucket is a random cache line (old ids are cold). Removing them one by one serialises
+/// those misses behind the queue walk. Collecting them here, prefetching each bucket the moment
+/// the id is known, and removing them together at the end lets the misses overlap. Nothing
+/// looks ids up during a sweep, so the index may lag behind the book until `flush`.
+pub(crate) struct RemovalBatch {
+    ids: [OrderId; REMOVAL_BATCH],
+    len: usize,
+}
+
+const REMOVAL_BATCH: usize = 16;
+
+impl RemovalBatch {
+    #[inline]
+    pub fn new() -> RemovalBatch {
+        RemovalBatch {
+            ids: [0; REMOVAL_BATCH],
+            len: 0,
+        }
+    }
+
+    /// Queues `id` for removal and starts loading its bucket.
+    #[inline]
+    pub fn push(&mut self, index: &mut OrderIndex, id: OrderId) {
+        if self.len == REMOVAL_BATCH {
+            self.flush(index);
+        }
+        index.prefetch(id);
+        self.ids[self.len] = id;
+        self.len += 1;
+    }
+
+    /// Removes every queued id.
+    #[inline]
+    pub fn flush(&mut self, index: &mut OrderIndex) {
+        for &id in &self.ids[..self.len] {
+            let removed = index.remove(id);
+            debug_assert!(removed.is_some());
+        }
+        self.len = 0;
     }
 }
 
@@ -159,6 +243,35 @@ mod tests {
         }
         assert_eq!(ix.len(), 6);
         assert_eq!(ix.remove(12345), None);
+    }
+
+    /// Longest distance of any entry from its home bucket.
+    fn max_displacement(ix: &OrderIndex) -> usize {
+        (0..ix.entries.len())
+            .filter(|&i| ix.entries[i].slot != NIL)
+            .map(|i| ix.displacement(i, ix.entries[i].key))
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn gateways_with_similar_counters_do_not_pile_up() {
+        // 8 and 5 gateways, each with 1,000 consecutive live counters (the same counters):
+        // every gateway's run has its own region, so nothing is displaced.
+        for gateways in [8u8, 5] {
+            let mut ix = OrderIndex::new(8_000); // 16,384 buckets
+            let mut n = 0;
+            for g in 0..gateways {
+                for c in 5_000..6_000u64 {
+                    assert!(ix.insert(crate::engine::order_id(g, c), n));
+                    n += 1;
+                }
+            }
+            assert_eq!(max_displacement(&ix), 0, "{gateways} gateways");
+            for g in 0..gateways {
+                assert!(ix.get(crate::engine::order_id(g, 5_500)).is_some());
+            }
+        }
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //!
 //! Why this shape (measured, see `docs/engine.md`): almost all activity is within a few ticks
 //! of the top. With the best level at the end of a sorted array, taking liquidity pops from
-//! the end, adding near the top shifts only the few levels above it, and finding a level scans
-//! a handful of keys from the end before falling back to binary search. Level records live in
+//! the end, adding near the top shifts only the few levels above it, and finding a level starts
+//! at the rank its distance from the best price predicts. Level records live in
 //! a separate slab with stable ids, so an order stores its level id and a cancel reaches its
 //! level in O(1) without searching; only a level that becomes empty is searched for (to take
-//! it out of the sorted array), and that search is short because most levels are near the top.
+//! it out of the sorted array). Searches start from a guess (distance from the best in ticks),
+//! which is exact when the levels near the top are dense.
 //! No price window is needed, so any price range works with a fixed, pre-sized memory budget.
 
 use super::orders::NIL;
@@ -22,6 +23,8 @@ pub(crate) struct Level {
     pub count: u32,
     pub head: u32,
     pub tail: u32,
+    /// Set by a mass cancel for the levels it changed, cleared when it reports them.
+    pub dirty: bool,
 }
 
 /// Where a price is, or would go, in the sorted array.
@@ -30,12 +33,14 @@ pub(crate) enum Pos {
     Insert(usize),
 }
 
-/// How many keys to compare linearly from the top before binary search.
-const LINEAR_SCAN: usize = 8;
+/// How many keys `find` walks from its guess before switching to binary search.
+const WALK: usize = 16;
 
 /// One side of one book.
 pub(crate) struct BookSide {
     pub side: Side,
+    /// Tick size, for `find`'s guess.
+    tick: Price,
     /// Level records by level id.
     pub levels: Box<[Level]>,
     /// Free level ids (a stack).
@@ -51,7 +56,7 @@ pub(crate) struct BookSide {
 }
 
 impl BookSide {
-    pub fn new(side: Side, capacity: u32) -> BookSide {
+    pub fn new(side: Side, tick: Price, capacity: u32) -> BookSide {
         let cap = capacity as usize;
         let mut free = alloc_slice(cap, 0u32);
         // Hand out low ids first (popped from the end).
@@ -60,6 +65,7 @@ impl BookSide {
         }
         BookSide {
             side,
+            tick,
             levels: alloc_slice(
                 cap,
                 Level {
@@ -68,6 +74,7 @@ impl BookSide {
                     count: 0,
                     head: NIL,
                     tail: NIL,
+                    dirty: false,
                 },
             ),
             free,
@@ -118,25 +125,49 @@ impl BookSide {
     }
 
     /// Finds `price` among the levels.
+    ///
+    /// Levels near the top are nearly one tick apart, so the distance from the best price in
+    /// ticks is a lower bound on the rank that is usually exact: start there (positions only
+    /// move towards the top when ticks are empty), walk up a few keys, and binary-search the
+    /// rest when the book is sparse.
     #[inline]
     pub fn find(&self, price: Price) -> Pos {
-        let k = self.key(price);
-        let keys = &self.keys[..self.len];
-        let mut i = keys.len();
-        let stop = i.saturating_sub(LINEAR_SCAN);
-        while i > stop {
-            let cur = keys[i - 1];
-            if cur == k {
-                return Pos::Found(i - 1);
-            }
-            if cur < k {
-                return Pos::Insert(i);
-            }
-            i -= 1;
+        let n = self.len;
+        if n == 0 {
+            return Pos::Insert(0);
         }
-        match keys[..i].binary_search(&k) {
-            Ok(p) => Pos::Found(p),
-            Err(p) => Pos::Insert(p),
+        let k = self.key(price);
+        let keys = &self.keys[..n];
+        let top = keys[n - 1];
+        if k >= top {
+            return if k == top {
+                Pos::Found(n - 1)
+            } else {
+                Pos::Insert(n)
+            };
+        }
+        // top > k, so the difference fits in u64 even across the whole i64 range.
+        let diff = top.wrapping_sub(k) as u64;
+        let ticks = if self.tick == 1 {
+            diff
+        } else {
+            diff / self.tick as u64
+        };
+        let mut i = (n as u64 - 1).saturating_sub(ticks) as usize;
+        let end = (i + WALK).min(n - 1);
+        while i < end && keys[i] < k {
+            i += 1;
+        }
+        if keys[i] < k {
+            return match keys[i + 1..].binary_search(&k) {
+                Ok(p) => Pos::Found(i + 1 + p),
+                Err(p) => Pos::Insert(i + 1 + p),
+            };
+        }
+        if keys[i] == k {
+            Pos::Found(i)
+        } else {
+            Pos::Insert(i)
         }
     }
 
@@ -172,6 +203,7 @@ impl BookSide {
                     count: 0,
                     head: NIL,
                     tail: NIL,
+                    dirty: false,
                 };
                 Some((id, true))
             }
@@ -201,5 +233,70 @@ impl BookSide {
         self.len -= 1;
         self.free[self.free_len] = self.ids[self.len];
         self.free_len += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// Random inserts and removals, dense and sparse, both sides, against a BTreeSet.
+    #[test]
+    fn sorted_levels_match_a_btreeset() {
+        for (side, tick, spread) in [
+            (Side::Buy, 1, 40),
+            (Side::Sell, 1, 40),
+            (Side::Buy, 5, 3000),
+            (Side::Sell, 100, 200_000),
+        ] {
+            let mut s = BookSide::new(side, tick, 512);
+            let mut model = BTreeSet::new();
+            let mut x: u64 = 0x9e37_79b9;
+            for _ in 0..50_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let price = 1_000_000 + ((x >> 8) % spread) as i64 * tick;
+                if (x & 3) != 0 && model.len() < 512 {
+                    let created = s.get_or_insert(price).map(|(_, c)| c);
+                    assert_eq!(created, Some(model.insert(price)));
+                } else if model.remove(&price) {
+                    s.remove_level(price);
+                } else {
+                    assert!(s.level_id(price).is_none());
+                }
+                assert_eq!(s.len(), model.len());
+                let best = match side {
+                    Side::Buy => model.iter().next_back(),
+                    Side::Sell => model.iter().next(),
+                };
+                assert_eq!(s.best().map(|l| s.levels[l as usize].price), best.copied());
+            }
+            let ranks: Vec<Price> = (0..s.len())
+                .map(|r| s.levels[s.level_at_rank(r) as usize].price)
+                .collect();
+            let mut want: Vec<Price> = model.iter().copied().collect();
+            if side == Side::Buy {
+                want.reverse();
+            }
+            assert_eq!(ranks, want);
+            for &p in &model {
+                assert_eq!(s.levels[s.level_id(p).unwrap() as usize].price, p);
+            }
+        }
+    }
+
+    #[test]
+    fn extreme_prices_do_not_overflow_the_guess() {
+        let mut s = BookSide::new(Side::Sell, 1, 8);
+        for p in [i64::MAX, i64::MIN + 1, 0, -5, 7] {
+            assert_eq!(s.get_or_insert(p).map(|(_, c)| c), Some(true));
+        }
+        assert_eq!(s.levels[s.best().unwrap() as usize].price, i64::MIN + 1);
+        for p in [i64::MAX, i64::MIN + 1, 0, -5, 7] {
+            assert!(s.level_id(p).is_some(), "{p}");
+        }
+        assert!(s.level_id(1).is_none());
     }
 }

@@ -1,16 +1,23 @@
 //! Mass cancel (by owner, by session, cancel on disconnect) and Day-order expiry.
 //!
-//! Rare commands, so they walk the books instead of keeping per-owner and per-session lists:
-//! those lists would cost two more links in every order slot (pushing it past one cache line)
-//! and two more pointer updates on every add, fill and cancel, to speed up a command that runs
-//! a few times a day. The walk is O(resting orders in scope), allocates nothing, and its order
-//! is fixed (instrument id ascending, bids then asks, best level first, time priority within a
-//! level), which is the order the Cancelled events come out in.
+//! Rare commands, so they scan instead of keeping per-owner and per-session lists: those lists
+//! would cost two more links in every order slot (pushing it past one cache line) and two more
+//! pointer updates on every add, fill and cancel, to speed up a command that runs a few times a
+//! day. The scan reads the order arena sequentially up to its high-water mark (the peak number
+//! of live orders), which the hardware prefetcher streams; walking the levels' linked lists
+//! instead took a cache miss per order (140 ms for 1,000,000 resting orders against ~6 ms for
+//! the sequential scan, see `docs/engine.md`).
+//!
+//! Event order: the `Cancelled` events in arena order (deterministic: slot assignment is a pure
+//! function of the input), then one `BookChange` per changed level in book order (instrument
+//! id ascending, bids then asks, best level first), then `MassCancelDone`.
 
 use super::command::{ExpireDayOrders, MassCancel};
-use super::event::{EventKind, EventSink, MassCancelDone};
-use super::orders::{OrderSlot, NIL};
-use super::process::{cancelled_event, level_changed, unlink, Engine};
+use super::event::{Event, EventKind, EventSink, MassCancelDone};
+use super::index::RemovalBatch;
+use super::matching::{cancelled_event, level_changed, unlink};
+use super::orders::OrderSlot;
+use super::process::Engine;
 use super::reason::{CancelReason, MassCancelScope, RejectReason};
 use super::types::{InstrumentId, Seq, Side, TimeInForce};
 
@@ -25,45 +32,58 @@ impl Engine {
         seq: Seq,
         sink: &mut S,
     ) -> u32 {
-        let range = match instrument {
+        let (only, range) = match instrument {
             Some(i) => match self.book_index(i) {
-                Some(b) => b..b + 1,
-                None => 0..0,
+                Some(b) => (Some(b as u32), b..b + 1),
+                None => return 0,
             },
-            None => 0..self.books.len(),
+            None => (None, 0..self.books.len()),
         };
+        let mut gone = RemovalBatch::new();
         let mut count = 0;
+        for slot in 0..self.orders.high_water() {
+            if !self.orders.is_resting(slot) {
+                continue;
+            }
+            let o = self.orders.slots[slot as usize];
+            if only.is_some_and(|b| b != o.book) || !select(&o) {
+                continue;
+            }
+            let book = &mut self.books[o.book as usize];
+            let id = book.id;
+            let side = book.side_mut(o.side);
+            unlink(side, &mut self.orders.slots, slot);
+            side.levels[o.level as usize].dirty = true;
+            gone.push(&mut self.index, o.id);
+            self.orders.free(slot);
+            count += 1;
+            sink.event(&Event {
+                seq,
+                kind: cancelled_event(&o, id, reason),
+            });
+        }
+        gone.flush(&mut self.index);
+        if count == 0 {
+            return 0;
+        }
         for b in range {
             for side in [Side::Buy, Side::Sell] {
                 let book = &mut self.books[b];
                 let id = book.id;
                 let bs = book.side_mut(side);
-                // Walk from the best level down. Removing the level at rank r shifts only the
-                // levels better than it, which were already visited.
+                // From the best level down. Removing the level at rank r shifts only the
+                // levels better than it, which were already visited: stay at rank r.
                 let mut r = 0;
                 while r < bs.len() {
                     let lid = bs.level_at_rank(r);
-                    let mut i = bs.levels[lid as usize].head;
-                    let mut changed = false;
-                    while i != NIL {
-                        let o = self.orders.slots[i as usize];
-                        if select(&o) {
-                            unlink(bs, &mut self.orders.slots, i);
-                            self.index.remove(o.id);
-                            self.orders.free(i);
-                            changed = true;
-                            count += 1;
-                            sink.event(&super::event::Event {
-                                seq,
-                                kind: cancelled_event(&o, id, reason),
-                            });
-                        }
-                        i = o.next;
+                    let l = &mut bs.levels[lid as usize];
+                    if !l.dirty {
+                        r += 1;
+                        continue;
                     }
-                    let emptied = bs.levels[lid as usize].count == 0;
-                    if changed {
-                        level_changed(bs, id, lid, seq, sink);
-                    }
+                    l.dirty = false;
+                    let emptied = l.count == 0;
+                    level_changed(bs, id, lid, seq, sink);
                     if !emptied {
                         r += 1;
                     }
@@ -80,21 +100,17 @@ impl Engine {
         sink: &mut S,
     ) {
         let unknown = m.instrument.is_some_and(|i| self.book_index(i).is_none());
-        let count = if unknown {
-            0
-        } else {
-            match m.scope {
-                MassCancelScope::ByOwner => {
-                    let owner = m.owner;
-                    self.cancel_where(m.instrument, |o| o.owner == owner, m.reason, seq, sink)
-                }
-                MassCancelScope::BySession => {
-                    let session = m.session;
-                    self.cancel_where(m.instrument, |o| o.session == session, m.reason, seq, sink)
-                }
+        let count = match m.scope {
+            MassCancelScope::ByOwner => {
+                let owner = m.owner;
+                self.cancel_where(m.instrument, |o| o.owner == owner, m.reason, seq, sink)
+            }
+            MassCancelScope::BySession => {
+                let session = m.session;
+                self.cancel_where(m.instrument, |o| o.session == session, m.reason, seq, sink)
             }
         };
-        sink.event(&super::event::Event {
+        sink.event(&Event {
             seq,
             kind: EventKind::MassCancelDone(MassCancelDone {
                 session: m.session,
@@ -115,18 +131,14 @@ impl Engine {
         sink: &mut S,
     ) {
         let unknown = e.instrument.is_some_and(|i| self.book_index(i).is_none());
-        let count = if unknown {
-            0
-        } else {
-            self.cancel_where(
-                e.instrument,
-                |o| o.tif == TimeInForce::Day,
-                CancelReason::DayExpired,
-                seq,
-                sink,
-            )
-        };
-        sink.event(&super::event::Event {
+        let count = self.cancel_where(
+            e.instrument,
+            |o| o.tif == TimeInForce::Day,
+            CancelReason::DayExpired,
+            seq,
+            sink,
+        );
+        sink.event(&Event {
             seq,
             kind: EventKind::MassCancelDone(MassCancelDone {
                 session: 0,

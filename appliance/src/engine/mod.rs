@@ -7,10 +7,11 @@
 //! function of the command sequence, and every byte of memory is reserved by [`Engine::new`].
 //! The rules, reason codes and event order are in `docs/engine.md`.
 //!
-//! Module map. Hot path: `process` (sequencing, validation, matching, cancel/replace),
-//! `levels` (one book side), `orders` (the order arena), `index` (order id -> slot),
-//! `book` (per-instrument rules). Cold path: `config`, `storage` (start-up allocation),
-//! `mass` (mass cancel and day expiry: rare, walks the books), `query` (read-only views).
+//! Module map. Hot path: `process` (sequencing and the per-command handlers), `validate`
+//! (risk checks), `matching` (the sweep, FOK check, resting), `levels` (one book side),
+//! `orders` (the order arena), `index` (order id -> slot), `book` (per-instrument rules).
+//! Cold path: `config`, `storage` (start-up allocation), `mass` (mass cancel and day expiry:
+//! rare, scans the arena), `query` (read-only views).
 
 mod book;
 mod command;
@@ -19,14 +20,16 @@ mod event;
 mod index;
 mod levels;
 mod mass;
+mod matching;
 mod orders;
 mod process;
 mod query;
 mod reason;
 pub(crate) mod storage;
 mod types;
+mod validate;
 
-pub use book::EXEC_COUNTER_BITS;
+pub use book::{qty_ceiling, EXEC_COUNTER_BITS};
 pub use command::{
     Cancel, Command, DecodeError, ExpireDayOrders, MassCancel, NewOrder, Replace, COMMAND_BYTES,
 };
@@ -41,8 +44,8 @@ pub use process::Engine;
 pub use query::{BookDump, LevelDump, LevelInfo, OrderInfo, Usage};
 pub use reason::{BookAction, CancelKind, CancelReason, MassCancelScope, RejectReason};
 pub use types::{
-    ExecId, InstrumentId, OrdType, OrderId, OwnerId, Price, Qty, Seq, SessionId, Side, StpMode,
-    TimeInForce,
+    order_id, ExecId, InstrumentId, OrdType, OrderId, OwnerId, Price, Qty, Seq, SessionId, Side,
+    StpMode, TimeInForce, COUNTER_MASK, GATEWAY_SHIFT,
 };
 
 /// Size in bytes of the internal order slot (one cache line); exposed for the layout tests.

@@ -58,6 +58,10 @@ pub(crate) struct Arena {
     pub slots: Box<[OrderSlot]>,
     free_head: u32,
     used: u32,
+    /// One past the highest slot ever handed out. Fresh slots are taken only when no freed
+    /// slot is waiting (the free list is LIFO), so this is the peak number of live orders, and
+    /// every live order is below it: a scan of the arena stops here.
+    high_water: u32,
 }
 
 impl Arena {
@@ -74,6 +78,7 @@ impl Arena {
             slots,
             free_head: 0,
             used: 0,
+            high_water: 0,
         }
     }
 
@@ -92,6 +97,7 @@ impl Arena {
         }
         self.free_head = self.slots[i as usize].next;
         self.used += 1;
+        self.high_water = self.high_water.max(i + 1);
         Some(i)
     }
 
@@ -103,6 +109,18 @@ impl Arena {
         s.level = NIL;
         self.free_head = i;
         self.used -= 1;
+    }
+
+    /// One past the highest slot ever used.
+    #[inline]
+    pub fn high_water(&self) -> u32 {
+        self.high_water
+    }
+
+    /// Whether slot `i` holds a resting order (free slots have no level).
+    #[inline]
+    pub fn is_resting(&self, i: u32) -> bool {
+        self.slots[i as usize].level != NIL
     }
 
     /// Slots in use.

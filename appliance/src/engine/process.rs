@@ -1,4 +1,5 @@
-//! The engine: sequencing, validation and the per-command handlers. Hot path.
+//! The engine: sequencing and the per-command handlers (new order, cancel, replace). Hot path.
+//! Validation lives in `validate`, the sweep and resting in `matching`.
 //!
 //! Every handler emits its events in the order `docs/engine.md` fixes: the answer to the
 //! request first (Accepted / Rejected / Replaced / Cancelled / CancelRejected), then the trades
@@ -9,16 +10,13 @@ use super::book::Book;
 use super::command::{Cancel, Command, NewOrder, Replace};
 use super::config::{ConfigError, EngineConfig, MAX_INSTRUMENT_ID};
 use super::event::{
-    Accepted, BookChange, CancelRejected, Cancelled, Event, EventKind, EventSink, Fill, Rejected,
-    Replaced, Trade,
+    Accepted, CancelRejected, Cancelled, Event, EventKind, EventSink, Rejected, Replaced,
 };
 use super::index::OrderIndex;
-use super::levels::BookSide;
+use super::matching::{cancelled_event, level_changed, unlink, Taker};
 use super::orders::{Arena, OrderSlot, NIL};
-use super::reason::{BookAction, CancelKind, CancelReason, RejectReason};
-use super::types::{
-    InstrumentId, OrdType, OrderId, OwnerId, Price, Qty, Seq, SessionId, Side, StpMode, TimeInForce,
-};
+use super::reason::{CancelKind, CancelReason, RejectReason};
+use super::types::{InstrumentId, OrdType, OrderId, Seq, SessionId, TimeInForce};
 
 /// The matching engine for a shard of instruments. Sans-IO: [`Engine::process`] takes one
 /// command and reports its events to a sink; no threads, clocks or sockets inside.
@@ -33,102 +31,9 @@ pub struct Engine {
     pub(super) config: EngineConfig,
 }
 
-/// The incoming side of a match: a new order, or a replaced order that lost priority.
-pub(super) struct Taker {
-    pub order_id: OrderId,
-    pub session: SessionId,
-    pub owner: OwnerId,
-    pub side: Side,
-    /// Limit price, `None` for a market order.
-    pub limit: Option<Price>,
-    pub leaves: Qty,
-    pub filled: Qty,
-    pub stp: StpMode,
-}
-
 #[inline]
 fn emit<S: EventSink + ?Sized>(sink: &mut S, seq: Seq, kind: EventKind) {
     sink.event(&Event { seq, kind });
-}
-
-/// Whether a level at `level_price` is marketable for a taker on `side` with `limit`.
-#[inline]
-fn marketable(side: Side, limit: Option<Price>, level_price: Price) -> bool {
-    match (limit, side) {
-        (None, _) => true,
-        (Some(l), Side::Buy) => level_price <= l,
-        (Some(l), Side::Sell) => level_price >= l,
-    }
-}
-
-/// Takes `slot` out of its level's FIFO and the level's totals. The level may become empty;
-/// the caller decides when to report and remove it.
-#[inline]
-pub(super) fn unlink(side: &mut BookSide, slots: &mut [OrderSlot], slot: u32) {
-    let o = slots[slot as usize];
-    let lvl = &mut side.levels[o.level as usize];
-    if o.prev != NIL {
-        slots[o.prev as usize].next = o.next;
-    } else {
-        lvl.head = o.next;
-    }
-    if o.next != NIL {
-        slots[o.next as usize].prev = o.prev;
-    } else {
-        lvl.tail = o.prev;
-    }
-    lvl.qty -= o.leaves;
-    lvl.count -= 1;
-    side.orders -= 1;
-}
-
-/// Reports a level after a change and takes it out of the side when it is empty.
-#[inline]
-pub(super) fn level_changed<S: EventSink + ?Sized>(
-    side: &mut BookSide,
-    instrument: InstrumentId,
-    level: u32,
-    seq: Seq,
-    sink: &mut S,
-) {
-    let l = side.levels[level as usize];
-    let action = if l.count == 0 {
-        side.remove_level(l.price);
-        BookAction::Delete
-    } else {
-        BookAction::Update
-    };
-    emit(
-        sink,
-        seq,
-        EventKind::BookChange(BookChange {
-            instrument,
-            side: side.side,
-            action,
-            price: l.price,
-            qty: l.qty,
-            count: l.count,
-        }),
-    );
-}
-
-/// The Cancelled event for a resting order.
-#[inline]
-pub(super) fn cancelled_event(
-    o: &OrderSlot,
-    instrument: InstrumentId,
-    reason: CancelReason,
-) -> EventKind {
-    EventKind::Cancelled(Cancelled {
-        order_id: o.id,
-        instrument,
-        session: o.session,
-        side: o.side,
-        reason,
-        price: o.price,
-        cancelled_qty: o.leaves,
-        cum_qty: o.filled,
-    })
 }
 
 impl Engine {
@@ -145,7 +50,7 @@ impl Engine {
         let mut books = Vec::with_capacity(cfgs.len());
         for (n, c) in cfgs.iter().enumerate() {
             book_of[c.id as usize] = n as u32;
-            books.push(Book::new(c, config.capacity.max_levels_per_side));
+            books.push(Book::new(c, config.capacity));
         }
         Ok(Engine {
             seq: 0,
@@ -173,6 +78,37 @@ impl Engine {
         seq
     }
 
+    /// A hint, not a command: starts loading the memory `cmd` will touch first (the id-index
+    /// bucket of the order a cancel or replace names), without changing any state.
+    ///
+    /// A runtime that has more than one command waiting in its ring calls this for a command
+    /// two places ahead (and [`Engine::prefetch_order`] for the next one) before processing
+    /// the current one, so those commands' cache misses overlap with this one's work. Output
+    /// is unaffected: calling it or not, anywhere, never changes what `process` does.
+    #[inline]
+    pub fn prefetch(&self, cmd: &Command) {
+        match cmd {
+            Command::Cancel(c) => self.index.prefetch(c.order_id),
+            Command::Replace(r) => self.index.prefetch(r.order_id),
+            _ => {}
+        }
+    }
+
+    /// Second stage of [`Engine::prefetch`]: looks up the order a cancel or replace names (its
+    /// bucket should be in cache from an earlier `prefetch`) and starts loading its slot.
+    /// Changes no state.
+    #[inline]
+    pub fn prefetch_order(&self, cmd: &Command) {
+        let id = match cmd {
+            Command::Cancel(c) => c.order_id,
+            Command::Replace(r) => r.order_id,
+            _ => return,
+        };
+        if let Some(slot) = self.index.get(id) {
+            super::storage::prefetch(&self.orders.slots[slot as usize]);
+        }
+    }
+
     /// Sequence number of the last command processed (0 before the first).
     #[inline]
     pub fn seq(&self) -> Seq {
@@ -190,67 +126,6 @@ impl Engine {
             Some(&b) if b != NIL => Some(b as usize),
             _ => None,
         }
-    }
-
-    /// Risk and sanity checks for a new order, in the documented precedence.
-    #[inline]
-    fn check_new(&self, b: usize, o: &NewOrder) -> Result<(), RejectReason> {
-        let book = &self.books[b];
-        if self.index.get(o.order_id).is_some() {
-            return Err(RejectReason::DuplicateOrderId);
-        }
-        if o.qty == 0 {
-            return Err(RejectReason::ZeroQuantity);
-        }
-        if o.qty % book.lot != 0 {
-            return Err(RejectReason::OffLot);
-        }
-        if o.qty > book.max_qty {
-            return Err(RejectReason::QuantityOverMax);
-        }
-        let limit = o.ord_type == OrdType::Limit;
-        if limit {
-            if o.price <= 0 {
-                return Err(RejectReason::InvalidPrice);
-            }
-            if o.price % book.tick != 0 {
-                return Err(RejectReason::OffTick);
-            }
-            if !book.in_band(o.price) {
-                return Err(RejectReason::OutsidePriceBand);
-            }
-        }
-        // Market orders are valued at the opposite best (where they start trading); with an
-        // empty opposite side they cannot trade at all.
-        let notional_price = if limit {
-            Some(o.price)
-        } else {
-            book.opposite_best(o.side)
-        };
-        if let Some(p) = notional_price {
-            if (p as u128) * (o.qty as u128) > book.max_notional {
-                return Err(RejectReason::NotionalOverMax);
-            }
-        }
-        let may_rest = limit && !o.tif.is_immediate();
-        if o.post_only {
-            if !may_rest {
-                return Err(RejectReason::PostOnlyNotResting);
-            }
-            if book.crosses(o.side, o.price) {
-                return Err(RejectReason::PostOnlyWouldTake);
-            }
-        }
-        if may_rest {
-            if !self.orders.has_free() {
-                return Err(RejectReason::OrderCapacityExhausted);
-            }
-            let own = book.side(o.side);
-            if !own.has_free_level() && own.level_id(o.price).is_none() {
-                return Err(RejectReason::LevelCapacityExhausted);
-            }
-        }
-        Ok(())
     }
 
     fn on_new<S: EventSink + ?Sized>(&mut self, seq: Seq, o: &NewOrder, sink: &mut S) {
@@ -322,7 +197,9 @@ impl Engine {
             emit(sink, seq, remainder(&t, CancelReason::FokUnfillable));
             return;
         }
-        let killed = self.match_taker(b, &mut t, seq, sink);
+        // Most orders do not cross: test that inline before calling the matcher.
+        let killed =
+            self.books[b].marketable_now(t.side, t.limit) && self.match_taker(b, &mut t, seq, sink);
         if t.leaves == 0 {
             return;
         }
@@ -357,231 +234,6 @@ impl Engine {
         };
         self.index.insert(o.order_id, slot);
         self.rest(slot, seq, sink);
-    }
-
-    /// Links a filled-in slot at the tail of its price level and reports the level.
-    fn rest<S: EventSink + ?Sized>(&mut self, slot: u32, seq: Seq, sink: &mut S) {
-        let o = self.orders.slots[slot as usize];
-        let book = &mut self.books[o.book as usize];
-        let instrument = book.id;
-        let side = book.side_mut(o.side);
-        let Some((lid, created)) = side.get_or_insert(o.price) else {
-            // Unreachable: the level was checked before matching, and matching never takes
-            // levels from this side. Cancel rather than corrupt the book.
-            let ev = cancelled_event(&o, instrument, CancelReason::Unfilled);
-            self.index.remove(o.id);
-            self.orders.free(slot);
-            emit(sink, seq, ev);
-            return;
-        };
-        let lvl = &mut side.levels[lid as usize];
-        let tail = lvl.tail;
-        if tail != NIL {
-            self.orders.slots[tail as usize].next = slot;
-        } else {
-            lvl.head = slot;
-        }
-        lvl.tail = slot;
-        lvl.qty += o.leaves;
-        lvl.count += 1;
-        let (qty, count) = (lvl.qty, lvl.count);
-        side.orders += 1;
-        let s = &mut self.orders.slots[slot as usize];
-        s.prev = tail;
-        s.next = NIL;
-        s.level = lid;
-        emit(
-            sink,
-            seq,
-            EventKind::BookChange(BookChange {
-                instrument,
-                side: o.side,
-                action: if created {
-                    BookAction::Add
-                } else {
-                    BookAction::Update
-                },
-                price: o.price,
-                qty,
-                count,
-            }),
-        );
-    }
-
-    /// FOK pre-check: whether the taker could trade in full now, under its STP mode, without
-    /// touching the book. Same-owner orders are skipped under CancelResting (they would be
-    /// cancelled) and end the walk under CancelAggressing/CancelBoth (matching would stop there).
-    fn fok_fillable(&self, b: usize, t: &Taker) -> bool {
-        let opp = self.books[b].side(t.side.opposite());
-        let mut need = t.leaves;
-        for r in 0..opp.len() {
-            let lvl = &opp.levels[opp.level_at_rank(r) as usize];
-            if !marketable(t.side, t.limit, lvl.price) {
-                return false;
-            }
-            if t.stp == StpMode::None {
-                if lvl.qty >= need {
-                    return true;
-                }
-                need -= lvl.qty;
-                continue;
-            }
-            let mut i = lvl.head;
-            while i != NIL {
-                let m = &self.orders.slots[i as usize];
-                if m.owner == t.owner {
-                    if t.stp != StpMode::CancelResting {
-                        return false;
-                    }
-                } else {
-                    if m.leaves >= need {
-                        return true;
-                    }
-                    need -= m.leaves;
-                }
-                i = m.next;
-            }
-        }
-        false
-    }
-
-    /// Matches the taker against the opposite side in price-time priority. Trades happen at
-    /// the resting price. Returns true when self-trade prevention killed the taker's remainder
-    /// (the caller reports it).
-    pub(super) fn match_taker<S: EventSink + ?Sized>(
-        &mut self,
-        b: usize,
-        t: &mut Taker,
-        seq: Seq,
-        sink: &mut S,
-    ) -> bool {
-        let book = &mut self.books[b];
-        let instrument = book.id;
-        let slots = &mut self.orders;
-        let index = &mut self.index;
-        let stp_on = t.stp != StpMode::None;
-        while t.leaves > 0 {
-            let opp = match t.side {
-                Side::Buy => &mut book.asks,
-                Side::Sell => &mut book.bids,
-            };
-            let Some(lid) = opp.best() else { break };
-            let lprice = opp.levels[lid as usize].price;
-            if !marketable(t.side, t.limit, lprice) {
-                break;
-            }
-            let mut killed = false;
-            let mut changed = false;
-            while t.leaves > 0 {
-                let opp = match t.side {
-                    Side::Buy => &mut book.asks,
-                    Side::Sell => &mut book.bids,
-                };
-                let head = opp.levels[lid as usize].head;
-                if head == NIL {
-                    break;
-                }
-                let m = slots.slots[head as usize];
-                if stp_on && m.owner == t.owner {
-                    if t.stp != StpMode::CancelAggressing {
-                        unlink(opp, &mut slots.slots, head);
-                        index.remove(m.id);
-                        slots.free(head);
-                        changed = true;
-                        emit(
-                            sink,
-                            seq,
-                            cancelled_event(&m, instrument, CancelReason::SelfTrade),
-                        );
-                    }
-                    if t.stp != StpMode::CancelResting {
-                        killed = true;
-                        break;
-                    }
-                    continue;
-                }
-                let q = t.leaves.min(m.leaves);
-                t.leaves -= q;
-                t.filled += q;
-                let lvl = &mut opp.levels[lid as usize];
-                lvl.qty -= q;
-                let maker_leaves = m.leaves - q;
-                let maker_cum = m.filled + q;
-                if maker_leaves == 0 {
-                    // The head is done: pop it.
-                    lvl.head = m.next;
-                    if m.next != NIL {
-                        slots.slots[m.next as usize].prev = NIL;
-                    } else {
-                        lvl.tail = NIL;
-                    }
-                    lvl.count -= 1;
-                    opp.orders -= 1;
-                    index.remove(m.id);
-                    slots.free(head);
-                } else {
-                    let s = &mut slots.slots[head as usize];
-                    s.leaves = maker_leaves;
-                    s.filled = maker_cum;
-                }
-                changed = true;
-                book.last_trade = Some(lprice);
-                let exec_id = book.next_exec_id();
-                emit(
-                    sink,
-                    seq,
-                    EventKind::Trade(Trade {
-                        exec_id,
-                        instrument,
-                        price: lprice,
-                        qty: q,
-                        aggressor_side: t.side,
-                        maker: Fill {
-                            order_id: m.id,
-                            session: m.session,
-                            leaves: maker_leaves,
-                            cum_qty: maker_cum,
-                        },
-                        taker: Fill {
-                            order_id: t.order_id,
-                            session: t.session,
-                            leaves: t.leaves,
-                            cum_qty: t.filled,
-                        },
-                    }),
-                );
-            }
-            let opp = match t.side {
-                Side::Buy => &mut book.asks,
-                Side::Sell => &mut book.bids,
-            };
-            if changed {
-                let l = opp.levels[lid as usize];
-                let action = if l.count == 0 {
-                    // Matching only ever empties the best level: pop it from the end.
-                    opp.pop_best();
-                    BookAction::Delete
-                } else {
-                    BookAction::Update
-                };
-                emit(
-                    sink,
-                    seq,
-                    EventKind::BookChange(BookChange {
-                        instrument,
-                        side: opp.side,
-                        action,
-                        price: lprice,
-                        qty: l.qty,
-                        count: l.count,
-                    }),
-                );
-            }
-            if killed {
-                return true;
-            }
-        }
-        false
     }
 
     fn cancel_reject<S: EventSink + ?Sized>(
@@ -640,49 +292,6 @@ impl Engine {
                 Self::cancel_reject(seq, c.order_id, c.session, CancelKind::Cancel, reason, sink)
             }
         }
-    }
-
-    /// Validation of a replace against the order's instrument, in the documented precedence.
-    fn check_replace(
-        &self,
-        o: &OrderSlot,
-        r: &Replace,
-        new_price: Price,
-    ) -> Result<(), RejectReason> {
-        let book = &self.books[o.book as usize];
-        if r.qty == 0 {
-            return Err(RejectReason::ZeroQuantity);
-        }
-        if r.qty % book.lot != 0 {
-            return Err(RejectReason::OffLot);
-        }
-        if r.qty > book.max_qty {
-            return Err(RejectReason::QuantityOverMax);
-        }
-        if new_price != o.price {
-            if new_price <= 0 {
-                return Err(RejectReason::InvalidPrice);
-            }
-            if new_price % book.tick != 0 {
-                return Err(RejectReason::OffTick);
-            }
-            if !book.in_band(new_price) {
-                return Err(RejectReason::OutsidePriceBand);
-            }
-        }
-        if (new_price as u128) * (r.qty as u128) > book.max_notional {
-            return Err(RejectReason::NotionalOverMax);
-        }
-        if new_price != o.price {
-            if o.post_only && book.crosses(o.side, new_price) {
-                return Err(RejectReason::PostOnlyWouldTake);
-            }
-            let own = book.side(o.side);
-            if !own.has_free_level() && own.level_id(new_price).is_none() {
-                return Err(RejectReason::LevelCapacityExhausted);
-            }
-        }
-        Ok(())
     }
 
     fn on_replace<S: EventSink + ?Sized>(&mut self, seq: Seq, r: &Replace, sink: &mut S) {

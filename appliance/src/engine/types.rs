@@ -3,9 +3,21 @@
 //! Every enum that crosses a ring or the journal is `#[repr(u8)]` with explicit, stable values:
 //! the journal and the gateways depend on the numbers, so a value is never reused or renumbered.
 
-/// Order id, assigned by the gateway (gateway index in the high bits, counter in the low bits)
-/// and unique for the engine's lifetime.
+/// Order id, assigned by the gateway and unique for the engine's lifetime. Layout: gateway
+/// index in the top byte, the gateway's counter below ([`order_id`]). Any unique value works;
+/// this layout is what keeps the id index compact and fast (see `index.rs`).
 pub type OrderId = u64;
+
+/// Bit where the gateway index starts in an [`OrderId`].
+pub const GATEWAY_SHIFT: u32 = 56;
+/// The counter part of an [`OrderId`].
+pub const COUNTER_MASK: u64 = (1 << GATEWAY_SHIFT) - 1;
+
+/// The order id a gateway assigns: `gateway << 56 | counter` (counter below 2^56).
+#[inline]
+pub const fn order_id(gateway: u8, counter: u64) -> OrderId {
+    ((gateway as u64) << GATEWAY_SHIFT) | (counter & COUNTER_MASK)
+}
 /// Index into the configured instrument list, global across engines.
 pub type InstrumentId = u32;
 /// The client session (connection) that entered an order; events are routed by it.

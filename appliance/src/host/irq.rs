@@ -51,17 +51,25 @@ fn affinity(req: &HostRequirements, fs: &HostFs) -> Item {
             format!("{} IRQs; no pinned cores to keep them off", irqs.len()),
         );
     }
-    // The allowed set (smp_affinity_list), not the current target (effective_affinity_list):
-    // the kernel may move an IRQ anywhere it is allowed to go.
+    // Where each IRQ is delivered now (effective_affinity_list), falling back to where it may
+    // go (smp_affinity_list) on kernels without the effective file. Kernel-managed vectors
+    // keep an allowed set that includes isolated cores even when `isolcpus=managed_irq`
+    // steers delivery away; counting them would make a tuned host warn forever.
     let mut hits = Vec::new();
+    let mut allowed_only = 0;
     for n in &irqs {
-        let Some(list) = fs.read(&format!("/proc/irq/{n}/smp_affinity_list")) else {
+        let list = |f: &str| {
+            fs.read(&format!("/proc/irq/{n}/{f}"))
+                .and_then(|s| CpuSet::parse(&s).ok())
+        };
+        let allowed = list("smp_affinity_list");
+        let Some(delivered) = list("effective_affinity_list").or_else(|| allowed.clone()) else {
             continue;
         };
-        if let Ok(set) = CpuSet::parse(&list) {
-            if !set.intersection(&want).is_empty() {
-                hits.push(n.as_str());
-            }
+        if !delivered.intersection(&want).is_empty() {
+            hits.push(n.as_str());
+        } else if allowed.is_some_and(|a| !a.intersection(&want).is_empty()) {
+            allowed_only += 1;
         }
     }
     let default_hits = fs
@@ -69,16 +77,21 @@ fn affinity(req: &HostRequirements, fs: &HostFs) -> Item {
         .and_then(|m| parse_mask(&m))
         .map(|s| s.intersection(&want))
         .filter(|s| !s.is_empty());
+    let managed = if allowed_only > 0 {
+        format!("; {allowed_only} more are allowed there but delivered elsewhere (kernel-managed?)")
+    } else {
+        String::new()
+    };
     if hits.is_empty() && default_hits.is_none() {
         return Item::new(
             ID,
             T,
             Status::Ok,
-            format!("{} IRQs, none allowed on [{want}]", irqs.len()),
+            format!("{} IRQs, none delivered to [{want}]{managed}", irqs.len()),
         );
     }
     let mut observed = format!(
-        "{} of {} IRQs may fire on pinned cores [{want}]",
+        "{} of {} IRQs delivered to pinned cores [{want}]",
         hits.len(),
         irqs.len()
     );
@@ -93,6 +106,7 @@ fn affinity(req: &HostRequirements, fs: &HostFs) -> Item {
     if let Some(d) = default_hits {
         observed.push_str(&format!("; new IRQs default to cores including [{d}]"));
     }
+    observed.push_str(&managed);
     Item::new(ID, T, Status::Warn, observed).fix(format!(
         "tuning/irq-affinity.sh --isolated {want} --apply (appliance-tuning.service does it at boot); \
          irqaffinity=<housekeeping cores> and isolcpus=managed_irq,... on the command line for IRQs set up before boot"
@@ -155,6 +169,26 @@ mod tests {
             .fix
             .unwrap()
             .contains("tuning/irq-affinity.sh --isolated 2-3"));
+    }
+
+    #[test]
+    fn delivery_counts_not_the_allowed_set_of_managed_irqs() {
+        let d = tuned();
+        // A managed vector: allowed everywhere, delivered on a housekeeping core.
+        d.write("/proc/irq/40/smp_affinity_list", "0-7\n");
+        d.write("/proc/irq/40/effective_affinity_list", "1\n");
+        let i = affinity(&req(), &ctx(&d).fs);
+        assert_eq!(i.status, Status::Ok, "{}", i.observed);
+        assert!(
+            i.observed.contains("1 more are allowed there"),
+            "{}",
+            i.observed
+        );
+        // Delivered to a pinned core: warn.
+        d.write("/proc/irq/40/effective_affinity_list", "3\n");
+        let i = affinity(&req(), &ctx(&d).fs);
+        assert_eq!(i.status, Status::Warn);
+        assert!(i.observed.contains("IRQs 40"), "{}", i.observed);
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod clock;
 mod cpu;
 mod io;
 mod irq;
+mod kernel;
 mod memory;
 mod numa;
 pub mod report;
@@ -81,6 +82,7 @@ pub fn check_with(req: &HostRequirements, ctx: &HostContext) -> Report {
     items.extend(clock::check(fs));
     items.extend(memory::check(req, fs));
     items.extend(numa::check(req, fs));
+    items.extend(kernel::check(req, fs));
     items.push(io::check(&ctx.uring, fs));
     Report::new(fs.read_trim("/proc/sys/kernel/osrelease"), items)
 }
@@ -102,14 +104,19 @@ pub struct CheckHostArgs {
     pub nic: Option<String>,
 }
 
-/// Runs the checks for `req`, writes the report (text, or JSON when `args.json`) to `out` and
-/// returns the process exit status ([`Report::exit_code`]).
+/// Runs the checks for `req` (with `args.nic`, when given, replacing `req.nic`), writes the
+/// report (text, or JSON when `args.json`) to `out` and returns the process exit status
+/// ([`Report::exit_code`]).
 pub fn run(
     req: &HostRequirements,
     args: &CheckHostArgs,
     out: &mut dyn Write,
 ) -> std::io::Result<i32> {
-    let report = check(req);
+    let mut req = req.clone();
+    if let Some(nic) = &args.nic {
+        req.nic = Some(nic.clone());
+    }
+    let report = check(&req);
     if args.json {
         writeln!(out, "{}", report.to_json())?;
     } else {
@@ -204,6 +211,9 @@ pub(crate) mod testing {
             ("/sys/devices/system/node/node1/cpulist", "4-7\n"),
             ("/sys/class/net/eth0/device/numa_node", "0\n"),
             ("/proc/sys/kernel/io_uring_disabled", "0\n"),
+            ("/proc/sys/kernel/numa_balancing", "0\n"),
+            ("/proc/sys/kernel/watchdog", "1\n"),
+            ("/proc/sys/kernel/watchdog_cpumask", "0-1,4-7\n"),
         ]);
         for cpu in 0..8 {
             let base = format!("/sys/devices/system/cpu/cpu{cpu}");
@@ -273,6 +283,42 @@ mod tests {
         assert_eq!(report.item("cpu.governor").unwrap().status, Status::Info);
     }
 
+    const FILES: [&str; 16] = [
+        "/proc/cmdline",
+        "/sys/devices/system/cpu/online",
+        "/sys/devices/system/cpu/isolated",
+        "/proc/irq/24/smp_affinity_list",
+        "/proc/irq/default_smp_affinity",
+        "/proc/cpuinfo",
+        "/sys/kernel/mm/transparent_hugepage/enabled",
+        "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
+        "/proc/swaps",
+        "/proc/self/limits",
+        "/proc/self/status",
+        "/sys/devices/system/node/node1/cpulist",
+        "/sys/class/net/eth0/device/numa_node",
+        "/sys/devices/system/cpu/cpu2/cpuidle/state2/latency",
+        "/sys/devices/system/cpu/cpu2/topology/thread_siblings_list",
+        "/proc/sys/kernel/watchdog_cpumask",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Garbage in any file the checks read yields a report, never a panic.
+        #[test]
+        fn garbage_in_host_files_never_panics(
+            which in proptest::collection::vec(0..FILES.len(), 1..4),
+            junk in "\\PC{0,40}",
+        ) {
+            let d = tuned();
+            for i in which {
+                d.write(FILES[i], &junk);
+            }
+            let report = check_with(&req(), &ctx(&d));
+            proptest::prop_assert_eq!(report.items.len(), 21);
+        }
+    }
+
     #[test]
     fn every_item_that_is_not_ok_says_how_to_fix_it() {
         let d = TempDir::new();
@@ -314,6 +360,8 @@ mod tests {
                 "mem.memlock",
                 "numa.cores",
                 "numa.nic",
+                "kernel.numa_balancing",
+                "kernel.watchdog",
                 "io_uring",
             ]
         );

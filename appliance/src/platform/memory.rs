@@ -179,12 +179,14 @@ pub struct Residency {
     pub locked_bytes: usize,
 }
 
-/// A fixed-length, zero-initialised, pre-faulted array of plain data in memory of the best
+/// A fixed-length, initialised, pre-faulted array of plain data in memory of the best
 /// available [`Backing`]; unmapped on drop.
 ///
-/// `T: Zeroable` (derive it with `#[derive(bytemuck::Zeroable)]`) is what makes handing out
-/// zero-filled memory as `[T]` sound; `T: Copy` means no element needs dropping.
-pub struct HugeSlice<T: Zeroable + Copy> {
+/// Build it with [`HugeSlice::zeroed`] when all-zero bytes are a valid `T` (`T: Zeroable`,
+/// derive it with `#[derive(bytemuck::Zeroable)]`), or with [`HugeSlice::filled`] for any
+/// `T: Copy` (e.g. slots whose "empty" value is a sentinel such as `u32::MAX`). `T: Copy`
+/// means no element needs dropping.
+pub struct HugeSlice<T: Copy> {
     ptr: NonNull<T>,
     len: usize,
     /// Bytes mapped (0 when nothing was mapped: empty array or zero-sized `T`).
@@ -195,14 +197,41 @@ pub struct HugeSlice<T: Zeroable + Copy> {
 
 // SAFETY: HugeSlice owns its mapping exclusively, like Box<[T]>; moving it to another thread
 // moves ownership of plain `T` values, sound when `T: Send`.
-unsafe impl<T: Zeroable + Copy + Send> Send for HugeSlice<T> {}
+unsafe impl<T: Copy + Send> Send for HugeSlice<T> {}
 // SAFETY: shared access only hands out `&[T]`, sound to share across threads when `T: Sync`.
-unsafe impl<T: Zeroable + Copy + Sync> Sync for HugeSlice<T> {}
+unsafe impl<T: Copy + Sync> Sync for HugeSlice<T> {}
 
-impl<T: Zeroable + Copy> HugeSlice<T> {
+impl<T: Copy + Zeroable> HugeSlice<T> {
     /// Maps `len` zeroed elements following `policy`, touching every page now so the hot path
-    /// never faults.
+    /// never faults. Fresh anonymous memory is already zero, so nothing else is written.
     pub fn zeroed(len: usize, policy: MemoryPolicy) -> Result<Self, AllocError> {
+        // SAFETY: fresh anonymous mappings read as zero bytes, and `T: Zeroable` promises
+        // all-zero bytes are a valid `T`, so every element is initialised.
+        unsafe { Self::map_uninit(len, policy) }
+    }
+}
+
+impl<T: Copy> HugeSlice<T> {
+    /// Maps `len` copies of `value` following `policy`; every element (so every page) is
+    /// written now.
+    pub fn filled(len: usize, value: T, policy: MemoryPolicy) -> Result<Self, AllocError> {
+        // SAFETY: every element is written below before the slice is handed out or read.
+        let s = unsafe { Self::map_uninit(len, policy)? };
+        for i in 0..len {
+            // SAFETY: i < len, inside the mapping (or a zero-sized write when size_of::<T>()
+            // is 0, valid on the dangling pointer); `write` never reads the old bytes.
+            unsafe { s.ptr.as_ptr().add(i).write(value) };
+        }
+        Ok(s)
+    }
+
+    /// Maps room for `len` elements.
+    ///
+    /// # Safety
+    ///
+    /// The elements are zero bytes, which need not be a valid `T`: the caller must make every
+    /// element valid before the slice is read (or rely on `T: Zeroable`).
+    unsafe fn map_uninit(len: usize, policy: MemoryPolicy) -> Result<Self, AllocError> {
         if align_of::<T>() > SMALL_PAGE {
             return Err(AllocError::AlignTooLarge {
                 align: align_of::<T>(),
@@ -261,24 +290,24 @@ impl<T: Zeroable + Copy> HugeSlice<T> {
     }
 }
 
-impl<T: Zeroable + Copy> Deref for HugeSlice<T> {
+impl<T: Copy> Deref for HugeSlice<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
-        // SAFETY: `ptr` points to `len` initialised (zeroed, `T: Zeroable`) elements inside a
-        // mapping this value owns (or is dangling with `len * size_of::<T>() == 0`, valid for
+        // SAFETY: `ptr` points to `len` initialised elements (zeroed with `T: Zeroable`, or
+        // written by `filled`) inside a mapping this value owns (or is dangling with `len * size_of::<T>() == 0`, valid for
         // an empty or zero-sized slice); the borrow of `self` bounds the lifetime.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 }
 
-impl<T: Zeroable + Copy> DerefMut for HugeSlice<T> {
+impl<T: Copy> DerefMut for HugeSlice<T> {
     fn deref_mut(&mut self) -> &mut [T] {
         // SAFETY: as in `deref`, and `&mut self` guarantees exclusive access.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 }
 
-impl<T: Zeroable + Copy> Drop for HugeSlice<T> {
+impl<T: Copy> Drop for HugeSlice<T> {
     fn drop(&mut self) {
         if self.mapped != 0 {
             // SAFETY: exactly the range `map` returned, unmapped once; `T: Copy` so no element
@@ -288,7 +317,7 @@ impl<T: Zeroable + Copy> Drop for HugeSlice<T> {
     }
 }
 
-impl<T: Zeroable + Copy> fmt::Debug for HugeSlice<T> {
+impl<T: Copy> fmt::Debug for HugeSlice<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HugeSlice")
             .field("len", &self.len)
@@ -337,13 +366,6 @@ fn map(bytes: usize, backing: Backing) -> Result<(NonNull<u8>, usize), AllocErro
             }
             let len = round_up(bytes, HUGE_PAGE_2M).ok_or_else(too_large)?;
             let p = map_aligned_2m(len).ok_or_else(|| AllocError::os(backing, len))?;
-            // SAFETY: [p, p+len) is a mapping we just created and own.
-            if unsafe { libc::madvise(p.as_ptr().cast(), len, libc::MADV_HUGEPAGE) } != 0 {
-                let err = AllocError::os(backing, len);
-                // SAFETY: unmapping our own fresh mapping, never handed out.
-                unsafe { libc::munmap(p.as_ptr().cast(), len) };
-                return Err(err);
-            }
             prefault(p, len);
             Ok((p, len))
         }
@@ -380,24 +402,57 @@ fn mmap_anon(len: usize, flags: libc::c_int) -> Option<NonNull<u8>> {
     }
 }
 
-/// An anonymous mapping of `len` bytes (a multiple of 2 MiB) starting on a 2 MiB boundary:
-/// THP can only back 2 MiB-aligned ranges, and mmap only promises 4 KiB alignment, so map
-/// 2 MiB extra and trim both ends.
+/// An anonymous mapping of `len` bytes (a multiple of 2 MiB) starting on a 2 MiB boundary,
+/// advised for THP, readable and writable, not yet faulted in.
+///
+/// THP can only back 2 MiB-aligned ranges and mmap only promises 4 KiB alignment, so map 2 MiB
+/// extra and trim both ends. The range is mapped `PROT_NONE` until the advice is in place: if
+/// `mlockall(MCL_FUTURE)` is already in force, an accessible mapping would be populated with
+/// small pages at once, before `MADV_HUGEPAGE` could apply; `mprotect` populates it after.
 fn map_aligned_2m(len: usize) -> Option<NonNull<u8>> {
     let total = len.checked_add(HUGE_PAGE_2M)?;
-    let raw = mmap_anon(total, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS)?;
-    let start = raw.as_ptr() as usize;
+    // SAFETY: anonymous PROT_NONE mapping at a kernel-chosen address; touches nothing.
+    let raw = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            total,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if raw == libc::MAP_FAILED {
+        return None;
+    }
+    let start = raw as usize;
     let aligned = round_up(start, HUGE_PAGE_2M)?;
     let head = aligned - start;
     let tail = total - head - len;
-    // SAFETY: both trimmed ranges lie inside the mapping created above and are never used.
-    unsafe {
+    let p = aligned as *mut libc::c_void;
+    // SAFETY: both trimmed ranges lie inside the mapping created above and are never used;
+    // [p, p+len) is the rest of that mapping, ours alone.
+    let ok = unsafe {
         if head != 0 {
-            libc::munmap(raw.as_ptr().cast(), head);
+            libc::munmap(raw, head);
         }
         if tail != 0 {
             libc::munmap((aligned + len) as *mut libc::c_void, tail);
         }
+        libc::madvise(p, len, libc::MADV_HUGEPAGE) == 0
+            && libc::mprotect(p, len, libc::PROT_READ | libc::PROT_WRITE) == 0
+    };
+    if !ok {
+        // Keep errno from the failed call for the caller's error before unmapping.
+        let err = std::io::Error::last_os_error();
+        // SAFETY: our own mapping, never handed out.
+        unsafe { libc::munmap(p, len) };
+        // Restore errno for AllocError::os.
+        if let Some(code) = err.raw_os_error() {
+            // SAFETY: __errno_location returns the calling thread's errno slot.
+            unsafe { *libc::__errno_location() = code };
+        }
+        return None;
     }
     NonNull::new(aligned as *mut u8)
 }

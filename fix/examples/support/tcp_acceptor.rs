@@ -26,7 +26,13 @@ pub fn now_ns() -> u64 {
 /// What the application does with application messages.
 pub trait App<S: MessageStore>: Send + 'static {
     /// Called for every validated, in-sequence application message.
-    fn on_message(&mut self, session: &mut Session<S>, msg: &Message<'_>, now: u64, out: &mut Vec<u8>);
+    fn on_message(
+        &mut self,
+        session: &mut Session<S>,
+        msg: &Message<'_>,
+        now: u64,
+        out: &mut Vec<u8>,
+    );
     /// Called for every session event (for logging and assertions).
     fn on_event(&mut self, _what: &str) {}
 }
@@ -102,7 +108,11 @@ where
         match stream.read(&mut chunk) {
             Ok(0) => peer_closed = true,
             Ok(n) => inbuf.extend_from_slice(&chunk[..n]),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
             Err(_) => peer_closed = true,
         }
         let now = now_ns();

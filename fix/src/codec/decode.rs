@@ -38,8 +38,7 @@ pub enum DecodeError {
 /// message view borrows it only until the caller is done with that message.
 #[derive(Debug)]
 pub struct FieldIndex {
-    fields: Vec<FieldRef>,
-    cap: usize,
+    fields: Box<[FieldRef]>,
 }
 
 impl FieldIndex {
@@ -48,8 +47,7 @@ impl FieldIndex {
     pub fn for_message_size(max_message_size: usize) -> Self {
         let cap = max_message_size / 4 + 4;
         FieldIndex {
-            fields: Vec::with_capacity(cap),
-            cap,
+            fields: vec![FieldRef::default(); cap].into_boxed_slice(),
         }
     }
 }
@@ -190,6 +188,56 @@ pub fn is_admin_msg_type(t: &[u8]) -> bool {
     matches!(t, b"0" | b"1" | b"2" | b"3" | b"4" | b"5" | b"A")
 }
 
+/// High bit set in every byte of `w` equal to SOH (exact per byte, no false positives).
+#[inline(always)]
+fn soh_mask(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = w ^ ONES; // SOH bytes become zero
+    let y = (x & LOW7).wrapping_add(LOW7);
+    !(y | x | LOW7)
+}
+
+/// A `-N=value` field at `p`: the negative tag and the position of its closing SOH.
+#[cold]
+fn negative_tag(buf: &[u8], p: usize) -> Option<(i32, usize)> {
+    if buf.get(p) != Some(&b'-') {
+        return None;
+    }
+    let mut r = p + 1;
+    let mut t: u32 = 0;
+    while r < buf.len() && buf[r].is_ascii_digit() && r - p <= 9 {
+        t = t * 10 + (buf[r] - b'0') as u32;
+        r += 1;
+    }
+    if r == p + 1 || buf.get(r) != Some(&b'=') {
+        return None;
+    }
+    let vend = r + 1 + buf[r + 1..].iter().position(|&b| b == SOH)?;
+    Some((-(t.min(i32::MAX as u32) as i32), vend))
+}
+
+/// Tag classes for the decoder: one byte load tells header, body or trailer.
+const BODY: u8 = 0;
+const HEADER: u8 = 1;
+const TRAILER: u8 = 2;
+
+static TAG_CLASS: [u8; 960] = {
+    let mut t = [BODY; 960];
+    let mut tag = 0;
+    while tag < 960 {
+        let w = tag / 64;
+        let bit = 1u64 << (tag % 64);
+        if dict::fix44::HEADER.0[w] & bit != 0 {
+            t[tag] = HEADER;
+        } else if dict::fix44::TRAILER.0[w] & bit != 0 {
+            t[tag] = TRAILER;
+        }
+        tag += 1;
+    }
+    t
+};
+
 /// Decodes the fields of `buf[..frame.len]` into `index`. `buf` must start with the frame.
 pub fn decode<'a>(
     buf: &'a [u8],
@@ -197,116 +245,137 @@ pub fn decode<'a>(
     index: &'a mut FieldIndex,
 ) -> Result<Message<'a>, DecodeError> {
     let buf = &buf[..frame.len];
-    let fields = &mut index.fields;
-    fields.clear();
+    let fields = &mut index.fields[..];
+    let cap = fields.len();
+    let mut n = 0usize;
     let mut info = HeaderInfo::default();
     // 0 = header, 1 = body, 2 = trailer
-    let mut section = 0u8;
+    let mut section = HEADER;
     let mut body_first: Option<usize> = None;
     let mut trailer_first: Option<usize> = None;
-    let mut pos = 0usize;
     let len = buf.len();
-    while pos < len {
-        // tag
+    // The framer guarantees the frame ends with SOH, so every scan below stops inside it.
+    if len == 0 || buf[len - 1] != SOH {
+        return Err(DecodeError::GarbledField);
+    }
+    let mut p = 0usize;
+    while p < len {
+        // Tag: digits up to '='.
+        let mut q = p;
         let mut tag: u32 = 0;
-        let mut neg = false;
-        let tag_start = pos;
-        if buf[pos] == b'-' {
-            neg = true;
-            pos += 1;
+        let mut c = buf[q];
+        while c.wrapping_sub(b'0') <= 9 {
+            tag = tag.wrapping_mul(10).wrapping_add((c - b'0') as u32);
+            q += 1;
+            c = buf[q];
         }
-        let digits_start = pos;
-        while pos < len {
-            let d = buf[pos].wrapping_sub(b'0');
-            if d > 9 {
-                break;
+        if c != b'=' || q == p || q - p > 9 {
+            // Negative tags (`-1=x`) are kept aside so they can be rejected by number;
+            // anything else is not a field.
+            match negative_tag(buf, p) {
+                Some((t, vend)) => {
+                    if info.negative_tag.is_none() {
+                        info.negative_tag = Some(t);
+                    }
+                    p = vend + 1;
+                    continue;
+                }
+                None => return Err(DecodeError::GarbledField),
             }
-            if pos - digits_start >= 9 {
-                return Err(DecodeError::GarbledField);
+        }
+        let vstart = q + 1;
+        // Value: up to the next SOH, eight bytes at a time.
+        let mut e = vstart;
+        let vend = loop {
+            match buf.get(e..e + 8) {
+                Some(b) => {
+                    let m = soh_mask(u64::from_le_bytes([
+                        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+                    ]));
+                    if m != 0 {
+                        break e + (m.trailing_zeros() / 8) as usize;
+                    }
+                    e += 8;
+                }
+                None => match buf[e..].iter().position(|&b| b == SOH) {
+                    Some(k) => break e + k,
+                    None => return Err(DecodeError::GarbledField),
+                },
             }
-            tag = tag * 10 + d as u32;
-            pos += 1;
-        }
-        if pos == digits_start || pos >= len || buf[pos] != b'=' {
-            let _ = tag_start;
-            return Err(DecodeError::GarbledField);
-        }
-        pos += 1;
-        let vstart = pos;
-        // value: up to SOH (frame guarantees the message ends with SOH)
-        let vend = match buf[pos..].iter().position(|&b| b == SOH) {
-            Some(p) => pos + p,
-            None => return Err(DecodeError::GarbledField),
         };
-        pos = vend + 1;
-        let n = fields.len();
-        if neg {
-            if info.negative_tag.is_none() {
-                info.negative_tag = Some(-(tag.min(i32::MAX as u32) as i32));
-            }
-            continue;
-        }
+        p = vend + 1;
         if n < 3 {
             let want = [tags::BEGIN_STRING, tags::BODY_LENGTH, tags::MSG_TYPE][n];
             if tag != want {
                 return Err(DecodeError::FirstFieldsOutOfOrder);
             }
         }
-        if n == index.cap {
+        if n == cap {
             return Err(DecodeError::TooManyFields);
         }
-        let r = (vstart as u32, vend as u32);
-        let is_header = dict::is_header_tag(tag);
-        if is_header {
-            if section != 0 && info.out_of_order_tag.is_none() {
-                info.out_of_order_tag = Some(tag);
-            }
-            match tag {
-                tags::MSG_TYPE => info.msg_type = r,
-                tags::MSG_SEQ_NUM if !info.has_seq_num => {
-                    info.has_seq_num = true;
-                    info.seq_num = parse_u64(&buf[vstart..vend]);
+        let class = TAG_CLASS.get(tag as usize).copied().unwrap_or(BODY);
+        if class != section {
+            if class == BODY {
+                if section == HEADER {
+                    section = BODY;
+                    body_first = Some(n);
+                } else if info.out_of_order_tag.is_none() {
+                    info.out_of_order_tag = Some(tag);
                 }
-                tags::SENDER_COMP_ID if info.sender.is_none() => info.sender = Some(r),
-                tags::TARGET_COMP_ID if info.target.is_none() => info.target = Some(r),
-                tags::SENDING_TIME if info.sending_time.is_none() => info.sending_time = Some(r),
-                tags::ORIG_SENDING_TIME if info.orig_sending_time.is_none() => {
-                    info.orig_sending_time = Some(r)
+            } else if class == HEADER {
+                if info.out_of_order_tag.is_none() {
+                    info.out_of_order_tag = Some(tag);
                 }
-                tags::POSS_DUP_FLAG => info.poss_dup = &buf[vstart..vend] == b"Y",
-                tags::POSS_RESEND => info.poss_resend = &buf[vstart..vend] == b"Y",
-                _ => {}
-            }
-        } else if dict::is_trailer_tag(tag) {
-            if section != 2 {
-                section = 2;
+            } else {
+                section = TRAILER;
                 trailer_first = Some(n);
                 if body_first.is_none() {
                     body_first = Some(n);
                 }
             }
-        } else {
-            if section == 2 && info.out_of_order_tag.is_none() {
-                info.out_of_order_tag = Some(tag);
-            }
-            if section == 0 {
-                section = 1;
-                body_first = Some(n);
-            }
         }
-        fields.push(FieldRef {
+        fields[n] = FieldRef {
             tag,
             start: vstart as u32,
             end: vend as u32,
-        });
+        };
+        n += 1;
     }
-    let n = fields.len();
+    let field_start = len;
+    if field_start != len {
+        return Err(DecodeError::GarbledField);
+    }
     let body_first = body_first.unwrap_or(n);
+    // Second, short pass over the header for the fields the session reads (kept out of the
+    // hot loop above to keep its register pressure low).
+    for f in &fields[..n] {
+        if TAG_CLASS.get(f.tag as usize).copied() != Some(HEADER) {
+            continue;
+        }
+        let r = (f.start, f.end);
+        let v = &buf[f.start as usize..f.end as usize];
+        match f.tag {
+            tags::MSG_TYPE if info.msg_type == (0, 0) => info.msg_type = r,
+            tags::MSG_SEQ_NUM if !info.has_seq_num => {
+                info.has_seq_num = true;
+                info.seq_num = parse_u64(v);
+            }
+            tags::SENDER_COMP_ID if info.sender.is_none() => info.sender = Some(r),
+            tags::TARGET_COMP_ID if info.target.is_none() => info.target = Some(r),
+            tags::SENDING_TIME if info.sending_time.is_none() => info.sending_time = Some(r),
+            tags::ORIG_SENDING_TIME if info.orig_sending_time.is_none() => {
+                info.orig_sending_time = Some(r)
+            }
+            tags::POSS_DUP_FLAG => info.poss_dup = v == b"Y",
+            tags::POSS_RESEND => info.poss_resend = v == b"Y",
+            _ => {}
+        }
+    }
     info.body_first = body_first as u16;
     info.trailer_first = trailer_first.unwrap_or(n).max(body_first) as u16;
     Ok(Message {
         buf,
-        fields: &index.fields,
+        fields: &index.fields[..n],
         info,
     })
 }
@@ -362,6 +431,21 @@ mod tests {
         with_msg(&m, |r| {
             assert_eq!(r.unwrap_err(), DecodeError::GarbledField)
         });
+    }
+
+    #[test]
+    fn layouts() {
+        // Twelve bytes per field: an 8 KiB message's worst-case index (2,052 fields) is 24 KiB,
+        // reserved once per thread.
+        assert_eq!(core::mem::size_of::<FieldRef>(), 12);
+        assert_eq!(core::mem::align_of::<FieldRef>(), 4);
+        assert_eq!(FieldIndex::for_message_size(8192).fields.len(), 2052);
+        assert_eq!(core::mem::size_of::<crate::dict::TagSet>(), 120);
+        assert!(
+            core::mem::size_of::<Message<'_>>() <= 128,
+            "Message is passed by value"
+        );
+        assert!(core::mem::size_of::<DecodeError>() == 1);
     }
 
     #[test]

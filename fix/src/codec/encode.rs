@@ -9,8 +9,25 @@
 //! bytes in.
 
 use super::frame::{checksum, SOH};
-use super::num::{write_fixed, write_i64, write_price, write_u64};
+use super::num::{digits_u64, eight_digits, write_fixed, write_i64, write_price, write_u64};
 use super::time::{write_timestamp, TimePrecision};
+
+/// Writes `tag=` for `tag < 1000` at the start of `w` (at least 4 bytes); returns its length.
+#[inline(always)]
+fn tag_into(w: &mut [u8], tag: u32) -> usize {
+    let p = (tag as usize % 100) * 2;
+    let pairs = crate::codec::num::DIGIT_PAIRS;
+    if tag >= 100 {
+        w[..4].copy_from_slice(&[b'0' + (tag / 100) as u8, pairs[p], pairs[p + 1], b'=']);
+        4
+    } else if tag >= 10 {
+        w[..3].copy_from_slice(&[pairs[p], pairs[p + 1], b'=']);
+        3
+    } else {
+        w[..2].copy_from_slice(&[b'0' + tag as u8, b'=']);
+        2
+    }
+}
 
 /// The buffer could not hold the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +97,29 @@ impl<'b> Encoder<'b> {
 
     #[inline]
     fn tag(&mut self, tag: u32) {
+        // Most tags have 1-3 digits: write them with the pair table and '=' in one go.
+        if tag < 1000 {
+            if let Some(dst) = self.buf.get_mut(self.pos..self.pos + 4) {
+                let p = (tag as usize % 100) * 2;
+                let pairs = crate::codec::num::DIGIT_PAIRS;
+                let n = if tag >= 100 {
+                    dst[0] = b'0' + (tag / 100) as u8;
+                    dst[1] = pairs[p];
+                    dst[2] = pairs[p + 1];
+                    3
+                } else if tag >= 10 {
+                    dst[0] = pairs[p];
+                    dst[1] = pairs[p + 1];
+                    2
+                } else {
+                    dst[0] = b'0' + tag as u8;
+                    1
+                };
+                dst[n] = b'=';
+                self.pos += n + 1;
+                return;
+            }
+        }
         self.put_with(|t| write_u64(t, tag as u64));
         self.put_byte(b'=');
     }
@@ -95,6 +135,15 @@ impl<'b> Encoder<'b> {
     /// Writes a one-character field (Side, OrdStatus, ExecType...).
     #[inline]
     pub fn field_char(&mut self, tag: u32, value: u8) {
+        if tag < 1000 {
+            if let Some(w) = self.buf.get_mut(self.pos..self.pos + 8) {
+                let k = tag_into(w, tag);
+                w[k] = value;
+                w[k + 1] = SOH;
+                self.pos += k + 2;
+                return;
+            }
+        }
         self.tag(tag);
         self.put_byte(value);
         self.put_byte(SOH);
@@ -109,6 +158,19 @@ impl<'b> Encoder<'b> {
     /// Writes an unsigned integer field.
     #[inline]
     pub fn field_u64(&mut self, tag: u32, value: u64) {
+        // Fast path for the usual case (tag < 1000, value < 10^8): one bounds check for the
+        // whole field, digits produced eight at a time and stored as one word.
+        if tag < 1000 && value < 100_000_000 {
+            if let Some(w) = self.buf.get_mut(self.pos..self.pos + 16) {
+                let k = tag_into(w, tag);
+                let n = digits_u64(value);
+                let d = eight_digits(value as u32) >> (8 * (8 - n));
+                w[k..k + 8].copy_from_slice(&d.to_le_bytes());
+                w[k + n] = SOH;
+                self.pos += k + n + 1;
+                return;
+            }
+        }
         self.tag(tag);
         self.put_with(|t| write_u64(t, value));
         self.put_byte(SOH);
@@ -173,7 +235,7 @@ impl<'b> Encoder<'b> {
             return Err(BufferTooSmall);
         }
         let body_len = pos - gap;
-        let mut digits = [0u8; 20];
+        let mut digits = [0u8; 24];
         let nd = write_u64(&mut digits, body_len as u64).ok_or(BufferTooSmall)?;
         if nd > MAX_LEN_DIGITS {
             return Err(BufferTooSmall);

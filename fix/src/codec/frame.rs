@@ -94,14 +94,42 @@ fn next_begin(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-/// Byte sum modulo 256, the FIX CheckSum. Written as a plain fold so LLVM vectorises it.
+/// Byte sum modulo 256, the FIX CheckSum.
+///
+/// On x86_64 the sum uses SSE2's `psadbw` (sum of sixteen bytes in one instruction, SSE2
+/// being part of the x86_64 baseline); elsewhere a plain fold that LLVM vectorises.
 #[inline]
 pub fn checksum(bytes: &[u8]) -> u8 {
-    let mut acc: u32 = 0;
-    for chunk in bytes.chunks(4096) {
-        acc = acc.wrapping_add(chunk.iter().map(|&b| b as u32).sum::<u32>());
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "sse2")]
+        fn sse2(bytes: &[u8]) -> u64 {
+            use core::arch::x86_64::*;
+            let zero = _mm_setzero_si128();
+            let mut acc = _mm_setzero_si128();
+            let mut chunks = bytes.chunks_exact(16);
+            for c in &mut chunks {
+                // SAFETY: `c` is exactly 16 readable bytes; `loadu` has no alignment need.
+                let v = unsafe { _mm_loadu_si128(c.as_ptr().cast::<__m128i>()) };
+                acc = _mm_add_epi64(acc, _mm_sad_epu8(v, zero));
+            }
+            let lo = _mm_cvtsi128_si64(acc) as u64;
+            let hi = _mm_cvtsi128_si64(_mm_unpackhi_epi64(acc, acc)) as u64;
+            let tail: u64 = chunks.remainder().iter().map(|&b| b as u64).sum();
+            lo.wrapping_add(hi).wrapping_add(tail)
+        }
+        // SAFETY: SSE2 is part of the x86_64 baseline, so the target feature `sse2` enables
+        // is present on every CPU this code runs on; the function only reads `bytes`.
+        unsafe { sse2(bytes) as u8 }
     }
-    acc as u8
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let mut acc: u32 = 0;
+        for chunk in bytes.chunks(4096) {
+            acc = acc.wrapping_add(chunk.iter().map(|&b| b as u32).sum::<u32>());
+        }
+        acc as u8
+    }
 }
 
 /// Looks for one frame at the start of `buf`; `max_len` bounds a frame's total size.
@@ -354,6 +382,15 @@ mod tests {
                 error: FrameError::BeginStringMissing
             }
         );
+    }
+
+    #[test]
+    fn checksum_matches_a_plain_sum() {
+        let data: Vec<u8> = (0..1000u32).map(|i| (i * 37 % 251) as u8).collect();
+        for len in [0, 1, 15, 16, 17, 31, 32, 33, 255, 1000] {
+            let want = data[..len].iter().map(|&b| b as u32).sum::<u32>() as u8;
+            assert_eq!(checksum(&data[..len]), want, "len {len}");
+        }
     }
 
     #[test]

@@ -180,55 +180,142 @@ pub fn parse_qty(s: &[u8]) -> Result<u64, DecimalError> {
 }
 
 /// Two-digit lookup table: formatting two digits per step halves the divisions.
-const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+pub(crate) const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 2021222324252627282930313233343536373839\
 4041424344454647484950515253545556575859\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
 /// Number of decimal digits of `v` (1 for 0).
-#[inline]
+#[inline(always)]
 pub fn digits_u64(v: u64) -> usize {
-    let mut n = 1;
-    let mut x = v;
-    while x >= 10 {
-        x /= 10;
-        n += 1;
-    }
-    n
+    // floor(log10) from the bit length (1233/4096 ~ log10(2)), corrected by one comparison.
+    const P: [u64; 20] = [
+        1,
+        10,
+        100,
+        1_000,
+        10_000,
+        100_000,
+        1_000_000,
+        10_000_000,
+        100_000_000,
+        1_000_000_000,
+        10_000_000_000,
+        100_000_000_000,
+        1_000_000_000_000,
+        10_000_000_000_000,
+        100_000_000_000_000,
+        1_000_000_000_000_000,
+        10_000_000_000_000_000,
+        100_000_000_000_000_000,
+        1_000_000_000_000_000_000,
+        10_000_000_000_000_000_000,
+    ];
+    let bits = 64 - (v | 1).leading_zeros();
+    let t = ((bits * 1233) >> 12) as usize;
+    (t + 1 - (v < P[t]) as usize).max(1)
+}
+
+/// The eight decimal digits of `v < 10^8`, zero-padded, as ASCII in a little-endian `u64`
+/// (byte 0 is the most significant digit). Branch-free: the halves, then the pairs, then the
+/// single digits are split in parallel lanes of one 64-bit register with multiply-shift
+/// divisions that are exact in these ranges.
+#[inline(always)]
+pub(crate) fn eight_digits(v: u32) -> u64 {
+    let ab = (v / 10_000) as u64 | (((v % 10_000) as u64) << 32);
+    // /100 per 32-bit lane: (x * 5243) >> 19 is exact for x < 43,699.
+    let q = ((ab * 5243) >> 19) & 0x0000_007f_0000_007f;
+    let r = ab - q * 100;
+    let pairs = q | (r << 16);
+    // /10 per 16-bit lane: (x * 103) >> 10 is exact for x < 179.
+    let tens = ((pairs * 103) >> 10) & 0x000f_000f_000f_000f;
+    let ones = pairs - tens * 10;
+    (tens | (ones << 8)) | 0x3030_3030_3030_3030
 }
 
 /// Writes `v` in decimal at the start of `out`, returns the number of bytes written, or
-/// `None` when `out` is too short.
+/// `None` when `out` is too short. With 24 bytes of room (the encoder's usual case) the
+/// digits are produced eight at a time and stored with whole-word writes.
 #[inline]
 pub fn write_u64(out: &mut [u8], v: u64) -> Option<usize> {
+    if let Some(dst) = out.get_mut(..24) {
+        let n = digits_u64(v);
+        if v < 100_000_000 {
+            let w = eight_digits(v as u32) >> (8 * (8 - n));
+            dst[..8].copy_from_slice(&w.to_le_bytes());
+        } else {
+            let hi = v / 100_000_000;
+            let lo = (v % 100_000_000) as u32;
+            let h = n - 8;
+            if hi < 100_000_000 {
+                let w = eight_digits(hi as u32) >> (8 * (8 - h));
+                dst[..8].copy_from_slice(&w.to_le_bytes());
+            } else {
+                let top = (hi / 100_000_000) as u32; // at most 4 digits
+                let t = h - 8;
+                let w = eight_digits(top) >> (8 * (8 - t));
+                dst[..8].copy_from_slice(&w.to_le_bytes());
+                let mid = eight_digits((hi % 100_000_000) as u32);
+                dst[t..t + 8].copy_from_slice(&mid.to_le_bytes());
+            }
+            dst[h..h + 8].copy_from_slice(&eight_digits(lo).to_le_bytes());
+        }
+        return Some(n);
+    }
+    write_u64_short(out, v)
+}
+
+/// [`write_u64`] for a buffer with less than 24 bytes of room.
+#[cold]
+fn write_u64_short(out: &mut [u8], v: u64) -> Option<usize> {
     let n = digits_u64(v);
     let dst = out.get_mut(..n)?;
-    let mut x = v;
     let mut i = n;
-    while x >= 100 {
-        let r = (x % 100) as usize * 2;
+    let mut x = v;
+    while x >= 10_000 {
+        let r = (x % 10_000) as u32;
+        x /= 10_000;
+        let hi = (r / 100) as usize * 2;
+        let lo = (r % 100) as usize * 2;
+        i -= 4;
+        dst[i] = DIGIT_PAIRS[hi];
+        dst[i + 1] = DIGIT_PAIRS[hi + 1];
+        dst[i + 2] = DIGIT_PAIRS[lo];
+        dst[i + 3] = DIGIT_PAIRS[lo + 1];
+    }
+    let mut x = x as u32;
+    if x >= 100 {
+        let lo = (x % 100) as usize * 2;
         x /= 100;
         i -= 2;
-        dst[i] = DIGIT_PAIRS[r];
-        dst[i + 1] = DIGIT_PAIRS[r + 1];
+        dst[i] = DIGIT_PAIRS[lo];
+        dst[i + 1] = DIGIT_PAIRS[lo + 1];
     }
     if x >= 10 {
-        let r = x as usize * 2;
-        dst[i - 2] = DIGIT_PAIRS[r];
-        dst[i - 1] = DIGIT_PAIRS[r + 1];
+        let p = x as usize * 2;
+        dst[i - 2] = DIGIT_PAIRS[p];
+        dst[i - 1] = DIGIT_PAIRS[p + 1];
     } else {
         dst[i - 1] = b'0' + x as u8;
     }
     Some(n)
 }
 
-/// Writes `v` as exactly `width` digits, zero-padded (used by timestamps). `v` must fit.
+/// Writes `v` as exactly `width` digits, zero-padded (used by timestamps and fractions).
+/// `v` must fit.
 #[inline]
 pub fn write_padded(out: &mut [u8], mut v: u64, width: usize) {
-    for i in (0..width).rev() {
-        out[i] = b'0' + (v % 10) as u8;
-        v /= 10;
+    let mut i = width;
+    while i >= 2 {
+        let p = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        out[i] = DIGIT_PAIRS[p];
+        out[i + 1] = DIGIT_PAIRS[p + 1];
+    }
+    if i == 1 {
+        out[0] = b'0' + (v % 10) as u8;
     }
 }
 
@@ -246,6 +333,11 @@ pub fn write_i64(out: &mut [u8], v: i64) -> Option<usize> {
 /// Writes integer `units` with `scale` implied decimals as a decimal string, trimming trailing
 /// zeros of the fraction (`1_012_500` at scale 4 is `101.25`, `1_000_000` is `100`).
 pub fn write_price(out: &mut [u8], units: i64, scale: u8) -> Option<usize> {
+    if scale <= 8 {
+        if let Some(n) = write_decimal8(out, units, scale, true) {
+            return Some(n);
+        }
+    }
     let mut scale = scale.min(MAX_SCALE);
     let mut mag = units.unsigned_abs();
     while scale > 0 && mag % 10 == 0 {
@@ -259,6 +351,11 @@ pub fn write_price(out: &mut [u8], units: i64, scale: u8) -> Option<usize> {
 /// the point (`12_345` with 3 decimals is `12.345`; with 0 decimals no point is written). For
 /// values such as AvgPx where the gateway chooses the precision.
 pub fn write_fixed(out: &mut [u8], value: i64, decimals: u8) -> Option<usize> {
+    if decimals <= 8 {
+        if let Some(n) = write_decimal8(out, value, decimals, false) {
+            return Some(n);
+        }
+    }
     write_fixed_mag(
         out,
         value < 0,
@@ -276,15 +373,83 @@ fn write_fixed_mag(out: &mut [u8], neg: bool, mag: u64, decimals: u8) -> Option<
     if decimals == 0 {
         return Some(pos + write_u64(out.get_mut(pos..)?, mag)?);
     }
-    let div = pow10(decimals) as u64;
-    let int = mag / div;
-    let frac = mag % div;
-    pos += write_u64(out.get_mut(pos..)?, int)?;
+    let (int, frac) = divmod_pow10(mag, decimals);
+    match out.get_mut(pos..pos + 8) {
+        Some(dst) if int < 100_000_000 => {
+            let n = digits_u64(int);
+            dst.copy_from_slice(&(eight_digits(int as u32) >> (8 * (8 - n))).to_le_bytes());
+            pos += n;
+        }
+        _ => pos += write_u64(out.get_mut(pos..)?, int)?,
+    }
     let d = decimals as usize;
+    if d <= 8 {
+        // Fraction digits eight at a time: the last `d` of the zero-padded eight.
+        if let Some(dst) = out.get_mut(pos..pos + 9) {
+            dst[0] = b'.';
+            let w = eight_digits(frac as u32) >> (8 * (8 - d));
+            dst[1..9].copy_from_slice(&w.to_le_bytes());
+            return Some(pos + 1 + d);
+        }
+    }
     let dst = out.get_mut(pos..pos + 1 + d)?;
     dst[0] = b'.';
     write_padded(&mut dst[1..], frac, d);
     Some(pos + 1 + d)
+}
+
+/// Fast path of [`write_price`] / [`write_fixed`] for up to eight decimals and an integer part
+/// below 10^8, with 32 bytes of room: the fraction is formatted eight digits at a time and its
+/// trailing zeros (when trimming) are counted from the digit word instead of divided away.
+/// `None` means "use the general path".
+#[inline]
+fn write_decimal8(out: &mut [u8], value: i64, decimals: u8, trim: bool) -> Option<usize> {
+    let out = out.get_mut(..32)?;
+    let mag = value.unsigned_abs();
+    let (int, frac) = divmod_pow10(mag, decimals);
+    if int >= 100_000_000 {
+        return None;
+    }
+    let mut pos = 0;
+    if value < 0 {
+        out[0] = b'-';
+        pos = 1;
+    }
+    let n = digits_u64(int);
+    out[pos..pos + 8].copy_from_slice(&(eight_digits(int as u32) >> (8 * (8 - n))).to_le_bytes());
+    pos += n;
+    let d = decimals as usize;
+    if d == 0 || (trim && frac == 0) {
+        return Some(pos);
+    }
+    let w = eight_digits(frac as u32) >> (8 * (8 - d));
+    let keep = if trim {
+        // Digit values (0 for '0') of the d digits; the highest non-zero byte is the last
+        // digit to keep.
+        let x = (w ^ 0x3030_3030_3030_3030) & (u64::MAX >> (8 * (8 - d)));
+        8 - (x.leading_zeros() / 8) as usize
+    } else {
+        d
+    };
+    out[pos] = b'.';
+    out[pos + 1..pos + 9].copy_from_slice(&w.to_le_bytes());
+    Some(pos + 1 + keep)
+}
+
+/// `(v / 10^d, v % 10^d)` with a constant divisor per arm, so each is a multiply and shift
+/// rather than a hardware division (tens of cycles).
+#[inline(always)]
+fn divmod_pow10(v: u64, d: u8) -> (u64, u64) {
+    macro_rules! arms {
+        ($($n:literal => $p:literal),*) => {
+            match d {
+                $($n => (v / $p, v % $p),)*
+                _ => (v / pow10(d) as u64, v % pow10(d) as u64),
+            }
+        };
+    }
+    arms!(0 => 1, 1 => 10, 2 => 100, 3 => 1_000, 4 => 10_000, 5 => 100_000, 6 => 1_000_000,
+        7 => 10_000_000, 8 => 100_000_000, 9 => 1_000_000_000)
 }
 
 #[cfg(test)]
@@ -324,6 +489,52 @@ mod tests {
         assert_eq!(parse_qty(b"100.000"), Ok(100));
         assert_eq!(parse_qty(b"100.5"), Err(DecimalError::TooPrecise));
         assert_eq!(parse_qty(b"-1"), Err(DecimalError::Format));
+    }
+
+    #[test]
+    fn fast_and_short_paths_agree_with_std() {
+        let mut wide = [0u8; 32];
+        let mut narrow = [0u8; 20];
+        let mut v = 1u64;
+        let mut samples = vec![
+            0u64,
+            u64::MAX,
+            99_999_999,
+            100_000_000,
+            9_999_999_999_999_999,
+        ];
+        for _ in 0..20 {
+            samples.extend([v - 1, v, v + 1, v.wrapping_mul(7) / 3]);
+            v = v.saturating_mul(10);
+        }
+        for &x in &samples {
+            let n = write_u64(&mut wide, x).unwrap();
+            assert_eq!(&wide[..n], x.to_string().as_bytes(), "{x}");
+            let n = write_u64(&mut narrow, x).unwrap();
+            assert_eq!(&narrow[..n], x.to_string().as_bytes(), "{x}");
+        }
+    }
+
+    #[test]
+    fn digit_count_matches_ilog10() {
+        let mut v = 1u64;
+        for _ in 0..20 {
+            for x in [
+                v.saturating_sub(1),
+                v,
+                v.saturating_add(1),
+                v.saturating_mul(3),
+            ] {
+                assert_eq!(
+                    digits_u64(x),
+                    x.checked_ilog10().map_or(1, |l| l as usize + 1),
+                    "{x}"
+                );
+            }
+            v = v.saturating_mul(10);
+        }
+        assert_eq!(digits_u64(u64::MAX), 20);
+        assert_eq!(digits_u64(0), 1);
     }
 
     #[test]

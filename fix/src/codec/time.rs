@@ -22,6 +22,7 @@ pub enum TimePrecision {
 
 impl TimePrecision {
     /// Formatted length in bytes.
+    #[allow(clippy::len_without_is_empty)]
     pub const fn len(self) -> usize {
         match self {
             TimePrecision::Seconds => 17,
@@ -56,36 +57,79 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+use std::cell::Cell;
+
+thread_local! {
+    /// The last second formatted on this thread and its `YYYYMMDD-HH:MM:SS` text. Const
+    /// initialised: no allocation, no lazy init on the hot path.
+    static LAST_SECOND: Cell<(u64, [u8; 17])> = const { Cell::new((u64::MAX, [0; 17])) };
+}
+
+#[inline(always)]
+fn pair(out: &mut [u8], v: u64) {
+    let i = (v as usize % 100) * 2;
+    out[0] = super::num::DIGIT_PAIRS[i];
+    out[1] = super::num::DIGIT_PAIRS[i + 1];
+}
+
 /// Writes `nanos` (UTC, since the epoch) as a UTCTimestamp. `out` must hold
 /// `precision.len()` bytes; returns that length, or `None` if `out` is too short.
+#[inline]
 pub fn write_timestamp(out: &mut [u8], nanos: u64, precision: TimePrecision) -> Option<usize> {
     let n = precision.len();
-    let out = out.get_mut(..n)?;
+    let out: &mut [u8; 24] = match out.get_mut(..24) {
+        Some(o) => o.try_into().ok()?,
+        None => return write_timestamp_short(out, nanos, precision),
+    };
     let secs = nanos / NANOS_PER_SEC;
     let sub = nanos % NANOS_PER_SEC;
-    let days = (secs / 86_400) as i64;
-    let sod = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    super::num::write_padded(&mut out[0..4], y.clamp(0, 9999) as u64, 4);
-    super::num::write_padded(&mut out[4..6], m as u64, 2);
-    super::num::write_padded(&mut out[6..8], d as u64, 2);
-    out[8] = b'-';
-    super::num::write_padded(&mut out[9..11], sod / 3600, 2);
-    out[11] = b':';
-    super::num::write_padded(&mut out[12..14], (sod / 60) % 60, 2);
-    out[14] = b':';
-    super::num::write_padded(&mut out[15..17], sod % 60, 2);
+    // Consecutive timestamps almost always fall in the same second (SendingTime and
+    // TransactTime of one message, every message of a busy second): reuse that second's text.
+    let cached = LAST_SECOND.with(|c| c.get());
+    if cached.0 == secs {
+        out[..17].copy_from_slice(&cached.1);
+    } else {
+        let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+        let sod = secs % 86_400;
+        let y = y.clamp(0, 9999) as u64;
+        pair(&mut out[0..2], y / 100);
+        pair(&mut out[2..4], y);
+        pair(&mut out[4..6], m as u64);
+        pair(&mut out[6..8], d as u64);
+        out[8] = b'-';
+        pair(&mut out[9..11], sod / 3600);
+        out[11] = b':';
+        pair(&mut out[12..14], (sod / 60) % 60);
+        out[14] = b':';
+        pair(&mut out[15..17], sod % 60);
+        let mut text = [0u8; 17];
+        text.copy_from_slice(&out[..17]);
+        LAST_SECOND.with(|c| c.set((secs, text)));
+    }
     match precision {
         TimePrecision::Seconds => {}
         TimePrecision::Millis => {
+            let ms = sub / 1_000_000;
             out[17] = b'.';
-            super::num::write_padded(&mut out[18..21], sub / 1_000_000, 3);
+            out[18] = b'0' + (ms / 100) as u8;
+            pair(&mut out[19..21], ms);
         }
         TimePrecision::Micros => {
+            let us = sub / 1_000;
             out[17] = b'.';
-            super::num::write_padded(&mut out[18..24], sub / 1_000, 6);
+            pair(&mut out[18..20], us / 10_000);
+            pair(&mut out[20..22], us / 100);
+            pair(&mut out[22..24], us);
         }
     }
+    Some(n)
+}
+
+#[cold]
+fn write_timestamp_short(out: &mut [u8], nanos: u64, precision: TimePrecision) -> Option<usize> {
+    let mut tmp = [0u8; 24];
+    let n = write_timestamp(&mut tmp, nanos, precision)?;
+    out.get_mut(..n)?.copy_from_slice(&tmp[..n]);
     Some(n)
 }
 
@@ -103,17 +147,39 @@ fn digits(s: &[u8]) -> Option<u64> {
 
 /// Parses a UTCTimestamp (`YYYYMMDD-HH:MM:SS` with an optional fraction of 1 to 9 digits) into
 /// nanoseconds since the epoch; `None` for any other shape or an out-of-range component.
+#[inline]
 pub fn parse_timestamp(s: &[u8]) -> Option<u64> {
-    if s.len() < 17 || s[8] != b'-' || s[11] != b':' || s[14] != b':' {
+    let b: &[u8; 17] = s.get(..17)?.try_into().ok()?;
+    if b[8] != b'-' || b[11] != b':' || b[14] != b':' {
         return None;
     }
-    let y = digits(&s[0..4])?;
-    let mo = digits(&s[4..6])? as u32;
-    let d = digits(&s[6..8])? as u32;
-    let h = digits(&s[9..11])?;
-    let mi = digits(&s[12..14])?;
-    let se = digits(&s[15..17])?;
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+    let d = |i: usize| b[i].wrapping_sub(b'0') as u64;
+    let ds = [
+        d(0),
+        d(1),
+        d(2),
+        d(3),
+        d(4),
+        d(5),
+        d(6),
+        d(7),
+        d(9),
+        d(10),
+        d(12),
+        d(13),
+        d(15),
+        d(16),
+    ];
+    if ds.iter().any(|&x| x > 9) {
+        return None;
+    }
+    let y = ds[0] * 1000 + ds[1] * 100 + ds[2] * 10 + ds[3];
+    let mo = (ds[4] * 10 + ds[5]) as u32;
+    let dd = (ds[6] * 10 + ds[7]) as u32;
+    let h = ds[8] * 10 + ds[9];
+    let mi = ds[10] * 10 + ds[11];
+    let se = ds[12] * 10 + ds[13];
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&dd) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
     let mut frac_ns = 0u64;
@@ -124,11 +190,36 @@ pub fn parse_timestamp(s: &[u8]) -> Option<u64> {
         }
         frac_ns = digits(frac)? * super::num::pow10(9 - frac.len() as u8) as u64;
     }
-    let days = days_from_civil(y as i64, mo, d);
+    let days = days_from_civil(y as i64, mo, dd);
     if days < 0 {
         return None;
     }
     Some((days as u64 * 86_400 + h * 3600 + mi * 60 + se) * NANOS_PER_SEC + frac_ns)
+}
+
+/// True when `s` is a valid UTCTimestamp (the checks of [`parse_timestamp`] without the
+/// calendar arithmetic; used by validation, which needs only the syntax).
+#[inline]
+pub fn is_timestamp(s: &[u8]) -> bool {
+    let Some(b) = s.get(..17) else { return false };
+    let d = |i: usize| b[i].wrapping_sub(b'0');
+    let digits_ok = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 12, 13, 15, 16]
+        .iter()
+        .all(|&i| d(i) <= 9);
+    if !digits_ok || b[8] != b'-' || b[11] != b':' || b[14] != b':' {
+        return false;
+    }
+    let mo = d(4) * 10 + d(5);
+    let dd = d(6) * 10 + d(7);
+    let ok = (1..=12).contains(&mo)
+        && (1..=31).contains(&dd)
+        && d(9) * 10 + d(10) <= 23
+        && d(12) * 10 + d(13) <= 59
+        && d(15) * 10 + d(16) <= 60;
+    ok && (s.len() == 17
+        || (s[17] == b'.'
+            && (19..=27).contains(&s.len())
+            && s[18..].iter().all(u8::is_ascii_digit)))
 }
 
 /// True when `s` is a valid UTCTimeOnly (`HH:MM:SS[.fff...]`).
@@ -185,6 +276,25 @@ mod tests {
         assert_eq!(parse_timestamp(b"20041315-00:00:00"), None);
         assert_eq!(parse_timestamp(b"20040415-00:00:00."), None);
         assert_eq!(parse_timestamp(b"20040415 00:00:00"), None);
+        for ok in [
+            &b"20040415-00:00:00"[..],
+            b"20040415-23:59:60.123",
+            b"20040415-00:00:00.123456789",
+        ] {
+            assert!(is_timestamp(ok) && parse_timestamp(ok).is_some());
+        }
+        for bad in [
+            &b"20040415"[..],
+            b"20041315-00:00:00",
+            b"20040415-24:00:00",
+            b"20040415-00:00:00.",
+            b"20040415-00:00:00.1x",
+        ] {
+            assert!(
+                !is_timestamp(bad) && parse_timestamp(bad).is_none(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -18,8 +18,9 @@ pub mod fix44;
 
 use crate::codec::decode::{FieldRef, Message};
 use crate::codec::num::{is_decimal, is_int};
-use crate::codec::time::{is_date_only, is_time_only, parse_timestamp};
+use crate::codec::time::{is_date_only, is_time_only, is_timestamp};
 use crate::session::reject::SessionRejectReason;
+use crate::tags;
 
 /// A field's FIX data type, reduced to what validation distinguishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,13 +187,14 @@ impl Violation {
 }
 
 /// True when `value` has the syntax of `ty`.
+#[inline]
 pub fn is_valid_format(ty: FieldType, value: &[u8]) -> bool {
     match ty {
         FieldType::Int | FieldType::NumInGroup => is_int(value),
         FieldType::Float => is_decimal(value),
         FieldType::Char => value.len() == 1,
         FieldType::Boolean => value == b"Y" || value == b"N",
-        FieldType::UtcTimestamp => parse_timestamp(value).is_some(),
+        FieldType::UtcTimestamp => is_timestamp(value),
         FieldType::UtcTimeOnly => is_time_only(value),
         FieldType::UtcDateOnly => is_date_only(value),
         _ => true,
@@ -200,6 +202,7 @@ pub fn is_valid_format(ty: FieldType, value: &[u8]) -> bool {
 }
 
 /// True when `value` is one of the enumerated values of `tag` (or `tag` is not enumerated).
+#[inline]
 pub fn is_valid_value(tag: u32, value: &[u8]) -> bool {
     let Some(e) = fix44::FIELD_ENUMS.get(tag as usize) else {
         return true;
@@ -212,26 +215,47 @@ pub fn is_valid_value(tag: u32, value: &[u8]) -> bool {
     }
 }
 
+/// Tags with enumerated values, so the enum table is read only for them.
+static HAS_ENUM: [bool; fix44::FIELD_ENUMS.len()] = {
+    let mut t = [false; fix44::FIELD_ENUMS.len()];
+    let mut i = 0;
+    while i < t.len() {
+        t[i] = !matches!(fix44::FIELD_ENUMS[i], Enum::None);
+        i += 1;
+    }
+    t
+};
+
 /// Per-field checks shared by header, body and group fields: value present, format, enum.
-#[inline]
-fn check_field(tag: u32, value: &[u8]) -> Result<(), Violation> {
+/// Returns only the reason (one byte); callers attach the tag.
+#[inline(always)]
+fn field_problem(tag: u32, value: &[u8]) -> Option<SessionRejectReason> {
     if value.is_empty() {
-        return Err(Violation::at(
-            SessionRejectReason::TagSpecifiedWithoutValue,
-            tag,
-        ));
+        return Some(SessionRejectReason::TagSpecifiedWithoutValue);
     }
     let ty = field_type(tag);
-    if !is_valid_format(ty, value) {
-        return Err(Violation::at(SessionRejectReason::IncorrectDataFormat, tag));
+    let format_ok = match ty {
+        // Plain text (CompIDs, ClOrdID, Symbol...): nothing more to check.
+        FieldType::String | FieldType::Data | FieldType::LocalMktDate => true,
+        FieldType::Char => value.len() == 1,
+        FieldType::Undefined => return Some(SessionRejectReason::InvalidTagNumber),
+        _ => is_valid_format(ty, value),
+    };
+    if !format_ok {
+        return Some(SessionRejectReason::IncorrectDataFormat);
     }
-    if !is_valid_value(tag, value) {
-        return Err(Violation::at(SessionRejectReason::ValueIsIncorrect, tag));
+    if HAS_ENUM.get(tag as usize).copied().unwrap_or(false) && !is_valid_value(tag, value) {
+        return Some(SessionRejectReason::ValueIsIncorrect);
     }
-    if ty == FieldType::Undefined {
-        return Err(Violation::at(SessionRejectReason::InvalidTagNumber, tag));
+    None
+}
+
+#[inline(always)]
+fn check_field(tag: u32, value: &[u8]) -> Result<(), Violation> {
+    match field_problem(tag, value) {
+        None => Ok(()),
+        Some(reason) => Err(Violation::at(reason, tag)),
     }
-    Ok(())
 }
 
 /// Validates a decoded message against the FIX 4.4 dictionary.
@@ -239,7 +263,8 @@ fn check_field(tag: u32, value: &[u8]) -> Result<(), Violation> {
 /// `seen` is scratch space for repeated-tag detection (cleared here). Returns the first
 /// violation found, which the session turns into a Reject (35=3).
 pub fn validate(msg: &Message<'_>, seen: &mut TagSet) -> Result<(), Violation> {
-    if let Some(tag) = msg.info().out_of_order_tag {
+    let info = msg.info();
+    if let Some(tag) = info.out_of_order_tag {
         return Err(Violation::at(
             SessionRejectReason::TagSpecifiedOutOfRequiredOrder,
             tag,
@@ -251,37 +276,26 @@ pub fn validate(msg: &Message<'_>, seen: &mut TagSet) -> Result<(), Violation> {
             tag: None,
         });
     };
+    // Required header fields, in the dictionary's (ascending) order. BeginString, BodyLength
+    // and MsgType are guaranteed by the decoder; the others were noted while decoding.
+    for (tag, present) in [
+        (tags::MSG_SEQ_NUM, info.has_seq_num),
+        (tags::SENDER_COMP_ID, msg.sender_comp_id().is_some()),
+        (tags::SENDING_TIME, msg.sending_time().is_some()),
+        (tags::TARGET_COMP_ID, msg.target_comp_id().is_some()),
+    ] {
+        if !present {
+            return Err(Violation::at(SessionRejectReason::RequiredTagMissing, tag));
+        }
+    }
     *seen = TagSet::EMPTY;
-    let header = msg.header_fields();
+    // Body first, remembering the first problem, so that required fields can be checked
+    // against the set of tags seen; QuickFIX reports a missing required field before any
+    // per-field problem, and so do we.
     let body = msg.body_fields();
-    // Required header fields (BeginString/BodyLength/MsgType are guaranteed by the decoder).
-    for &req in fix44::HEADER_REQUIRED {
-        if !header.iter().any(|f| f.tag == req) {
-            return Err(Violation::at(SessionRejectReason::RequiredTagMissing, req));
-        }
-    }
-    for &req in def.required {
-        if !body.iter().any(|f| f.tag == req) {
-            return Err(Violation::at(SessionRejectReason::RequiredTagMissing, req));
-        }
-    }
-    // Header.
-    for f in header {
-        if !seen.insert(f.tag) && f.tag < 960 {
-            return Err(Violation::at(
-                SessionRejectReason::TagAppearsMoreThanOnce,
-                f.tag,
-            ));
-        }
-        check_field(f.tag, msg.value(f))?;
-    }
-    // Trailer.
-    for f in msg.trailer_fields() {
-        check_field(f.tag, msg.value(f))?;
-    }
-    // Body.
-    if let Some(t) = msg.info().negative_tag {
-        return Err(Violation {
+    let mut first: Option<Violation> = None;
+    if let Some(t) = info.negative_tag {
+        first = Some(Violation {
             reason: SessionRejectReason::InvalidTagNumber,
             tag: Some(t as i64),
         });
@@ -289,26 +303,69 @@ pub fn validate(msg: &Message<'_>, seen: &mut TagSet) -> Result<(), Violation> {
     let mut i = 0;
     while i < body.len() {
         let f = &body[i];
+        i += 1;
+        let fresh = seen.insert(f.tag);
+        if first.is_some() {
+            continue;
+        }
         let value = msg.value(f);
+        if !fresh && f.tag < 960 {
+            first = Some(Violation::at(
+                SessionRejectReason::TagAppearsMoreThanOnce,
+                f.tag,
+            ));
+            continue;
+        }
+        if let Err(v) = check_field(f.tag, value) {
+            first = Some(v);
+            continue;
+        }
+        if !def.fields.contains(f.tag) {
+            first = Some(Violation::at(
+                SessionRejectReason::TagNotDefinedForMessageType,
+                f.tag,
+            ));
+            continue;
+        }
+        if field_type(f.tag) == FieldType::NumInGroup {
+            if let Some(g) = def.groups.iter().find(|g| g.count_tag == f.tag) {
+                match walk_group(msg, body, i, g, value) {
+                    Ok(next) => {
+                        for m in &body[i..next] {
+                            seen.insert(m.tag);
+                        }
+                        i = next;
+                    }
+                    Err(v) => first = Some(v),
+                }
+            }
+        }
+    }
+    for &req in def.required {
+        if !seen.contains(req) {
+            return Err(Violation::at(SessionRejectReason::RequiredTagMissing, req));
+        }
+    }
+    // Header (the three leading fields were checked by the framer and decoder) and trailer
+    // (CheckSum was checked by the framer).
+    for f in &msg.header_fields()[3.min(msg.header_fields().len())..] {
         if !seen.insert(f.tag) && f.tag < 960 {
             return Err(Violation::at(
                 SessionRejectReason::TagAppearsMoreThanOnce,
                 f.tag,
             ));
         }
-        check_field(f.tag, value)?;
-        if !def.fields.contains(f.tag) {
-            return Err(Violation::at(
-                SessionRejectReason::TagNotDefinedForMessageType,
-                f.tag,
-            ));
-        }
-        i += 1;
-        if let Some(g) = def.groups.iter().find(|g| g.count_tag == f.tag) {
-            i = walk_group(msg, body, i, g, value)?;
+        check_field(f.tag, msg.value(f))?;
+    }
+    for f in msg.trailer_fields() {
+        if f.tag != tags::CHECK_SUM {
+            check_field(f.tag, msg.value(f))?;
         }
     }
-    Ok(())
+    match first {
+        Some(v) => Err(v),
+        None => Ok(()),
+    }
 }
 
 /// Consumes the instances of group `g` starting at `body[i]` (just after the count field),

@@ -7,6 +7,11 @@
 //! already connected: QuickFIX's "duplicate identity" rule, which leaves the first connection
 //! untouched). After binding, the driver feeds the same bytes to that session's
 //! [`Session::on_input`], which answers the Logon.
+//!
+//! Until a connection is bound no session is responsible for it, so the driver times out a
+//! connection that never completes its first message (use the sessions' `logon_timeout_secs`),
+//! and must call [`Acceptor::release`] when a bound connection closes, or the identity stays
+//! "already connected".
 
 use super::{MessageStore, Session};
 use crate::codec::decode::{fields, DecodeError};

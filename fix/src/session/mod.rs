@@ -377,8 +377,8 @@ impl<S: MessageStore> Session<S> {
                         Ok(msg) => {
                             if matches!(msg.msg_type(), b"A" | b"2") {
                                 // QuickFIX: a queued Logon or ResendRequest only advances.
-                                self.set_target(expected + 1)
-                                    .map_or_else(|d| Event::Disconnect(d), |_| Event::Handled)
+                                self.set_target(expected.saturating_add(1))
+                                    .map_or_else(Event::Disconnect, |_| Event::Handled)
                             } else {
                                 self.process(msg, seen, now, out)
                             }
@@ -513,7 +513,9 @@ impl<S: MessageStore> Session<S> {
     }
 
     fn incr_target(&mut self) -> Result<(), DisconnectReason> {
-        let n = self.store.next_target_seq() + 1;
+        // Saturating: a counterparty can push the expected number to u64::MAX with a
+        // SequenceReset; that must not overflow.
+        let n = self.store.next_target_seq().saturating_add(1);
         self.set_target(n)
     }
 
@@ -833,7 +835,7 @@ impl<S: MessageStore> Session<S> {
         let mut end = msg.get(tags::END_SEQ_NO).and_then(parse_u64).unwrap_or(0);
         let next = self.store.next_sender_seq();
         if end == 0 || end >= next {
-            end = next - 1;
+            end = next.saturating_sub(1);
         }
         if let Err(d) = self.resend(begin, end, now, out) {
             return Outcome::Disconnect(d);
@@ -872,10 +874,13 @@ impl<S: MessageStore> Session<S> {
                 self.send_gap_fill(g, seq, now, out)?;
             }
             self.resend_one(n, now, out)?;
+            if seq == u64::MAX {
+                break;
+            }
             cur = seq + 1;
         }
         if let Some(g) = gap_start {
-            self.send_gap_fill(g, end + 1, now, out)?;
+            self.send_gap_fill(g, end.saturating_add(1), now, out)?;
         }
         Ok(())
     }
@@ -1328,10 +1333,9 @@ impl<S: MessageStore> Session<S> {
 fn format_too_low(out: &mut [u8; 96], expected: u64, got: u64) -> usize {
     use crate::codec::num::write_u64;
     let mut n = 0;
-    for part in [&b"MsgSeqNum too low, expecting "[..]] {
-        out[n..n + part.len()].copy_from_slice(part);
-        n += part.len();
-    }
+    let head = b"MsgSeqNum too low, expecting ";
+    out[..head.len()].copy_from_slice(head);
+    n += head.len();
     n += write_u64(&mut out[n..], expected).unwrap_or(0);
     let mid = b" but received ";
     out[n..n + mid.len()].copy_from_slice(mid);

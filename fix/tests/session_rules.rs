@@ -1,0 +1,758 @@
+//! Every session rule of the issue, driven without sockets: bytes and time in, bytes and
+//! events out.
+
+mod common;
+
+use common::*;
+use fix::app::outbound::{ExecType, ExecutionReport, Id, OrdStatus};
+use fix::app::Side;
+use fix::session::{DisconnectReason, Ignored, MemoryStore, Phase, SessionRejectReason};
+use fix::{Acceptor, FileStore, Identify, IdentifyError, Session, SessionConfig, TimePrecision};
+
+fn acceptor() -> Drive<MemoryStore> {
+    Drive::new(Session::new(
+        SessionConfig::acceptor("ISLD", "TW44"),
+        MemoryStore::with_capacity(1 << 16, 1024),
+    ))
+}
+
+fn er(cl: &str, exec_id: u64) -> ExecutionReport<'_> {
+    ExecutionReport {
+        order_id: Id::Num(1),
+        cl_ord_id: cl.as_bytes(),
+        orig_cl_ord_id: None,
+        exec_id: Id::Num(exec_id),
+        exec_type: ExecType::New,
+        ord_status: OrdStatus::New,
+        ord_rej_reason: None,
+        account: None,
+        symbol: b"INTC",
+        side: Side::Buy,
+        order_qty: Some(100),
+        ord_type: None,
+        price: Some(1_012_500),
+        time_in_force: None,
+        last_qty: None,
+        last_px: None,
+        leaves_qty: 100,
+        cum_qty: 0,
+        avg_px: 0,
+        avg_px_decimals: 2,
+        price_scale: 4,
+        transact_time: T0,
+        time_precision: TimePrecision::Millis,
+        text: None,
+    }
+}
+
+const NOS: &str =
+    "35=D|34={seq}|49=TW44|52=<T>|56=ISLD|11=ID{seq}|21=1|38=100|40=2|44=10.5|54=1|55=INTC|60=<T>|";
+
+fn nos(seq: u64) -> String {
+    NOS.replace("{seq}", &seq.to_string())
+}
+
+// ---------------------------------------------------------------- logon
+
+#[test]
+fn first_message_must_be_logon() {
+    let mut d = acceptor();
+    let ev = d.send("35=0|34=1|49=TW44|52=<T>|56=ISLD|");
+    assert_eq!(
+        ev,
+        vec![Ev::Disconnect(DisconnectReason::FirstMessageNotLogon)]
+    );
+    assert!(d.take().is_empty(), "nothing may be sent before a Logon");
+}
+
+#[test]
+fn logon_is_answered_with_heartbeat_interval_and_seq_1() {
+    let mut d = acceptor();
+    let ev = d.send("35=A|34=1|49=TW44|52=<T>|56=ISLD|98=0|108=17|");
+    assert_eq!(ev, vec![Ev::LoggedOn]);
+    let out = d.take();
+    assert_eq!(out.len(), 1);
+    let m = &out[0];
+    assert!(m.starts_with("8=FIX.4.4|9=63|35=A|34=1|49=ISLD|52="), "{m}");
+    assert_eq!(field(m, 98).as_deref(), Some("0"));
+    assert_eq!(field(m, 108).as_deref(), Some("17"));
+    assert_eq!(d.s.heart_bt_int(), 17);
+    assert!(d.s.is_logged_on());
+    assert_eq!(d.s.next_target_seq(), 2);
+}
+
+#[test]
+fn logon_with_bad_comp_id_or_time_disconnects_silently() {
+    let mut d = acceptor();
+    let ev = d.send("35=A|34=1|49=XX|52=<T>|56=ISLD|98=0|108=30|");
+    assert_eq!(ev, vec![Ev::Disconnect(DisconnectReason::InvalidLogon)]);
+    assert!(d.take().is_empty());
+    let mut d = acceptor();
+    let old = msg_at(
+        "35=A|34=1|49=TW44|52=20010101-00:00:00|56=ISLD|98=0|108=30|",
+        T0,
+    );
+    assert_eq!(
+        d.feed(&old),
+        vec![Ev::Disconnect(DisconnectReason::InvalidLogon)]
+    );
+    assert!(d.take().is_empty());
+}
+
+#[test]
+fn registry_binds_by_comp_ids_and_refuses_unknown_and_duplicates() {
+    let mut reg: Acceptor<MemoryStore> = Acceptor::new();
+    let a = reg.add(Session::new(
+        SessionConfig::acceptor("ISLD", "TW44"),
+        MemoryStore::with_capacity(4096, 16),
+    ));
+    let b = reg.add(Session::new(
+        SessionConfig::acceptor("ISLD", "OTHER"),
+        MemoryStore::with_capacity(4096, 16),
+    ));
+    let logon = |from: &str| {
+        msg_at(
+            &format!("35=A|34=1|49={from}|52=<T>|56=ISLD|98=0|108=30|"),
+            T0,
+        )
+    };
+    let l = logon("TW44");
+    assert_eq!(reg.identify(&l[..l.len() - 3], T0), Identify::NeedMore);
+    assert_eq!(reg.identify(&l, T0), Identify::Bind(a));
+    assert_eq!(reg.identify(&logon("OTHER"), T0), Identify::Bind(b));
+    // A second connection as TW44 is refused; the first stays bound.
+    assert_eq!(
+        reg.identify(&l, T0),
+        Identify::Reject(IdentifyError::AlreadyConnected)
+    );
+    assert!(reg.is_connected(a));
+    assert_eq!(
+        reg.identify(&logon("NOBODY"), T0),
+        Identify::Reject(IdentifyError::UnknownSession)
+    );
+    let hb = msg_at("35=0|34=1|49=TW44|52=<T>|56=ISLD|", T0);
+    assert_eq!(
+        reg.identify(&hb, T0),
+        Identify::Reject(IdentifyError::NotLogon)
+    );
+    let wrong_begin = msg_with_begin(
+        "FIX.4.2",
+        "35=A|34=1|49=TW44|52=<T>|56=ISLD|98=0|108=30|",
+        T0,
+    );
+    assert_eq!(
+        reg.identify(&wrong_begin, T0),
+        Identify::Reject(IdentifyError::UnknownSession)
+    );
+    // After release the identity can connect again.
+    reg.release(a);
+    assert_eq!(reg.identify(&l, T0), Identify::Bind(a));
+}
+
+#[test]
+fn credentials_are_checked() {
+    let mut cfg = SessionConfig::acceptor("ISLD", "TW44");
+    cfg.username = Some("alice".into());
+    cfg.password = Some("s3cret".into());
+    let mut d = Drive::new(Session::new(
+        cfg.clone(),
+        MemoryStore::with_capacity(4096, 16),
+    ));
+    let ev = d.send("35=A|34=1|49=TW44|52=<T>|56=ISLD|98=0|108=30|553=alice|554=wrong|");
+    assert_eq!(ev, vec![Ev::Disconnect(DisconnectReason::BadCredentials)]);
+    let out = d.take();
+    assert_eq!(field(&out[0], 35).as_deref(), Some("5"));
+    assert!(field(&out[0], 58).unwrap().contains("Username/Password"));
+    let mut d = Drive::new(Session::new(cfg, MemoryStore::with_capacity(4096, 16)));
+    let ev = d.send("35=A|34=1|49=TW44|52=<T>|56=ISLD|98=0|108=30|553=alice|554=s3cret|");
+    assert_eq!(ev, vec![Ev::LoggedOn]);
+}
+
+#[test]
+fn reset_seq_num_flag_resets_both_sides() {
+    let mut d = acceptor();
+    d.logon(30);
+    for seq in 2..6 {
+        assert_eq!(
+            d.send(&format!("35=0|34={seq}|49=TW44|52=<T>|56=ISLD|")),
+            vec![Ev::Handled]
+        );
+    }
+    d.s.send(&er("A", 1), d.now, &mut d.out).unwrap();
+    d.take();
+    assert_eq!(d.s.next_sender_seq(), 3);
+    let ev = d.send("35=A|34=1|49=TW44|52=<T>|56=ISLD|98=0|108=30|141=Y|");
+    assert_eq!(ev, vec![Ev::LoggedOn]);
+    let out = d.take();
+    assert_eq!(field(&out[0], 34).as_deref(), Some("1"));
+    assert_eq!(field(&out[0], 141).as_deref(), Some("Y"));
+    assert_eq!((d.s.next_sender_seq(), d.s.next_target_seq()), (2, 2));
+}
+
+#[test]
+fn logon_while_logged_on_without_reset_disconnects() {
+    let mut d = acceptor();
+    d.logon(30);
+    let ev = d.send("35=A|34=2|49=TW44|52=<T>|56=ISLD|98=0|108=30|");
+    assert_eq!(ev, vec![Ev::Disconnect(DisconnectReason::UnexpectedLogon)]);
+}
+
+// ---------------------------------------------------------------- heartbeats
+
+#[test]
+fn heartbeat_when_idle_then_test_request_then_disconnect() {
+    let mut d = acceptor();
+    d.logon(10);
+    assert_eq!(d.advance(9.9), None);
+    assert!(d.take().is_empty(), "nothing before HeartBtInt");
+    assert_eq!(d.advance(0.1), None);
+    let out = d.take();
+    assert_eq!(out.len(), 1);
+    assert_eq!(field(&out[0], 35).as_deref(), Some("0"));
+    // Counterparty silent: TestRequest at 1.2 x HeartBtInt after its last message.
+    assert_eq!(d.advance(1.9), None);
+    assert!(d.take().is_empty());
+    assert_eq!(d.advance(0.1), None);
+    let out = d.take();
+    assert_eq!(field(&out[0], 35).as_deref(), Some("1"));
+    assert_eq!(field(&out[0], 112).as_deref(), Some("TEST"));
+    // Still silent: disconnect at 2.4 x HeartBtInt.
+    assert_eq!(d.advance(11.9), None);
+    assert_eq!(d.advance(0.1), Some(DisconnectReason::HeartbeatTimeout));
+}
+
+#[test]
+fn answered_test_request_keeps_session_up() {
+    let mut d = acceptor();
+    d.logon(10);
+    d.advance(12.0);
+    let out = d.take();
+    assert!(
+        out.iter().any(|m| field(m, 35).as_deref() == Some("1")),
+        "{out:?}"
+    );
+    assert_eq!(
+        d.send("35=0|34=2|49=TW44|52=<T>|56=ISLD|112=TEST|"),
+        vec![Ev::Handled]
+    );
+    assert_eq!(d.advance(20.0), None);
+    assert!(d.s.is_logged_on());
+}
+
+#[test]
+fn test_request_is_answered_with_its_id() {
+    let mut d = acceptor();
+    d.logon(30);
+    assert_eq!(
+        d.send("35=1|34=2|49=TW44|52=<T>|56=ISLD|112=PING-7|"),
+        vec![Ev::Handled]
+    );
+    let out = d.take();
+    assert_eq!(field(&out[0], 35).as_deref(), Some("0"));
+    assert_eq!(field(&out[0], 112).as_deref(), Some("PING-7"));
+}
+
+// ---------------------------------------------------------------- sequence numbers
+
+#[test]
+fn too_high_sends_resend_request_and_queues_until_gap_filled() {
+    let mut d = acceptor();
+    d.logon(30);
+    // 2 and 3 are lost; 4 arrives.
+    let ev = d.send(&nos(4));
+    assert_eq!(ev, vec![Ev::Ignored(Ignored::Queued)]);
+    let out = d.take();
+    assert_eq!(out.len(), 1);
+    assert!(out[0].contains("|35=2|"), "{out:?}");
+    assert_eq!(field(&out[0], 7).as_deref(), Some("2"));
+    assert_eq!(field(&out[0], 16).as_deref(), Some("0"));
+    // Another early message does not trigger a second ResendRequest.
+    assert_eq!(d.send(&nos(5)), vec![Ev::Ignored(Ignored::Queued)]);
+    assert!(d.take().is_empty());
+    // Counterparty resends 2 and 3; the queued 4 and 5 follow in order.
+    let mut evs = d.send(&nos(2));
+    evs.extend(d.send(&nos(3)));
+    let apps: Vec<String> = evs
+        .iter()
+        .filter_map(|e| {
+            if let Ev::App(m) = e {
+                field(m, 34)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(apps, vec!["2", "3", "4", "5"]);
+    assert_eq!(d.s.next_target_seq(), 6);
+}
+
+#[test]
+fn too_low_without_poss_dup_logs_out_with_reason() {
+    let mut d = acceptor();
+    d.logon(30);
+    d.send("35=0|34=2|49=TW44|52=<T>|56=ISLD|");
+    d.send("35=0|34=3|49=TW44|52=<T>|56=ISLD|");
+    let ev = d.send("35=0|34=2|49=TW44|52=<T>|56=ISLD|");
+    assert_eq!(ev, vec![Ev::Disconnect(DisconnectReason::SeqNumTooLow)]);
+    let out = d.take();
+    assert_eq!(field(&out[0], 35).as_deref(), Some("5"));
+    assert_eq!(
+        field(&out[0], 58).as_deref(),
+        Some("MsgSeqNum too low, expecting 4 but received 2")
+    );
+}
+
+#[test]
+fn poss_dup_duplicates_are_ignored_and_checked() {
+    let mut d = acceptor();
+    d.logon(30);
+    assert!(matches!(d.send(&nos(2))[0], Ev::App(_)));
+    let t = ts(d.now);
+    let dup = format!("35=D|34=2|43=Y|49=TW44|52=<T>|56=ISLD|122={t}|11=ID2|21=1|38=100|40=2|44=10.5|54=1|55=INTC|60=<T>|");
+    assert_eq!(d.send(&dup), vec![Ev::Ignored(Ignored::Duplicate)]);
+    assert!(d.take().is_empty());
+    // Without OrigSendingTime: Reject 373=1 371=122, expected MsgSeqNum unchanged.
+    let no_orig = "35=D|34=2|43=Y|49=TW44|52=<T>|56=ISLD|11=ID2|21=1|38=100|40=2|44=10.5|54=1|55=INTC|60=<T>|";
+    assert_eq!(
+        d.send(no_orig),
+        vec![Ev::Rejected(SessionRejectReason::RequiredTagMissing)]
+    );
+    let out = d.take();
+    assert_eq!(field(&out[0], 371).as_deref(), Some("122"));
+    assert_eq!(d.s.next_target_seq(), 3);
+    // A PossDup message not seen yet is processed normally.
+    let fresh = format!("35=0|34=3|43=Y|49=TW44|52=<T>|56=ISLD|122={t}|");
+    assert_eq!(d.send(&fresh), vec![Ev::Handled]);
+    assert_eq!(d.s.next_target_seq(), 4);
+}
+
+// ---------------------------------------------------------------- resend
+
+#[test]
+fn resend_request_resends_app_messages_and_gap_fills_admin() {
+    let mut d = acceptor();
+    d.logon(30); // our seq 1: Logon
+    d.s.send(&er("A", 1), d.now, &mut d.out).unwrap(); // 2
+    d.send("35=1|34=2|49=TW44|52=<T>|56=ISLD|112=X|"); // our 3: Heartbeat
+    d.s.send(&er("B", 2), d.now, &mut d.out).unwrap(); // 4
+    d.take();
+    d.now += 5_000_000_000;
+    assert_eq!(
+        d.send("35=2|34=3|49=TW44|52=<T>|56=ISLD|7=1|16=0|"),
+        vec![Ev::Handled]
+    );
+    let out = d.take();
+    let kinds: Vec<(String, String)> = out
+        .iter()
+        .map(|m| (field(m, 35).unwrap(), field(m, 34).unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("4".into(), "1".into()),
+            ("8".into(), "2".into()),
+            ("4".into(), "3".into()),
+            ("8".into(), "4".into())
+        ]
+    );
+    assert_eq!(field(&out[0], 36).as_deref(), Some("2"));
+    assert_eq!(field(&out[0], 123).as_deref(), Some("Y"));
+    assert_eq!(field(&out[2], 36).as_deref(), Some("4"));
+    for m in &out {
+        assert_eq!(field(m, 43).as_deref(), Some("Y"), "{m}");
+        assert!(field(m, 122).is_some(), "{m}");
+    }
+    // The resent ExecutionReport keeps its body and original SendingTime as OrigSendingTime.
+    assert_eq!(field(&out[1], 11).as_deref(), Some("A"));
+    assert!(field(&out[1], 122).unwrap().starts_with(&ts(T0)));
+    assert!(field(&out[1], 52)
+        .unwrap()
+        .starts_with(&ts(T0 + 5_000_000_000)));
+    assert!(
+        out[1].contains("|43=Y|49=ISLD|"),
+        "header order as QuickFIX: {}",
+        out[1]
+    );
+    // Sequence numbers continue after the resend.
+    assert_eq!(d.s.next_sender_seq(), 5);
+    assert_eq!(d.s.next_target_seq(), 4);
+}
+
+#[test]
+fn evicted_messages_are_gap_filled() {
+    let mut d = Drive::new(Session::new(
+        SessionConfig::acceptor("ISLD", "TW44"),
+        MemoryStore::with_capacity(1 << 16, 2),
+    ));
+    d.logon(30);
+    for i in 0..4 {
+        d.s.send(&er("X", i), d.now, &mut d.out).unwrap(); // 2..=5, only 4 and 5 kept
+    }
+    d.take();
+    d.send("35=2|34=2|49=TW44|52=<T>|56=ISLD|7=2|16=0|");
+    let out = d.take();
+    let kinds: Vec<(String, String)> = out
+        .iter()
+        .map(|m| (field(m, 35).unwrap(), field(m, 34).unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("4".into(), "2".into()),
+            ("8".into(), "4".into()),
+            ("8".into(), "5".into())
+        ]
+    );
+    assert_eq!(field(&out[0], 36).as_deref(), Some("4"));
+    assert_eq!(d.s.store().evicted(), 2);
+}
+
+#[test]
+fn sequence_reset_gap_fill_and_reset_modes() {
+    let mut d = acceptor();
+    d.logon(30);
+    // Gap fill at the expected number moves the expectation forward.
+    assert_eq!(
+        d.send("35=4|34=2|49=TW44|52=<T>|56=ISLD|123=Y|36=10|"),
+        vec![Ev::Handled]
+    );
+    assert_eq!(d.s.next_target_seq(), 10);
+    // Reset mode ignores MsgSeqNum.
+    assert_eq!(
+        d.send("35=4|34=1|49=TW44|52=<T>|56=ISLD|36=20|"),
+        vec![Ev::Handled]
+    );
+    assert_eq!(d.s.next_target_seq(), 20);
+    // Going backwards is rejected with 373=5 and no RefTagID.
+    assert_eq!(
+        d.send("35=4|34=1|49=TW44|52=<T>|56=ISLD|36=5|"),
+        vec![Ev::Rejected(SessionRejectReason::ValueIsIncorrect)]
+    );
+    let out = d.take();
+    assert_eq!(field(&out[0], 373).as_deref(), Some("5"));
+    assert_eq!(field(&out[0], 371), None);
+    assert_eq!(d.s.next_target_seq(), 20);
+}
+
+#[test]
+fn extreme_sequence_numbers_do_not_overflow() {
+    let mut d = acceptor();
+    d.logon(30);
+    let max = u64::MAX;
+    assert_eq!(
+        d.send(&format!("35=4|34=1|49=TW44|52=<T>|56=ISLD|36={max}|")),
+        vec![Ev::Handled]
+    );
+    assert_eq!(d.s.next_target_seq(), max);
+    assert_eq!(
+        d.send(&format!("35=0|34={max}|49=TW44|52=<T>|56=ISLD|")),
+        vec![Ev::Handled]
+    );
+    assert_eq!(d.s.next_target_seq(), max);
+    // A ResendRequest for everything, and one far beyond what we sent.
+    d.send(&format!("35=2|34={max}|49=TW44|52=<T>|56=ISLD|7=1|16=0|"));
+    d.send(&format!(
+        "35=2|34={max}|49=TW44|52=<T>|56=ISLD|7={max}|16={max}|"
+    ));
+    assert!(d.s.is_logged_on());
+}
+
+// ---------------------------------------------------------------- rejects
+
+#[test]
+fn malformed_messages_get_session_rejects() {
+    let mut d = acceptor();
+    d.logon(30);
+    let cases: &[(&str, SessionRejectReason, Option<&str>)] = &[
+        (
+            "35=0|34=2|49=TW44|52=<T>|56=ISLD|999=HI|",
+            SessionRejectReason::InvalidTagNumber,
+            Some("999"),
+        ),
+        (
+            "35=D|34=3|49=TW44|52=<T>|56=ISLD|21=1|38=1|40=1|54=1|55=X|60=<T>|",
+            SessionRejectReason::RequiredTagMissing,
+            Some("11"),
+        ),
+        (
+            "35=0|34=4|49=TW44|52=<T>|56=ISLD|55=X|",
+            SessionRejectReason::TagNotDefinedForMessageType,
+            Some("55"),
+        ),
+        (
+            "35=D|34=5|49=TW44|52=<T>|56=ISLD|11=A|21=9|38=1|40=1|54=1|55=X|60=<T>|",
+            SessionRejectReason::ValueIsIncorrect,
+            Some("21"),
+        ),
+        (
+            "35=D|34=6|49=TW44|52=<T>|56=ISLD|11=A|21=1|38=+1|40=1|54=1|55=X|60=<T>|",
+            SessionRejectReason::IncorrectDataFormat,
+            Some("38"),
+        ),
+        (
+            "35=D|34=7|49=TW44|52=<T>|56=ISLD|11=A|11=B|21=1|38=1|40=1|54=1|55=X|60=<T>|",
+            SessionRejectReason::TagAppearsMoreThanOnce,
+            Some("11"),
+        ),
+        (
+            "35=*|34=8|49=TW44|52=<T>|56=ISLD|",
+            SessionRejectReason::InvalidMsgType,
+            None,
+        ),
+    ];
+    for (i, (body, reason, tag)) in cases.iter().enumerate() {
+        assert_eq!(d.send(body), vec![Ev::Rejected(*reason)], "{body}");
+        let out = d.take();
+        assert_eq!(field(&out[0], 35).as_deref(), Some("3"));
+        assert_eq!(field(&out[0], 45), Some((i + 2).to_string()));
+        assert_eq!(field(&out[0], 373), Some(reason.code().to_string()));
+        assert_eq!(field(&out[0], 371).as_deref(), *tag);
+        assert_eq!(field(&out[0], 58).as_deref(), Some(reason.text()));
+    }
+    // Rejected messages still consume their sequence number.
+    assert_eq!(d.s.next_target_seq(), 9);
+}
+
+#[test]
+fn garbled_frames_are_ignored_when_logged_on() {
+    let mut d = acceptor();
+    d.logon(30);
+    let mut bad = msg_at("35=0|34=2|49=TW44|52=<T>|56=ISLD|", d.now);
+    let n = bad.len();
+    bad[n - 2] = b'9' - (bad[n - 2] - b'0' + 1) % 10; // wrong checksum digit
+    assert!(matches!(d.feed(&bad)[0], Ev::Ignored(Ignored::Frame(_))));
+    assert!(d.take().is_empty());
+    assert_eq!(d.s.next_target_seq(), 2);
+    assert!(matches!(
+        d.feed(b"8=FIX.4.4\x019=12\x0135=0\x014garbled=x\x0110=000\x01")[0],
+        Ev::Ignored(_)
+    ));
+}
+
+#[test]
+fn oversize_frame_disconnects() {
+    let mut cfg = SessionConfig::acceptor("ISLD", "TW44");
+    cfg.max_message_size = 256;
+    let mut d = Drive::new(Session::new(cfg, MemoryStore::with_capacity(4096, 16)));
+    d.logon(30);
+    let big = format!("35=0|34=2|49=TW44|52=<T>|56=ISLD|112={}|", "x".repeat(400));
+    assert!(matches!(
+        d.send(&big)[..],
+        [Ev::Disconnect(DisconnectReason::Frame(_))]
+    ));
+}
+
+#[test]
+fn sending_time_out_of_window_rejects_and_logs_out() {
+    let mut d = acceptor();
+    d.logon(30);
+    let late = msg_at(
+        &format!(
+            "35=0|34=2|49=TW44|52={}|56=ISLD|",
+            ts(d.now - 121_000_000_000)
+        ),
+        d.now,
+    );
+    assert_eq!(
+        d.feed(&late),
+        vec![Ev::Rejected(
+            SessionRejectReason::SendingTimeAccuracyProblem
+        )]
+    );
+    let out = d.take();
+    assert_eq!(field(&out[0], 373).as_deref(), Some("10"));
+    assert_eq!(field(&out[1], 35).as_deref(), Some("5"));
+    assert_eq!(d.s.phase(), Phase::LogoutSent);
+}
+
+#[test]
+fn wrong_comp_id_after_logon_rejects_and_logs_out() {
+    let mut d = acceptor();
+    d.logon(30);
+    assert_eq!(
+        d.send("35=0|34=2|49=EVIL|52=<T>|56=ISLD|"),
+        vec![Ev::Rejected(SessionRejectReason::CompIdProblem)]
+    );
+    let out = d.take();
+    assert_eq!(field(&out[0], 373).as_deref(), Some("9"));
+    assert_eq!(field(&out[1], 35).as_deref(), Some("5"));
+}
+
+#[test]
+fn wrong_begin_string_after_logon_logs_out() {
+    let mut d = acceptor();
+    d.logon(30);
+    let m = msg_with_begin("FIX.4.1", "35=0|34=2|49=TW44|52=<T>|56=ISLD|", d.now);
+    assert_eq!(d.feed(&m), vec![Ev::Handled]);
+    let out = d.take();
+    assert_eq!(field(&out[0], 58).as_deref(), Some("Incorrect BeginString"));
+    assert_eq!(d.advance(2.0), Some(DisconnectReason::LogoutTimeout));
+}
+
+// ---------------------------------------------------------------- logout
+
+#[test]
+fn logout_from_counterparty_is_answered_then_disconnect() {
+    let mut d = acceptor();
+    d.logon(30);
+    assert_eq!(
+        d.send("35=5|34=2|49=TW44|52=<T>|56=ISLD|"),
+        vec![Ev::Disconnect(DisconnectReason::Logout)]
+    );
+    let out = d.take();
+    assert_eq!(field(&out[0], 35).as_deref(), Some("5"));
+}
+
+#[test]
+fn our_logout_waits_for_reply_or_times_out() {
+    let mut d = acceptor();
+    d.logon(30);
+    d.s.logout(Some(b"end of day"), d.now, &mut d.out).unwrap();
+    assert_eq!(field(&d.take()[0], 58).as_deref(), Some("end of day"));
+    assert_eq!(
+        d.send("35=5|34=2|49=TW44|52=<T>|56=ISLD|"),
+        vec![Ev::Disconnect(DisconnectReason::Logout)]
+    );
+    assert!(d.take().is_empty(), "no second Logout");
+    let mut d = acceptor();
+    d.logon(30);
+    d.s.logout(None, d.now, &mut d.out).unwrap();
+    assert_eq!(d.advance(1.9), None);
+    assert_eq!(d.advance(0.1), Some(DisconnectReason::LogoutTimeout));
+}
+
+// ---------------------------------------------------------------- stores
+
+#[test]
+fn file_store_survives_restart() {
+    let dir = std::env::temp_dir().join(format!("fix-session-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    {
+        let mut d = Drive::new(Session::new(
+            SessionConfig::acceptor("ISLD", "TW44"),
+            FileStore::open(&dir, "ISLD-TW44").unwrap(),
+        ));
+        d.logon(30);
+        d.s.send(&er("KEEP", 1), d.now, &mut d.out).unwrap();
+        assert_eq!(
+            d.send("35=0|34=2|49=TW44|52=<T>|56=ISLD|"),
+            vec![Ev::Handled]
+        );
+    }
+    // Restart: new process, same files.
+    let mut d = Drive::new(Session::new(
+        SessionConfig::acceptor("ISLD", "TW44"),
+        FileStore::open(&dir, "ISLD-TW44").unwrap(),
+    ));
+    assert_eq!((d.s.next_sender_seq(), d.s.next_target_seq()), (3, 3));
+    let ev = d.send("35=A|34=3|49=TW44|52=<T>|56=ISLD|98=0|108=30|");
+    assert_eq!(ev, vec![Ev::LoggedOn]);
+    assert_eq!(field(&d.take()[0], 34).as_deref(), Some("3"));
+    d.send("35=2|34=4|49=TW44|52=<T>|56=ISLD|7=2|16=2|");
+    let out = d.take();
+    assert_eq!(out.len(), 1);
+    assert_eq!(field(&out[0], 11).as_deref(), Some("KEEP"));
+    assert_eq!(field(&out[0], 43).as_deref(), Some("Y"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn messages_sent_while_disconnected_are_stored_for_resend() {
+    let mut d = acceptor();
+    d.logon(30);
+    d.s.on_disconnected();
+    let seq = d.s.send(&er("LATE", 9), d.now, &mut d.out).unwrap();
+    assert_eq!(seq, 2);
+    assert!(d.out.is_empty(), "not written while disconnected");
+    d.s.on_connected(d.now);
+    d.send("35=A|34=2|49=TW44|52=<T>|56=ISLD|98=0|108=30|");
+    d.take();
+    d.send("35=2|34=3|49=TW44|52=<T>|56=ISLD|7=2|16=0|");
+    let out = d.take();
+    assert_eq!(field(&out[0], 11).as_deref(), Some("LATE"));
+}
+
+// ---------------------------------------------------------------- streaming
+
+#[test]
+fn split_reads_and_batched_reads() {
+    let mut d = acceptor();
+    let logon = msg_at("35=A|34=1|49=TW44|52=<T>|56=ISLD|98=0|108=30|", d.now);
+    for b in &logon[..logon.len() - 1] {
+        assert!(d.feed(std::slice::from_ref(b)).is_empty());
+    }
+    assert_eq!(d.feed(&logon[logon.len() - 1..]), vec![Ev::LoggedOn]);
+    let mut batch = Vec::new();
+    for seq in 2..12 {
+        batch.extend(msg_at(&nos(seq), d.now));
+    }
+    let evs = d.feed(&batch);
+    assert_eq!(evs.len(), 10);
+    assert!(evs.iter().all(|e| matches!(e, Ev::App(_))));
+}
+
+// ---------------------------------------------------------------- initiator <-> acceptor
+
+#[test]
+fn initiator_and_acceptor_talk_to_each_other() {
+    let mut acc = acceptor();
+    let mut icfg = SessionConfig::initiator("TW44", "ISLD");
+    icfg.heart_bt_int = 5;
+    let mut ini = Drive::new(Session::new(
+        icfg,
+        MemoryStore::with_capacity(1 << 16, 1024),
+    ));
+    ini.s.initiate_logon(ini.now, &mut ini.out).unwrap();
+    assert_eq!(ini.s.phase(), Phase::LogonSent);
+    let to_acc = std::mem::take(&mut ini.out);
+    assert_eq!(acc.feed(&to_acc), vec![Ev::LoggedOn]);
+    let to_ini = std::mem::take(&mut acc.out);
+    assert_eq!(ini.feed(&to_ini), vec![Ev::LoggedOn]);
+    assert_eq!(acc.s.heart_bt_int(), 5);
+    // Orders one way, reports the other.
+    for i in 0..3 {
+        let body = format!(
+            "11=C{i}|21=1|38=100|40=2|44=10.5|54=1|55=INTC|60={}|",
+            ts(ini.now)
+        );
+        ini.s
+            .send_raw(
+                b"D",
+                &[],
+                body.replace('|', "\x01").as_bytes(),
+                ini.now,
+                &mut ini.out,
+            )
+            .unwrap();
+    }
+    let to_acc = std::mem::take(&mut ini.out);
+    let evs = acc.feed(&to_acc);
+    assert_eq!(evs.len(), 3);
+    for (i, e) in evs.iter().enumerate() {
+        let Ev::App(m) = e else { panic!("{e:?}") };
+        assert_eq!(field(m, 11), Some(format!("C{i}")));
+        let cl = format!("C{i}");
+        acc.s
+            .send(&er(&cl, i as u64), acc.now, &mut acc.out)
+            .unwrap();
+    }
+    let to_ini = std::mem::take(&mut acc.out);
+    let evs = ini.feed(&to_ini);
+    assert_eq!(evs.iter().filter(|e| matches!(e, Ev::App(_))).count(), 3);
+    // Heartbeats flow both ways when idle.
+    ini.advance(5.0);
+    let hb = std::mem::take(&mut ini.out);
+    assert_eq!(acc.feed(&hb), vec![Ev::Handled]);
+    // Logout handshake initiated by the initiator.
+    ini.s.logout(None, ini.now, &mut ini.out).unwrap();
+    let lo = std::mem::take(&mut ini.out);
+    assert_eq!(
+        acc.feed(&lo),
+        vec![Ev::Disconnect(DisconnectReason::Logout)]
+    );
+    let reply = std::mem::take(&mut acc.out);
+    assert_eq!(
+        ini.feed(&reply),
+        vec![Ev::Disconnect(DisconnectReason::Logout)]
+    );
+}
