@@ -142,7 +142,9 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     for (g, (name, fallback)) in running.backends.iter().enumerate() {
         match fallback {
             None => tracing::info!("gateway {g}: I/O backend {name}"),
-            Some(why) => tracing::warn!("gateway {g}: io_uring unavailable ({why}); running on {name}"),
+            Some(why) => {
+                tracing::warn!("gateway {g}: io_uring unavailable ({why}); running on {name}")
+            }
         }
     }
     tracing::info!(
@@ -154,10 +156,14 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     );
     let _ = crate::platform::notify_ready();
     let started = Instant::now();
-    let deadline = args.run_for.map(|s| started + Duration::from_secs_f64(s.max(0.0)));
+    let deadline = args
+        .run_for
+        .map(|s| started + Duration::from_secs_f64(s.max(0.0)));
     loop {
         let slice = match deadline {
-            Some(d) => d.saturating_duration_since(Instant::now()).min(Duration::from_millis(250)),
+            Some(d) => d
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(250)),
             None => Duration::from_millis(250),
         };
         if let Some(sig) = signals.wait(slice) {

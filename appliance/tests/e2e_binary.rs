@@ -3,7 +3,6 @@
 
 #[path = "support/net.rs"]
 mod net;
-#[allow(dead_code)]
 mod support;
 
 use appliance::binary::wire::{self, ClientMessage, ServerMessage};

@@ -2,7 +2,8 @@
 //! the gateway, pushed through the ring, matched by the engine, and the replies encoded into
 //! the connection's output buffer, with a counting global allocator watching.
 //!
-//! This binary installs its own global allocator, so it holds only this test.
+//! This binary installs its own global allocator; counting is per thread, so the tests here
+//! may run in parallel without seeing each other's allocations.
 
 mod support;
 
@@ -10,40 +11,41 @@ use appliance::binary::wire::{self, ClientMessage};
 use appliance::gateway::core::ConnId;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 use support::{enter, Rig};
 
 struct Counting;
 
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
 thread_local! {
     static WATCH: Cell<bool> = const { Cell::new(false) };
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
 }
 
-fn watching() -> bool {
-    WATCH.try_with(|w| w.get()).unwrap_or(false)
+/// Counts when the calling thread is watching (`try_with`: the allocator may run while the
+/// thread-locals are being torn down).
+fn count() {
+    if WATCH.try_with(|w| w.get()).unwrap_or(false) {
+        let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
+    }
+}
+
+fn allocs() -> u64 {
+    ALLOCS.with(|a| a.get())
 }
 
 // SAFETY: delegates every operation to the system allocator unchanged; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if watching() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
+        count();
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        if watching() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
+        count();
         // SAFETY: same contract as the caller's.
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if watching() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
+        count();
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(p, l, n) }
     }
@@ -151,21 +153,154 @@ fn decode_ring_match_encode_allocates_nothing_after_warm_up() {
     WATCH.with(|w| w.set(true));
     let bytes_out = run_chunks(&mut rig, [a, b], [&fa[split_a..], &fb[split_b..]], 8);
     WATCH.with(|w| w.set(false));
-    let allocs = ALLOCS.load(Ordering::Relaxed);
+    let counted = allocs();
     assert!(
         bytes_out > 10_000_000,
         "the flow produced replies ({bytes_out} bytes)"
     );
-    assert_eq!(allocs, 0, "allocations on the hot path after warm-up");
+    assert_eq!(counted, 0, "allocations on the hot path after warm-up");
     // Control: the counter does see an allocation made while watching.
     WATCH.with(|w| w.set(true));
     let v = std::hint::black_box(vec![1u8; 16]);
     drop(v);
     WATCH.with(|w| w.set(false));
+    assert_eq!(allocs(), 2, "the counting allocator counts");
+}
+
+/// The FIX path: a real initiator session logs on through the gateway, then a pre-encoded
+/// flow of NewOrderSingle, cancel and replace messages goes through session validation,
+/// decoding, the ring, the engine, and ExecutionReport encoding into the session's store and
+/// the connection's output.
+#[test]
+fn fix_decode_ring_match_encode_allocates_nothing_after_warm_up() {
+    use appliance::gateway::core::Protocol;
+    use fix::app::client::{CancelOrder, NewOrder, ReplaceOrder};
+    use fix::app::outbound::Id;
+    use fix::app::{OrdType, Side, TimeInForce};
+    use fix::session::{MemoryStore, Scratch, Session, SessionConfig};
+
+    let mut rig = Rig::new();
+    let mut clients = Vec::new();
+    let now = appliance::gateway::core::wall_clock_ns() as u64;
+    for comp in ["CLIENT1", "CLIENT2"] {
+        let c = rig.connect(Protocol::Fix);
+        let mut cfg = SessionConfig::initiator(comp, "APPLIANCE");
+        cfg.max_latency_secs = 0;
+        let mut session = Session::new(cfg, MemoryStore::with_capacity(64 << 20, 1 << 20));
+        let mut scratch = Scratch::new(8192);
+        let mut out = Vec::new();
+        session.on_connected(now);
+        session.initiate_logon(now, &mut out).unwrap();
+        rig.send(c, &out);
+        out.clear();
+        let reply = rig.take_bytes(c);
+        let r = session.on_input(&reply, &mut scratch, now, &mut out);
+        assert!(session.is_logged_on(), "logon answered: {:?}", r.event);
+        clients.push((c, session));
+    }
+    // Pre-encode the flow (allocation here is outside the counted region).
+    let mut flows: Vec<Vec<Vec<u8>>> = vec![Vec::new(), Vec::new()];
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut ids: Vec<Vec<u8>> = Vec::new();
+    for i in 0..100_000usize {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let k = (x & 1) as usize;
+        let (_, session) = &mut clients[k];
+        let side = if (x >> 1) & 1 == 0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        let off = ((x >> 8) % 8) as i64 * 100;
+        let px = if side == Side::Buy {
+            PX - off
+        } else {
+            PX + off - 300
+        };
+        let cl = format!("{k}-{i}");
+        let mut out = Vec::new();
+        match (x >> 16) % 10 {
+            0..=5 => {
+                let m = NewOrder {
+                    cl_ord_id: Id::Text(cl.as_bytes()),
+                    account: None,
+                    symbol: b"ACME",
+                    side,
+                    order_qty: 1 + (x >> 24) % 50,
+                    ord_type: OrdType::Limit,
+                    price: Some(px),
+                    price_scale: 4,
+                    time_in_force: if (x >> 40) % 4 == 0 {
+                        TimeInForce::ImmediateOrCancel
+                    } else {
+                        TimeInForce::GoodTillCancel
+                    },
+                    transact_time: now,
+                };
+                session.send(&m, now, &mut out).unwrap();
+            }
+            6..=7 => {
+                let orig = format!("{k}-{}", i.saturating_sub(1 + (x >> 30) as usize % 40));
+                let m = CancelOrder {
+                    orig_cl_ord_id: Id::Text(orig.as_bytes()),
+                    cl_ord_id: Id::Text(cl.as_bytes()),
+                    symbol: b"ACME",
+                    side,
+                    transact_time: now,
+                };
+                session.send(&m, now, &mut out).unwrap();
+            }
+            _ => {
+                let orig = format!("{k}-{}", i.saturating_sub(1 + (x >> 30) as usize % 40));
+                let m = ReplaceOrder {
+                    orig_cl_ord_id: Id::Text(orig.as_bytes()),
+                    cl_ord_id: Id::Text(cl.as_bytes()),
+                    symbol: b"ACME",
+                    side,
+                    order_qty: 5,
+                    ord_type: OrdType::Limit,
+                    price: Some(PX - 500),
+                    price_scale: 4,
+                    transact_time: now,
+                };
+                session.send(&m, now, &mut out).unwrap();
+            }
+        }
+        ids.push(cl.into_bytes());
+        flows[k].push(out);
+    }
+    let conns = [clients[0].0, clients[1].0];
+    let run = |rig: &mut Rig, range: std::ops::Range<usize>| -> usize {
+        let mut sent = 0;
+        for i in range {
+            for k in 0..2 {
+                if let Some(m) = flows[k].get(i) {
+                    rig.gw.tick_clock();
+                    assert!(rig.gw.on_recv(conns[k], m, 0));
+                }
+            }
+            rig.pump();
+            rig.gw.sends_submitted();
+            sent += drain(rig, conns[0]) + drain(rig, conns[1]);
+        }
+        sent
+    };
+    let longest = flows[0].len().max(flows[1].len());
+    run(&mut rig, 0..5_000);
+    WATCH.with(|w| w.set(true));
+    let bytes_out = run(&mut rig, 5_000..longest);
+    WATCH.with(|w| w.set(false));
+    assert!(
+        bytes_out > 10_000_000,
+        "the flow produced replies ({bytes_out} bytes)"
+    );
+    assert_eq!(allocs(), 0, "allocations on the FIX hot path after warm-up");
     assert_eq!(
-        ALLOCS.load(Ordering::Relaxed),
-        2,
-        "the counting allocator counts"
+        rig.gw.state(conns[0]),
+        appliance::gateway::core::ConnState::Open,
+        "no session-level trouble"
     );
 }
 

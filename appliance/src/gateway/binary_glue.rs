@@ -426,7 +426,7 @@ impl Gateway {
                     reason,
                 })
             }
-            Reply::MassCancelDone { request, count } => {
+            Reply::MassCancelDone { request, count, .. } => {
                 ServerMessage::MassCancelAck(MassCancelAck {
                     timestamp_ns: ts,
                     token: request.token(),

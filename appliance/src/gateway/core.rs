@@ -74,6 +74,8 @@ pub enum GatewayReject {
     InvalidPrice = 111,
     /// Quantity missing or malformed (FIX).
     InvalidQuantity = 112,
+    /// Client order id longer than the gateway keeps (FIX ClOrdID over 24 characters).
+    ClientIdTooLong = 113,
 }
 
 /// Per-session settings and the state that outlives connections.
@@ -124,6 +126,8 @@ pub struct Conn {
     pub t_recv: u64,
     /// Binary replay in progress: the next sequence number to copy from the user's log.
     pub replay_next: Option<u32>,
+    /// When the connection was accepted (monotonic ns): unbound FIX connections time out.
+    pub opened_ns: u64,
     dirty: bool,
 }
 
@@ -132,6 +136,7 @@ pub struct Conn {
 struct MassPending {
     session: u16,
     request: ClientId,
+    instrument: Option<InstrumentId>,
     awaiting: u64,
     count: u64,
 }
@@ -205,6 +210,8 @@ pub enum Reply {
         request: ClientId,
         /// Orders cancelled across engines.
         count: u64,
+        /// The instrument the request named, if any.
+        instrument: Option<InstrumentId>,
     },
 }
 
@@ -309,6 +316,7 @@ pub struct Gateway {
     /// Connections with a binary replay in progress.
     pub(crate) replaying: usize,
     pub(crate) fix_settings: super::fix_glue::FixSettings,
+    pub(crate) fix_shared: super::fix_glue::FixShared,
 }
 
 /// The rings and wakers connecting one gateway to the engines.
@@ -346,6 +354,7 @@ impl Gateway {
                 paused: false,
                 t_recv: 0,
                 replay_next: None,
+                opened_ns: 0,
                 dirty: false,
             })
             .collect();
@@ -374,6 +383,7 @@ impl Gateway {
             messages_in: 0,
             messages_out: 0,
             replaying: 0,
+            fix_shared: super::fix_glue::FixShared::new(&fix_settings),
             fix_settings,
         }
     }
@@ -919,6 +929,7 @@ impl Gateway {
         self.mass.push(MassPending {
             session: s,
             request,
+            instrument,
             awaiting,
             count: 0,
         });
@@ -1141,6 +1152,7 @@ impl Gateway {
                         &Reply::MassCancelDone {
                             request: done.request,
                             count: done.count,
+                            instrument: done.instrument,
                         },
                         t_recv,
                         t_done,

@@ -233,8 +233,7 @@ impl Backend for EpollBackend {
 
     fn flush(&mut self, gw: &mut Gateway, dirty: &mut Vec<ConnId>) {
         gw.take_dirty(dirty);
-        for i in 0..dirty.len() {
-            let c = dirty[i];
+        for &c in dirty.iter() {
             if self.fds[c as usize] < 0 {
                 continue;
             }

@@ -217,7 +217,10 @@ impl OrderBook {
     /// A book for `capacity` orders belonging to gateway `gateway`.
     pub fn new(gateway: u8, capacity: usize) -> Self {
         assert!(capacity >= 1 && capacity <= u32::MAX as usize);
-        let index_len = (capacity * 2).next_power_of_two();
+        // An order holds at most three ids at once (previous, current, pending replace):
+        // four entries per slot keep the load at or below 3/4 in the worst case and near 1/2
+        // in practice, and the probe loops always find an empty entry.
+        let index_len = (capacity * 4).next_power_of_two();
         Self {
             gateway,
             orders: vec![OrderInfo::EMPTY; capacity],

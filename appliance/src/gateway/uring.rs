@@ -364,11 +364,9 @@ impl Backend for UringBackend {
             let (res, flags) = (cqe.result(), cqe.flags());
             match kind {
                 KIND_ACCEPT => self.on_accept(gw, id as usize, res, flags),
-                KIND_WAKE => {
-                    if !cqueue::more(flags) {
-                        self.arm_wake();
-                    }
-                }
+                // The multishot poll on the eventfd ended: re-arm it.
+                KIND_WAKE if !cqueue::more(flags) => self.arm_wake(),
+                KIND_WAKE => {}
                 KIND_RECV | KIND_SEND | KIND_CANCEL => {
                     let Some(&o) = self.ops.get(id as usize) else {
                         continue; // the listeners' accept cancellations
@@ -394,8 +392,8 @@ impl Backend for UringBackend {
     fn flush(&mut self, gw: &mut Gateway, dirty: &mut Vec<ConnId>) {
         gw.take_dirty(dirty);
         dirty.append(&mut self.dirty);
-        for i in 0..dirty.len() {
-            self.service(gw, dirty[i]);
+        for &c in dirty.iter() {
+            self.service(gw, c);
         }
         dirty.clear();
         // Connections the loop above left waiting on a cancel are picked up when it completes.
@@ -420,7 +418,7 @@ impl Backend for UringBackend {
         for i in 0..self.listeners.len() {
             let sqe = opcode::AsyncCancel::new(user_data(KIND_ACCEPT, i as u32, 0))
                 .build()
-                .user_data(user_data(KIND_CANCEL, u32::MAX & 0xff_ffff, 0));
+                .user_data(user_data(KIND_CANCEL, 0xff_ffff, 0));
             self.push(sqe);
         }
         let _ = self.ring.submit();

@@ -175,19 +175,19 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
     let mut to_rx: Vec<Vec<_>> = (0..n_eng).map(|_| Vec::new()).collect();
     let mut from_tx: Vec<Vec<_>> = (0..n_eng).map(|_| Vec::new()).collect();
     let mut from_rx: Vec<Vec<_>> = (0..n_gw).map(|_| Vec::new()).collect();
-    for g in 0..n_gw {
-        for e in 0..n_eng {
+    for (g, to_g) in to_tx.iter_mut().enumerate() {
+        for (e, to_e) in to_rx.iter_mut().enumerate() {
             let (tx, rx, st) = channel::<ToEngine>(cap);
-            to_tx[g].push(tx);
-            to_rx[e].push(rx);
+            to_g.push(tx);
+            to_e.push(rx);
             ring_stats.push((format!("g{g}->e{e}"), st));
         }
     }
-    for e in 0..n_eng {
-        for g in 0..n_gw {
+    for (e, from_e) in from_tx.iter_mut().enumerate() {
+        for (g, from_g) in from_rx.iter_mut().enumerate() {
             let (tx, rx, st) = channel::<FromEngine>(cap);
-            from_tx[e].push(tx);
-            from_rx[g].push(rx);
+            from_e.push(tx);
+            from_g.push(rx);
             ring_stats.push((format!("e{e}->g{g}"), st));
         }
     }
