@@ -7,8 +7,10 @@
 //!
 //! Module map:
 //! - [`binary`]: the binary order-entry protocol (wire layouts and session rules), sans-IO.
+//! - [`cli`]: the `appliance` command line. Cold path.
 //! - [`config`]: the TOML configuration and its embedded default. Cold path.
 //! - [`engine`]: the sans-IO matching core (commands in, events out). Hot path.
+//! - [`gateway`]: client connections, FIX and binary protocols over io_uring or epoll. Hot path.
 //! - [`platform`]: what the appliance asks of the host at start-up: hugepage-backed memory,
 //!   memory locking, pinning, scheduling class, readiness notification. Cold path.
 //! - [`runtime`]: threads, SPSC rings, wait strategies: the loops that drive the cores.
@@ -17,8 +19,10 @@
 #![warn(missing_docs)]
 
 pub mod binary;
+pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod gateway;
 pub mod host;
 pub mod platform;
 pub mod runtime;

@@ -1,5 +1,12 @@
-//! `appliance`: the command-line entry point.
+//! `appliance`: the command-line entry point (see `appliance --help`).
 
 fn main() {
-    println!("appliance {}", env!("CARGO_PKG_VERSION"));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    std::process::exit(appliance::cli::main());
 }

@@ -277,6 +277,13 @@ impl UserState {
     pub fn oldest_replayable(&self) -> u32 {
         self.log.first_seq
     }
+
+    /// The stored frame with sequence number `seq`, if still held (O(1): the log holds a
+    /// contiguous run of sequence numbers).
+    #[inline]
+    pub fn frame(&self, seq: u32) -> Option<&[u8]> {
+        self.log.get(seq)
+    }
 }
 
 /// Sequenced frames kept for replay in one pre-reserved byte arena, oldest dropped first
@@ -332,6 +339,19 @@ impl SequencedLog {
         self.len += 1;
         self.write_at = start + n;
         &self.bytes[start..start + n]
+    }
+
+    fn get(&self, seq: u32) -> Option<&[u8]> {
+        if self.len == 0 || seq < self.first_seq {
+            return None;
+        }
+        let k = (seq - self.first_seq) as usize;
+        if k >= self.len {
+            return None;
+        }
+        let (s, off, len) = self.frames[(self.head + k) % self.frames.len()];
+        debug_assert_eq!(s, seq);
+        Some(&self.bytes[off as usize..off as usize + len as usize])
     }
 
     fn from(&self, from_seq: u32) -> impl Iterator<Item = &[u8]> {
@@ -473,6 +493,8 @@ mod tests {
             .map(|f| wire::read_header(f).seq)
             .collect();
         assert_eq!(replayed, vec![3, 4, 5]);
+        assert_eq!(user.frame(4).map(|f| wire::read_header(f).seq), Some(4));
+        assert!(user.frame(6).is_none() && user.frame(0).is_none());
         // Resuming past what was sent is refused; resuming at the next one is fine.
         let mut c = Connection::new(0);
         let l = Login {
@@ -517,6 +539,10 @@ mod tests {
         assert_eq!(*seqs.last().unwrap(), 40);
         assert_eq!(seqs[0], user.oldest_replayable());
         assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1));
+        for seq in seqs {
+            assert_eq!(wire::read_header(user.frame(seq).unwrap()).seq, seq);
+        }
+        assert!(user.frame(user.oldest_replayable() - 1).is_none());
         for f in user.replay_from(1) {
             assert!(matches!(
                 ServerMessage::decode(f),

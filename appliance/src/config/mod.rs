@@ -91,8 +91,8 @@ pub struct EngineSection {
     pub wait: WaitStrategy,
     /// Resting orders per engine.
     pub max_orders: usize,
-    /// Price levels per engine.
-    pub max_price_levels: usize,
+    /// Price levels per book side per engine.
+    pub max_levels_per_side: usize,
 }
 
 /// Which I/O backend the gateways use.
@@ -338,6 +338,22 @@ impl Config {
         toml::to_string_pretty(self).expect("configuration serialises")
     }
 
+    /// Bytes the appliance reserves at start-up with this configuration (order arenas, id
+    /// indexes, price levels, rings, connection buffers, receive buffers): what `check-host`
+    /// compares with the reserved hugepages. An estimate from the sizes of the structures,
+    /// rounded up; `check-host` only needs the order of magnitude.
+    pub fn memory_estimate(&self) -> u64 {
+        let e = &self.engine;
+        let g = &self.gateway;
+        let per_engine = e.max_orders as u64 * (64 + 2 * 16)
+            + self.instruments.len() as u64 * 2 * e.max_levels_per_side as u64 * 64;
+        let per_gateway = g.max_connections as u64 * ((64 << 10) + (2 << 20))
+            + g.max_orders as u64 * (160 + 2 * 48)
+            + (4 << 20);
+        let rings = (e.threads * g.threads * 2) as u64 * g.ring_capacity as u64 * 192;
+        per_engine * e.threads as u64 + per_gateway * g.threads as u64 + rings
+    }
+
     /// Instruments with decimal strings turned into price units (validated by `validate`).
     pub fn resolved_instruments(&self) -> Vec<ResolvedInstrument> {
         self.instruments
@@ -358,8 +374,11 @@ impl Config {
         if e.max_orders == 0 {
             return Err(invalid("engine.max_orders", "must be at least 1"));
         }
-        if e.max_price_levels < 2 {
-            return Err(invalid("engine.max_price_levels", "must be at least 2"));
+        if e.max_levels_per_side < 1 || e.max_orders > u32::MAX as usize {
+            return Err(invalid(
+                "engine.max_levels_per_side",
+                "must be at least 1 (and engine.max_orders at most 2^32-1)",
+            ));
         }
         let g = &self.gateway;
         if g.threads == 0 || g.threads > 64 {
@@ -448,15 +467,17 @@ impl Config {
                 }
             }
         }
-        if self.fix.listen == self.binary.listen {
+        // Port 0 asks the kernel for a free port, so equal addresses with port 0 are fine.
+        let clash = |a: &SocketAddr, b: &SocketAddr| a == b && a.port() != 0;
+        if clash(&self.fix.listen, &self.binary.listen) {
             return Err(invalid(
                 "binary.listen",
                 "is the same address as fix.listen",
             ));
         }
         if self.exporter.enabled
-            && (self.exporter.listen == self.fix.listen
-                || self.exporter.listen == self.binary.listen)
+            && (clash(&self.exporter.listen, &self.fix.listen)
+                || clash(&self.exporter.listen, &self.binary.listen))
         {
             return Err(invalid(
                 "exporter.listen",

@@ -38,6 +38,10 @@ pub struct Sender<T> {
     stats: Arc<RingStats>,
     full_events: u64,
     high_water: u64,
+    /// Free slots as of the last look at the consumer's index: lets [`Sender::reserve`]
+    /// answer from a local count and touch the shared index only when it runs low (the
+    /// `cached_head` idea from rtrb, one level up).
+    free_cache: usize,
 }
 
 /// The consuming end of a ring.
@@ -56,6 +60,7 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>, Arc<RingStats>) {
             stats: stats.clone(),
             full_events: 0,
             high_water: 0,
+            free_cache: capacity,
         },
         Receiver { inner: c },
         stats,
@@ -63,11 +68,33 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>, Arc<RingStats>) {
 }
 
 impl<T> Sender<T> {
+    /// Whether `n` pushes will succeed. Answers from the local count while it suffices and
+    /// refreshes it from the consumer's index otherwise; a refusal counts as a full event
+    /// (the caller is about to apply back-pressure).
+    #[inline]
+    pub fn reserve(&mut self, n: usize) -> bool {
+        if self.free_cache >= n {
+            return true;
+        }
+        self.free_cache = self.inner.slots();
+        if self.free_cache >= n {
+            return true;
+        }
+        self.full_events += 1;
+        self.stats
+            .full_events
+            .store(self.full_events, Ordering::Relaxed);
+        false
+    }
+
     /// Pushes `value`, or hands it back when the ring is full (counted as a full event).
     #[inline]
     pub fn push(&mut self, value: T) -> Result<(), T> {
         match self.inner.push(value) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.free_cache = self.free_cache.saturating_sub(1);
+                Ok(())
+            }
             Err(rtrb::PushError::Full(v)) => {
                 self.full_events += 1;
                 self.stats
@@ -141,7 +168,11 @@ mod tests {
         assert_eq!(stats.full_events(), 2);
         assert_eq!(stats.high_water(), 4);
         assert_eq!(stats.capacity(), 4);
+        assert!(!tx.reserve(1));
+        assert_eq!(stats.full_events(), 3);
         assert_eq!(rx.pop(), Some(0));
+        assert!(tx.reserve(1), "the consumer freed a slot");
+        assert!(!tx.reserve(2));
         tx.push(4).unwrap();
         let drained: Vec<u32> = std::iter::from_fn(|| rx.pop()).collect();
         assert_eq!(drained, vec![1, 2, 3, 4]);

@@ -115,6 +115,15 @@ impl Waker {
         })
     }
 
+    /// A waker for `thread`, which will sleep with [`Waker::park`] (lets the launcher hand
+    /// producers the waker of a thread it has just spawned).
+    pub fn for_thread(thread: Thread) -> Arc<Self> {
+        Arc::new(Self {
+            sleeping: Default::default(),
+            wake: Wake::Thread(thread),
+        })
+    }
+
     /// A waker backed by a new non-blocking eventfd, for a thread that sleeps in io_uring or
     /// epoll with the fd armed for reading (see [`Waker::eventfd`]).
     pub fn with_eventfd() -> std::io::Result<Arc<Self>> {

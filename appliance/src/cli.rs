@@ -1,0 +1,187 @@
+//! The `appliance` command line (cold path).
+
+use crate::config::{Config, IoBackend};
+use crate::host::{CheckHostArgs, HostRequirements};
+use crate::runtime::launch::{self, StartOptions};
+use crate::runtime::signals::Signals;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Low-latency order-matching appliance: FIX 4.4 and binary order entry over io_uring, SPSC
+/// rings into pinned matching engines, latency histograms for Prometheus.
+///
+/// With no subcommand, `appliance` runs on the embedded default configuration (FIX on
+/// 127.0.0.1:9878, binary on 127.0.0.1:9879, exporter on 127.0.0.1:9100; see
+/// `appliance --print-default-config`). Stop it with SIGINT or SIGTERM: sessions are logged
+/// out and the latency summary is printed.
+#[derive(Parser, Debug)]
+#[command(name = "appliance", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Print the embedded default configuration (TOML) and exit.
+    #[arg(long)]
+    pub print_default_config: bool,
+    /// What to do (default: run).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of `run`, accepted without the subcommand name.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the appliance (the default).
+    Run(RunArgs),
+    /// Validate a configuration and print it as the appliance understands it.
+    CheckConfig(ConfigArg),
+    /// Report, item by item, how well this host is tuned for the configuration.
+    CheckHost(CheckHostArgs),
+}
+
+/// `--config FILE`.
+#[derive(Args, Debug, Default)]
+pub struct ConfigArg {
+    /// Configuration file (TOML); the embedded default when absent.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// I/O backend override.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum IoArg {
+    /// io_uring, falling back to epoll if the host refuses it.
+    Auto,
+    /// io_uring or fail.
+    IoUring,
+    /// epoll.
+    Epoll,
+}
+
+/// `run` options.
+#[derive(Args, Debug, Default)]
+pub struct RunArgs {
+    /// Configuration file (TOML); the embedded default when absent.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Override `gateway.io`: which I/O backend the gateways use.
+    #[arg(long, value_enum, value_name = "BACKEND")]
+    pub io: Option<IoArg>,
+    /// Stop by itself after this many seconds (tests, benchmarks); default: run until signalled.
+    #[arg(long, value_name = "SECONDS")]
+    pub run_for: Option<f64>,
+    /// Also write the latency summary to this file at shutdown.
+    #[arg(long, value_name = "FILE")]
+    pub histograms: Option<PathBuf>,
+}
+
+/// Loads `path`, or the embedded default.
+pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    Ok(match path {
+        Some(p) => Config::load(p)?,
+        None => Config::default_config(),
+    })
+}
+
+/// What the host must provide for `cfg` (for `check-host`).
+pub fn host_requirements(cfg: &Config, nic: Option<String>) -> HostRequirements {
+    let mut pinned_cores: Vec<usize> = cfg.engine.cores.clone();
+    pinned_cores.extend(&cfg.gateway.cores);
+    HostRequirements {
+        pinned_cores,
+        hugepage_bytes: cfg.memory_estimate(),
+        nic,
+    }
+}
+
+/// Entry point; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    if cli.print_default_config {
+        print!("{}", crate::config::DEFAULT_TOML);
+        return 0;
+    }
+    let result = match cli.command {
+        None => run(cli.run),
+        Some(Command::Run(args)) => run(args),
+        Some(Command::CheckConfig(a)) => load_config(a.config.as_deref()).map(|c| {
+            print!("{}", c.to_toml());
+            0
+        }),
+        Some(Command::CheckHost(args)) => (|| {
+            let cfg = load_config(args.config.as_deref())?;
+            let req = host_requirements(&cfg, args.nic.clone());
+            Ok(crate::host::run(&req, &args, &mut std::io::stdout())?)
+        })(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("appliance: {e:#}");
+            2
+        }
+    }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let cfg = load_config(args.config.as_deref())?;
+    // Before any thread exists, so every thread inherits the blocked mask.
+    let signals = Signals::block();
+    let lock = crate::platform::lock_memory();
+    tracing::info!("memory locking: {lock}");
+    let opts = StartOptions {
+        io: args.io.map(|i| match i {
+            IoArg::Auto => IoBackend::Auto,
+            IoArg::IoUring => IoBackend::IoUring,
+            IoArg::Epoll => IoBackend::Epoll,
+        }),
+        ..StartOptions::default()
+    };
+    let running = launch::start(&cfg, &opts)?;
+    for (g, (name, fallback)) in running.backends.iter().enumerate() {
+        match fallback {
+            None => tracing::info!("gateway {g}: I/O backend {name}"),
+            Some(why) => {
+                tracing::warn!("gateway {g}: io_uring unavailable ({why}); running on {name}")
+            }
+        }
+    }
+    tracing::info!(
+        "ready: FIX on {}, binary on {}, {} engine thread(s), {} gateway thread(s)",
+        running.fix_addr,
+        running.binary_addr,
+        cfg.engine.threads,
+        cfg.gateway.threads
+    );
+    let _ = crate::platform::notify_ready();
+    let started = Instant::now();
+    let deadline = args
+        .run_for
+        .map(|s| started + Duration::from_secs_f64(s.max(0.0)));
+    loop {
+        let slice = match deadline {
+            Some(d) => d
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(250)),
+            None => Duration::from_millis(250),
+        };
+        if let Some(sig) = signals.wait(slice) {
+            tracing::info!("signal {sig}: shutting down (logging sessions out)");
+            break;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            tracing::info!("--run-for elapsed: shutting down");
+            break;
+        }
+    }
+    let _ = crate::platform::notify_stopping();
+    let stopped = running.stop();
+    let summary = stopped.histograms.summary();
+    eprint!("latency (TSC, inside the appliance):\n{summary}");
+    if let Some(path) = args.histograms {
+        std::fs::write(&path, &summary)?;
+    }
+    tracing::info!("stopped");
+    Ok(0)
+}

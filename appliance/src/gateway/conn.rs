@@ -1,0 +1,218 @@
+//! Per-connection buffers, reserved when the gateway starts.
+//!
+//! Input: bytes received but not yet framed (a message split across reads waits here).
+//! Output: encoded replies not yet handed to the kernel. With io_uring a send reads the buffer
+//! after submission, so the region of an in-flight send is locked: appends go after it and the
+//! buffer is compacted only when no send is in flight.
+
+/// Bytes received and not yet consumed.
+pub struct InBuf {
+    buf: Box<[u8]>,
+    len: usize,
+}
+
+impl InBuf {
+    /// A buffer of `cap` bytes.
+    pub fn new(cap: usize) -> Self {
+        Self {
+            buf: vec![0; cap].into_boxed_slice(),
+            len: 0,
+        }
+    }
+
+    /// The unconsumed bytes.
+    #[inline]
+    pub fn data(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// Appends received bytes; `false` (appending nothing) when they do not fit.
+    #[inline]
+    pub fn append(&mut self, data: &[u8]) -> bool {
+        let Some(dst) = self.buf.get_mut(self.len..self.len + data.len()) else {
+            return false;
+        };
+        dst.copy_from_slice(data);
+        self.len += data.len();
+        true
+    }
+
+    /// Free space.
+    #[inline]
+    pub fn space(&self) -> usize {
+        self.buf.len() - self.len
+    }
+
+    /// Drops the first `n` bytes (consumed messages), moving the rest to the front.
+    #[inline]
+    pub fn consume(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.buf.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+
+    /// Forgets everything (connection reuse).
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
+/// Encoded bytes waiting to be sent.
+pub struct OutBuf {
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    in_flight: usize,
+}
+
+impl OutBuf {
+    /// A buffer of `cap` bytes.
+    pub fn new(cap: usize) -> Self {
+        Self {
+            buf: vec![0; cap].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            in_flight: 0,
+        }
+    }
+
+    /// Bytes waiting (in flight or not).
+    #[inline]
+    pub fn pending(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Whether a send is in flight.
+    #[inline]
+    pub fn in_flight(&self) -> bool {
+        self.in_flight != 0
+    }
+
+    /// Appends `data`; `false` (appending nothing) when it does not fit even after compacting.
+    #[inline]
+    pub fn append(&mut self, data: &[u8]) -> bool {
+        match self.reserve(data.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(data);
+                self.end += data.len();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Space for up to `n` bytes at the end, for encoding in place; call [`OutBuf::commit`]
+    /// with what was written. `None` when `n` bytes cannot fit.
+    #[inline]
+    pub fn reserve(&mut self, n: usize) -> Option<&mut [u8]> {
+        if self.end + n > self.buf.len() && self.in_flight == 0 && self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        self.buf.get_mut(self.end..self.end + n)
+    }
+
+    /// Commits `n` bytes written into the space [`OutBuf::reserve`] returned.
+    #[inline]
+    pub fn commit(&mut self, n: usize) {
+        debug_assert!(self.end + n <= self.buf.len());
+        self.end += n;
+    }
+
+    /// Everything waiting, for a synchronous send (epoll); follow with [`OutBuf::sent`].
+    #[inline]
+    pub fn unsent(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Locks everything waiting as one in-flight send and returns it (io_uring). `None` when a
+    /// send is already in flight or nothing waits.
+    ///
+    /// The returned slice's memory stays valid and unmoved until [`OutBuf::sent`] is called:
+    /// appends never move locked bytes, and the buffer itself is never reallocated.
+    #[inline]
+    pub fn begin_send(&mut self) -> Option<&[u8]> {
+        if self.in_flight != 0 || self.start == self.end {
+            return None;
+        }
+        self.in_flight = self.end - self.start;
+        Some(&self.buf[self.start..self.end])
+    }
+
+    /// `n` bytes from the front were sent; releases the in-flight lock (a partial send leaves
+    /// the rest waiting for the next `begin_send`).
+    #[inline]
+    pub fn sent(&mut self, n: usize) {
+        self.start += n.min(self.end - self.start);
+        self.in_flight = 0;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Forgets everything (connection reuse; only when no send is in flight).
+    pub fn clear(&mut self) {
+        debug_assert_eq!(self.in_flight, 0);
+        self.start = 0;
+        self.end = 0;
+        self.in_flight = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_keeps_partial_messages() {
+        let mut b = InBuf::new(8);
+        assert!(b.append(b"abcde"));
+        assert!(!b.append(b"fghi"), "does not fit: nothing appended");
+        assert_eq!(b.data(), b"abcde");
+        b.consume(3);
+        assert_eq!(b.data(), b"de");
+        assert!(b.append(b"fghi"));
+        assert_eq!(b.data(), b"defghi");
+        assert_eq!(b.space(), 2);
+    }
+
+    #[test]
+    fn in_flight_bytes_never_move() {
+        let mut b = OutBuf::new(16);
+        assert!(b.append(b"0123456789"));
+        let p = b.begin_send().unwrap().as_ptr();
+        assert!(b.begin_send().is_none(), "one send in flight at a time");
+        // Appending while in flight never compacts: only 6 bytes are left at the end.
+        assert!(!b.append(b"abcdefg"));
+        assert!(b.append(b"abcdef"));
+        b.sent(4); // partial send
+        assert_eq!(b.unsent(), b"456789abcdef");
+        // The next send starts where the last one stopped, at the same memory.
+        let again = b.begin_send().unwrap();
+        // SAFETY: both pointers are into the same live allocation, 4 bytes apart.
+        assert_eq!(again.as_ptr(), unsafe { p.add(4) });
+        b.sent(12);
+        assert_eq!(b.pending(), 0);
+        // Idle and empty: everything fits again from the front.
+        assert!(b.append(&[7u8; 16]));
+    }
+
+    #[test]
+    fn compacts_when_idle() {
+        let mut b = OutBuf::new(8);
+        assert!(b.append(b"abcdef"));
+        b.begin_send();
+        b.sent(4);
+        assert!(b.append(b"ghij"), "compaction made room");
+        assert_eq!(b.unsent(), b"efghij");
+        let dst = b.reserve(2).unwrap();
+        dst.copy_from_slice(b"kl");
+        b.commit(2);
+        assert_eq!(b.unsent(), b"efghijkl");
+        assert!(b.reserve(1).is_none());
+    }
+}

@@ -1,0 +1,551 @@
+//! The gateway's view of orders: what it must remember to turn engine events into replies.
+//!
+//! The engine knows orders by [`OrderId`]; clients know them by their own id (FIX ClOrdID,
+//! binary token). The gateway keeps, per order, everything a reply needs that the engine's
+//! event does not carry (client id, symbol, original quantity, average-price accumulator), in a
+//! slab reserved at start-up, and an index from (session, client id) to the slab slot.
+//!
+//! The [`OrderId`] the gateway gives the engine encodes where to find the order again, so the
+//! return path needs no hash lookup: `gateway (8 bits) | generation (24 bits) | slot (32 bits)`.
+//! The generation tells a stale id (an event for an order whose slot was reused) from a live one.
+//!
+//! Slots are reused oldest-first (a FIFO free list): an order's client id stays in the index
+//! until its slot is reused, so duplicate client ids are refused among at least the last
+//! `capacity` orders, and a cancel naming a recently finished order gets "too late" rather than
+//! "unknown".
+
+use crate::engine::{InstrumentId, OrdType, OrderId, Price, Qty, Side, TimeInForce};
+
+/// Longest client order id kept (FIX ClOrdID); longer ids are refused at the gateway.
+pub const MAX_CLIENT_ID: usize = 24;
+
+/// A client's order id: FIX ClOrdID bytes, or a binary token's 8 little-endian bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClientId {
+    len: u8,
+    bytes: [u8; MAX_CLIENT_ID],
+}
+
+impl std::fmt::Debug for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ClientId({:?})",
+            String::from_utf8_lossy(self.as_bytes())
+        )
+    }
+}
+
+impl ClientId {
+    /// From raw bytes; `None` when longer than [`MAX_CLIENT_ID`].
+    #[inline]
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        if b.len() > MAX_CLIENT_ID {
+            return None;
+        }
+        let mut id = Self {
+            len: b.len() as u8,
+            bytes: [0; MAX_CLIENT_ID],
+        };
+        id.bytes[..b.len()].copy_from_slice(b);
+        Some(id)
+    }
+
+    /// From a binary-protocol token.
+    #[inline]
+    pub fn from_token(token: u64) -> Self {
+        let mut id = Self {
+            len: 8,
+            bytes: [0; MAX_CLIENT_ID],
+        };
+        id.bytes[..8].copy_from_slice(&token.to_le_bytes());
+        id
+    }
+
+    /// The id's bytes.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+
+    /// The binary token this id was made from (0 if it is not 8 bytes long).
+    #[inline]
+    pub fn token(&self) -> u64 {
+        if self.len != 8 {
+            return 0;
+        }
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.bytes[..8]);
+        u64::from_le_bytes(b)
+    }
+
+    #[inline]
+    fn hash(&self, session: u16) -> u64 {
+        // FNV-1a over the session and the bytes, then a Fibonacci multiply to spread the
+        // high bits the table index is taken from. Deterministic (no random seed): the
+        // table's behaviour must not change between runs of the same input.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in session.to_le_bytes().iter().chain(self.as_bytes()) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+}
+
+/// Where an order is in its life, as far as the gateway knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OrderState {
+    /// The slot holds no order.
+    #[default]
+    Free,
+    /// Sent to the engine, not acknowledged yet.
+    PendingNew,
+    /// Acknowledged and not finished.
+    Live,
+    /// Filled, cancelled or rejected: kept only so duplicate ids and late cancels are answered.
+    Done,
+}
+
+/// A cancel or replace the gateway sent and the engine has not answered yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Pending {
+    /// Nothing pending.
+    #[default]
+    None,
+    /// A cancel, asked with this request id (FIX ClOrdID of the cancel request).
+    Cancel(ClientId),
+    /// A replace: the order takes this client id (and these values) when it is applied.
+    Replace(ClientId),
+}
+
+/// What the gateway remembers about one order.
+#[derive(Clone, Copy, Debug)]
+pub struct OrderInfo {
+    /// Generation of the slot (matches bits 32..56 of the order id while this order owns it).
+    pub generation: u32,
+    /// Life-cycle state.
+    pub state: OrderState,
+    /// Local session index (within this gateway).
+    pub session: u16,
+    /// The client's current id for the order.
+    pub client_id: ClientId,
+    /// The id before the last replace (FIX OrigClOrdID of the replace's report).
+    pub orig_client_id: ClientId,
+    /// A cancel or replace in flight.
+    pub pending: Pending,
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Side.
+    pub side: Side,
+    /// Order type.
+    pub ord_type: OrdType,
+    /// Time in force.
+    pub tif: TimeInForce,
+    /// Post-only, as entered.
+    pub post_only: bool,
+    /// Current limit price.
+    pub price: Price,
+    /// Current total quantity.
+    pub qty: Qty,
+    /// Filled so far.
+    pub cum_qty: Qty,
+    /// Sum of price x quantity over fills (for the average price).
+    pub cum_notional: i128,
+}
+
+impl OrderInfo {
+    /// A free slot.
+    pub const EMPTY: OrderInfo = OrderInfo {
+        generation: 0,
+        state: OrderState::Free,
+        session: 0,
+        client_id: ClientId {
+            len: 0,
+            bytes: [0; MAX_CLIENT_ID],
+        },
+        orig_client_id: ClientId {
+            len: 0,
+            bytes: [0; MAX_CLIENT_ID],
+        },
+        pending: Pending::None,
+        instrument: 0,
+        side: Side::Buy,
+        ord_type: OrdType::Limit,
+        tif: TimeInForce::Day,
+        post_only: false,
+        price: 0,
+        qty: 0,
+        cum_qty: 0,
+        cum_notional: 0,
+    };
+}
+
+/// Index entry: the key is kept in full so finished orders are still recognised.
+#[derive(Clone, Copy, Default)]
+struct Entry {
+    used: bool,
+    session: u16,
+    id: ClientId,
+    slot: u32,
+}
+
+/// Why an order could not be registered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InsertError {
+    /// The session already used this client id (among the orders still remembered).
+    Duplicate,
+    /// Every slot holds a live or pending order.
+    Full,
+}
+
+/// The order slab and its client-id index. All memory is reserved by [`OrderBook::new`].
+pub struct OrderBook {
+    gateway: u8,
+    orders: Vec<OrderInfo>,
+    /// FIFO of free slots: reuse the slot that has been free longest.
+    free: std::collections::VecDeque<u32>,
+    index: Vec<Entry>,
+    mask: usize,
+}
+
+const SLOT_BITS: u32 = 32;
+const GEN_BITS: u32 = 24;
+const GEN_MASK: u64 = (1 << GEN_BITS) - 1;
+
+impl OrderBook {
+    /// A book for `capacity` orders belonging to gateway `gateway`.
+    pub fn new(gateway: u8, capacity: usize) -> Self {
+        assert!(capacity >= 1 && capacity <= u32::MAX as usize);
+        // An order holds at most three ids at once (previous, current, pending replace):
+        // four entries per slot keep the load at or below 3/4 in the worst case and near 1/2
+        // in practice, and the probe loops always find an empty entry.
+        let index_len = (capacity * 4).next_power_of_two();
+        Self {
+            gateway,
+            orders: vec![OrderInfo::EMPTY; capacity],
+            free: (0..capacity as u32).collect(),
+            index: vec![Entry::default(); index_len],
+            mask: index_len - 1,
+        }
+    }
+
+    /// The order id of the order in `slot`.
+    #[inline]
+    pub fn order_id(&self, slot: u32) -> OrderId {
+        ((self.gateway as u64) << (SLOT_BITS + GEN_BITS))
+            | ((self.orders[slot as usize].generation as u64 & GEN_MASK) << SLOT_BITS)
+            | slot as u64
+    }
+
+    /// The gateway an order id belongs to.
+    #[inline]
+    pub fn gateway_of(order_id: OrderId) -> u8 {
+        (order_id >> (SLOT_BITS + GEN_BITS)) as u8
+    }
+
+    /// The slot of `order_id`, if the id is this gateway's and still current.
+    #[inline]
+    pub fn slot_of(&self, order_id: OrderId) -> Option<u32> {
+        if Self::gateway_of(order_id) != self.gateway {
+            return None;
+        }
+        let slot = (order_id & u32::MAX as u64) as u32;
+        let gen = ((order_id >> SLOT_BITS) & GEN_MASK) as u32;
+        let o = self.orders.get(slot as usize)?;
+        (o.state != OrderState::Free && o.generation & GEN_MASK as u32 == gen).then_some(slot)
+    }
+
+    /// The order in `slot`.
+    #[inline]
+    pub fn get(&self, slot: u32) -> &OrderInfo {
+        &self.orders[slot as usize]
+    }
+
+    /// The order in `slot`, to update.
+    #[inline]
+    pub fn get_mut(&mut self, slot: u32) -> &mut OrderInfo {
+        &mut self.orders[slot as usize]
+    }
+
+    /// Looks up a client id of a session.
+    #[inline]
+    pub fn find(&self, session: u16, id: &ClientId) -> Option<u32> {
+        let mut i = id.hash(session) as usize & self.mask;
+        loop {
+            let e = &self.index[i];
+            if !e.used {
+                return None;
+            }
+            if e.session == session && e.id == *id {
+                return Some(e.slot);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// Registers a new order under `id` and returns its slot. Capacity is reclaimed from the
+    /// oldest finished order; only when every slot holds a live order is the call refused.
+    #[inline]
+    pub fn insert(&mut self, session: u16, id: ClientId) -> Result<u32, InsertError> {
+        if self.find(session, &id).is_some() {
+            return Err(InsertError::Duplicate);
+        }
+        let slot = self.take_free_slot().ok_or(InsertError::Full)?;
+        let o = &mut self.orders[slot as usize];
+        o.generation = o.generation.wrapping_add(1) & GEN_MASK as u32;
+        o.state = OrderState::PendingNew;
+        o.session = session;
+        o.client_id = id;
+        o.orig_client_id = id;
+        o.pending = Pending::None;
+        o.cum_qty = 0;
+        o.cum_notional = 0;
+        self.index_insert(session, id, slot);
+        Ok(slot)
+    }
+
+    /// Adds another client id for an existing order (the new ClOrdID of a replace), so the
+    /// order can be found by it. Fails on a duplicate. An order holds at most three ids at
+    /// once (the previous, the current and a pending replace's); the caller removes the
+    /// oldest with [`OrderBook::remove_alias`] when a replace is applied or refused, so that
+    /// reclaiming the slot forgets every id (it removes `client_id` and `orig_client_id`).
+    pub fn add_alias(&mut self, session: u16, id: ClientId, slot: u32) -> Result<(), InsertError> {
+        if self.find(session, &id).is_some() {
+            return Err(InsertError::Duplicate);
+        }
+        self.index_insert(session, id, slot);
+        Ok(())
+    }
+
+    /// Forgets one id of an order (see [`OrderBook::add_alias`]).
+    pub fn remove_alias(&mut self, session: u16, id: &ClientId, slot: u32) {
+        self.index_remove_slot(session, id, slot);
+    }
+
+    /// Marks the order finished; its slot goes to the back of the free list, its ids stay
+    /// findable until the slot is reused.
+    #[inline]
+    pub fn finish(&mut self, slot: u32) {
+        let o = &mut self.orders[slot as usize];
+        if o.state != OrderState::Done && o.state != OrderState::Free {
+            o.state = OrderState::Done;
+            o.pending = Pending::None;
+            self.free.push_back(slot);
+        }
+    }
+
+    /// Orders that are live or pending (for tests and metrics).
+    pub fn live(&self) -> usize {
+        self.orders
+            .iter()
+            .filter(|o| matches!(o.state, OrderState::PendingNew | OrderState::Live))
+            .count()
+    }
+
+    fn take_free_slot(&mut self) -> Option<u32> {
+        while let Some(slot) = self.free.pop_front() {
+            let o = self.orders[slot as usize];
+            match o.state {
+                OrderState::Free => return Some(slot),
+                OrderState::Done => {
+                    // Forget every id that pointed at the finished order.
+                    self.index_remove_slot(o.session, &o.client_id, slot);
+                    self.index_remove_slot(o.session, &o.orig_client_id, slot);
+                    return Some(slot);
+                }
+                // A slot is only queued when free or done; anything else is a bookkeeping bug
+                // that must not hand a live order's slot to another order.
+                _ => continue,
+            }
+        }
+        None
+    }
+
+    fn index_insert(&mut self, session: u16, id: ClientId, slot: u32) {
+        let mut i = id.hash(session) as usize & self.mask;
+        while self.index[i].used {
+            i = (i + 1) & self.mask;
+        }
+        self.index[i] = Entry {
+            used: true,
+            session,
+            id,
+            slot,
+        };
+    }
+
+    /// Removes the entry (session, id) if it points at `slot`, closing the gap by shifting
+    /// later entries of the probe run back (no tombstones, so lookups stay short forever).
+    fn index_remove_slot(&mut self, session: u16, id: &ClientId, slot: u32) {
+        let mut i = id.hash(session) as usize & self.mask;
+        loop {
+            let e = &self.index[i];
+            if !e.used {
+                return;
+            }
+            if e.session == session && e.id == *id && e.slot == slot {
+                break;
+            }
+            i = (i + 1) & self.mask;
+        }
+        let mut hole = i;
+        let mut j = i;
+        loop {
+            j = (j + 1) & self.mask;
+            let e = self.index[j];
+            if !e.used {
+                break;
+            }
+            let home = e.id.hash(e.session) as usize & self.mask;
+            // Move `e` into the hole unless its home lies cyclically in (hole, j].
+            let in_range = if hole <= j {
+                hole < home && home <= j
+            } else {
+                hole < home || home <= j
+            };
+            if !in_range {
+                self.index[hole] = e;
+                hole = j;
+            }
+        }
+        self.index[hole] = Entry::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> ClientId {
+        ClientId::from_bytes(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn client_ids() {
+        assert!(ClientId::from_bytes(&[b'x'; 25]).is_none());
+        assert_eq!(id("abc").as_bytes(), b"abc");
+        assert_eq!(ClientId::from_token(42).token(), 42);
+        assert_eq!(id("abc").token(), 0);
+    }
+
+    #[test]
+    fn order_ids_encode_gateway_generation_and_slot() {
+        let mut b = OrderBook::new(3, 4);
+        let s = b.insert(1, id("a")).unwrap();
+        let oid = b.order_id(s);
+        assert_eq!(OrderBook::gateway_of(oid), 3);
+        assert_eq!(b.slot_of(oid), Some(s));
+        // Another gateway's id, or a stale generation, is not found.
+        assert_eq!(b.slot_of(oid ^ (1 << 56)), None);
+        b.finish(s);
+        for k in 0..4 {
+            b.insert(1, id(&format!("x{k}"))).unwrap();
+        }
+        assert_eq!(
+            b.slot_of(oid),
+            None,
+            "the slot was reused: the old id is stale"
+        );
+    }
+
+    #[test]
+    fn duplicates_refused_while_remembered_and_finished_orders_found() {
+        let mut b = OrderBook::new(0, 3);
+        let a = b.insert(7, id("A")).unwrap();
+        assert_eq!(b.insert(7, id("A")), Err(InsertError::Duplicate));
+        // Same id in another session is a different order.
+        let a2 = b.insert(8, id("A")).unwrap();
+        assert_ne!(a, a2);
+        b.finish(a);
+        assert_eq!(
+            b.find(7, &id("A")),
+            Some(a),
+            "a finished order stays findable"
+        );
+        assert_eq!(b.get(a).state, OrderState::Done);
+        assert_eq!(b.insert(7, id("A")), Err(InsertError::Duplicate));
+    }
+
+    #[test]
+    fn capacity_reclaims_oldest_finished_and_refuses_when_all_live() {
+        let mut b = OrderBook::new(0, 2);
+        let a = b.insert(1, id("a")).unwrap();
+        let _c = b.insert(1, id("c")).unwrap();
+        assert_eq!(
+            b.insert(1, id("d")),
+            Err(InsertError::Full),
+            "both slots hold live orders"
+        );
+        b.finish(a);
+        let d = b.insert(1, id("d")).unwrap();
+        assert_eq!(d, a);
+        assert_eq!(
+            b.find(1, &id("a")),
+            None,
+            "the reused slot's old id is forgotten"
+        );
+        assert_eq!(b.find(1, &id("d")), Some(d));
+    }
+
+    #[test]
+    fn aliases_follow_replaces_and_are_forgotten_with_the_slot() {
+        let mut b = OrderBook::new(0, 1);
+        let s = b.insert(1, id("old")).unwrap();
+        b.add_alias(1, id("new"), s).unwrap();
+        // A second replace pending at the same time would add a third id; refusing it
+        // removes the id again.
+        b.add_alias(1, id("newer"), s).unwrap();
+        b.remove_alias(1, &id("newer"), s);
+        assert_eq!(b.find(1, &id("newer")), None);
+        assert_eq!(b.add_alias(1, id("old"), s), Err(InsertError::Duplicate));
+        b.get_mut(s).orig_client_id = id("old");
+        b.get_mut(s).client_id = id("new");
+        assert_eq!(b.find(1, &id("old")), Some(s));
+        assert_eq!(b.find(1, &id("new")), Some(s));
+        b.finish(s);
+        b.insert(1, id("next")).unwrap();
+        assert_eq!(b.find(1, &id("old")), None);
+        assert_eq!(b.find(1, &id("new")), None);
+    }
+
+    /// Random inserts and slot reuse against a HashMap model: the open-addressing index with
+    /// backward-shift deletion finds exactly the ids the model holds.
+    #[test]
+    fn index_matches_a_model_under_churn() {
+        use std::collections::HashMap;
+        let cap = 64;
+        let mut b = OrderBook::new(0, cap);
+        let mut model: HashMap<(u16, Vec<u8>), u32> = HashMap::new();
+        let mut live: Vec<u32> = Vec::new();
+        let mut x: u64 = 0x1234_5678;
+        for n in 0..20_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let session = (x % 3) as u16;
+            if x % 5 < 3 || live.is_empty() {
+                let cid = id(&format!("o{n}"));
+                match b.insert(session, cid) {
+                    Ok(slot) => {
+                        // The slot's previous ids disappear from the model.
+                        model.retain(|_, s| *s != slot);
+                        model.insert((session, cid.as_bytes().to_vec()), slot);
+                        live.push(slot);
+                    }
+                    Err(InsertError::Full) => assert_eq!(live.len(), cap),
+                    Err(e) => panic!("{e:?}"),
+                }
+            } else {
+                let k = (x as usize / 7) % live.len();
+                b.finish(live.swap_remove(k));
+            }
+        }
+        for ((session, bytes), slot) in &model {
+            let cid = ClientId::from_bytes(bytes).unwrap();
+            assert_eq!(b.find(*session, &cid), Some(*slot));
+        }
+        let used = b.index.iter().filter(|e| e.used).count();
+        assert_eq!(used, model.len());
+    }
+}

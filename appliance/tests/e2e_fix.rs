@@ -1,0 +1,256 @@
+//! End to end over loopback TCP: FIX 4.4 clients (real `fix` crate initiator sessions)
+//! through gateway, rings and engine; and FIX against binary on the same book.
+
+#[path = "support/fixclient.rs"]
+mod fixclient;
+#[path = "support/net.rs"]
+mod net;
+mod support;
+
+use appliance::binary::wire::ServerMessage;
+use appliance::config::IoBackend;
+use fix::app::{Side, TimeInForce};
+use fixclient::FixClient;
+use net::{start, test_config, BinClient};
+use std::time::Duration;
+
+const PX: i64 = 1_000_000; // 100.0000
+
+/// Every ExecutionReport carries what QuickFIX's validating client requires.
+fn check_er(m: &fixclient::FixMsg) {
+    assert_eq!(m.msg_type, "8", "{m:?}");
+    for tag in [37, 17, 150, 39, 54, 151, 14, 6, 55, 11] {
+        assert!(m.get(tag).is_some(), "tag {tag} missing in {m:?}");
+    }
+}
+
+#[test]
+fn two_fix_clients_cross_cancel_replace_and_get_rejects() {
+    let app = start(&test_config(), IoBackend::Auto);
+    let mut buyer = FixClient::logon(app.fix_addr, "CLIENT1");
+    let mut seller = FixClient::logon(app.fix_addr, "CLIENT2");
+
+    buyer.order("B1", "ACME", Side::Buy, 100, Some(PX), TimeInForce::Day);
+    let ack = buyer.recv();
+    check_er(&ack);
+    assert_eq!(
+        (ack.req(150), ack.req(39), ack.req(11), ack.req(151)),
+        ("0", "0", "B1", "100")
+    );
+    assert_eq!(ack.req(44), "100");
+
+    seller.order(
+        "S1",
+        "ACME",
+        Side::Sell,
+        30,
+        Some(PX - 100),
+        TimeInForce::ImmediateOrCancel,
+    );
+    let sack = seller.recv();
+    assert_eq!(sack.req(150), "0");
+    let sfill = seller.recv();
+    check_er(&sfill);
+    assert_eq!(
+        (
+            sfill.req(150),
+            sfill.req(39),
+            sfill.req(32),
+            sfill.req(31),
+            sfill.req(151),
+            sfill.req(14)
+        ),
+        ("F", "2", "30", "100", "0", "30")
+    );
+    assert_eq!(
+        sfill.req(6).trim_end_matches('0').trim_end_matches('.'),
+        "100",
+        "average price of one fill at 100"
+    );
+    let bfill = buyer.recv();
+    check_er(&bfill);
+    assert_eq!(
+        (
+            bfill.req(150),
+            bfill.req(39),
+            bfill.req(32),
+            bfill.req(151),
+            bfill.req(14)
+        ),
+        ("F", "1", "30", "70", "30")
+    );
+    assert_eq!(bfill.req(17), sfill.req(17), "same ExecID on both sides");
+
+    // Replace: quantity down keeps the order (status stays partially filled).
+    buyer.replace("B2", "B1", "ACME", Side::Buy, 80, PX);
+    let rep = buyer.recv();
+    check_er(&rep);
+    assert_eq!(
+        (
+            rep.req(150),
+            rep.req(39),
+            rep.req(11),
+            rep.req(41),
+            rep.req(151),
+            rep.req(38)
+        ),
+        ("5", "1", "B2", "B1", "50", "80")
+    );
+    // Cancel by the new id.
+    buyer.cancel("B3", "B2", "ACME", Side::Buy);
+    let can = buyer.recv();
+    check_er(&can);
+    assert_eq!(
+        (can.req(150), can.req(39), can.req(11), can.req(41)),
+        ("4", "4", "B3", "B2")
+    );
+    // Cancelling again: too late; unknown ClOrdID: unknown order.
+    buyer.cancel("B4", "B2", "ACME", Side::Buy);
+    let rej = buyer.recv();
+    assert_eq!(
+        (rej.msg_type.as_str(), rej.req(102), rej.req(434)),
+        ("9", "0", "1")
+    );
+    buyer.cancel("B5", "NOPE", "ACME", Side::Buy);
+    let rej = buyer.recv();
+    assert_eq!((rej.msg_type.as_str(), rej.req(102)), ("9", "1"));
+
+    // FOK that cannot fill; a market order into an empty book; off-tick; unknown symbol;
+    // duplicate ClOrdID.
+    buyer.order(
+        "B6",
+        "ACME",
+        Side::Buy,
+        10,
+        Some(PX),
+        TimeInForce::FillOrKill,
+    );
+    assert_eq!(buyer.recv().req(150), "0");
+    let fok = buyer.recv();
+    assert_eq!((fok.req(150), fok.req(39)), ("4", "4"));
+    buyer.order(
+        "B7",
+        "BOLT",
+        Side::Sell,
+        10,
+        None,
+        TimeInForce::ImmediateOrCancel,
+    );
+    assert_eq!(buyer.recv().req(150), "0");
+    assert_eq!(buyer.recv().req(150), "4");
+    buyer.order("B8", "ACME", Side::Buy, 10, Some(PX + 1), TimeInForce::Day);
+    let r = buyer.recv();
+    assert_eq!((r.req(150), r.req(39), r.req(103)), ("8", "8", "99"));
+    assert!(r.req(58).contains("tick"));
+    buyer.order("B9", "NOPE", Side::Buy, 10, Some(PX), TimeInForce::Day);
+    let r = buyer.recv();
+    assert_eq!((r.req(150), r.req(103)), ("8", "1"));
+    buyer.order("B6", "ACME", Side::Buy, 10, Some(PX), TimeInForce::Day);
+    let r = buyer.recv();
+    assert_eq!((r.req(150), r.req(103)), ("8", "6"));
+
+    // Mass cancel: two resting orders, report with TotalAffectedOrders.
+    buyer.order(
+        "M1",
+        "ACME",
+        Side::Buy,
+        5,
+        Some(PX - 500),
+        TimeInForce::GoodTillCancel,
+    );
+    buyer.order(
+        "M2",
+        "CRUX",
+        Side::Buy,
+        5,
+        Some(240_000),
+        TimeInForce::GoodTillCancel,
+    );
+    assert_eq!(buyer.recv().req(150), "0");
+    assert_eq!(buyer.recv().req(150), "0");
+    buyer.mass_cancel("MC", None);
+    let a = buyer.recv();
+    let b = buyer.recv();
+    assert_eq!((a.req(150), b.req(150)), ("4", "4"));
+    let rep = buyer.recv();
+    assert_eq!(
+        (rep.msg_type.as_str(), rep.req(531), rep.req(533)),
+        ("r", "7", "2")
+    );
+
+    buyer.logout();
+    assert!(buyer.closed, "the appliance answered the Logout and closed");
+    seller.logout();
+    app.stop();
+}
+
+#[test]
+fn fix_buyer_trades_against_binary_seller() {
+    let app = start(&test_config(), IoBackend::Auto);
+    let mut buyer = FixClient::logon(app.fix_addr, "CLIENT1");
+    let mut seller = BinClient::login(app.binary_addr, "CLIENT2");
+    buyer.order("X1", "BOLT", Side::Buy, 40, Some(500_000), TimeInForce::Day);
+    assert_eq!(buyer.recv().req(150), "0");
+    seller.send(support::enter(7, "BOLT", b'S', 499_900, 25, b'3'));
+    assert!(matches!(seller.recv(), ServerMessage::Accepted(_)));
+    let ServerMessage::Executed(e) = seller.recv() else {
+        panic!()
+    };
+    assert_eq!(
+        (e.price, e.qty, e.leaves, e.liquidity),
+        (500_000, 25, 0, b'R')
+    );
+    let f = buyer.recv();
+    check_er(&f);
+    assert_eq!(
+        (f.req(150), f.req(31), f.req(32), f.req(151)),
+        ("F", "50", "25", "15")
+    );
+    assert_eq!(
+        f.req(17),
+        e.exec_id.to_string(),
+        "one trade, one ExecID, both protocols"
+    );
+    app.stop();
+}
+
+#[test]
+fn unknown_comp_id_and_duplicate_logon_are_dropped() {
+    let app = start(&test_config(), IoBackend::Auto);
+    let mut stranger = FixClient::connect(app.fix_addr, "MALLORY");
+    let now = fixclient::now_ns();
+    stranger.session.on_connected(now);
+    let mut out = Vec::new();
+    stranger.session.initiate_logon(now, &mut out).unwrap();
+    use std::io::Write;
+    stranger.stream.write_all(&out).unwrap();
+    for _ in 0..40 {
+        stranger.pump();
+        if stranger.closed {
+            break;
+        }
+    }
+    assert!(stranger.closed && !stranger.session.is_logged_on());
+
+    let mut first = FixClient::logon(app.fix_addr, "CLIENT1");
+    let mut second = FixClient::connect(app.fix_addr, "CLIENT1");
+    second.session.on_connected(now);
+    let mut out = Vec::new();
+    second
+        .session
+        .initiate_logon(fixclient::now_ns(), &mut out)
+        .unwrap();
+    second.stream.write_all(&out).unwrap();
+    for _ in 0..40 {
+        second.pump();
+        if second.closed {
+            break;
+        }
+    }
+    assert!(second.closed, "the second logon is disconnected");
+    // The first session still trades.
+    first.order("F1", "ACME", Side::Buy, 1, Some(PX), TimeInForce::Day);
+    assert_eq!(first.recv().req(150), "0");
+    let _ = Duration::ZERO;
+    app.stop();
+}

@@ -1,0 +1,137 @@
+//! Real-socket helpers: an in-process appliance on ephemeral loopback ports and a blocking
+//! binary-protocol client with timeouts (every wait is bounded).
+#![allow(dead_code)]
+
+use appliance::binary::wire::{self, ClientMessage, ServerMessage};
+use appliance::config::{Config, IoBackend};
+use appliance::runtime::launch::{self, Running, StartOptions};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// The default configuration on ephemeral ports with smaller capacities (quick to start).
+pub fn test_config() -> Config {
+    let text = appliance::config::DEFAULT_TOML
+        .replace("127.0.0.1:9878", "127.0.0.1:0")
+        .replace("127.0.0.1:9879", "127.0.0.1:0")
+        .replace("127.0.0.1:9100", "127.0.0.1:0")
+        .replace("max_orders = 1_000_000", "max_orders = 65_536");
+    Config::from_toml(&text).expect("test configuration")
+}
+
+/// Starts the appliance in-process.
+pub fn start(cfg: &Config, io: IoBackend) -> Running {
+    launch::start(
+        cfg,
+        &StartOptions {
+            io: Some(io),
+            ..Default::default()
+        },
+    )
+    .expect("appliance starts")
+}
+
+/// A blocking binary-protocol client.
+pub struct BinClient {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    pub seq: u32,
+}
+
+impl BinClient {
+    pub fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_nodelay(true).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        Self {
+            stream,
+            buf: Vec::new(),
+            seq: 0,
+        }
+    }
+
+    pub fn login(addr: SocketAddr, user: &str) -> Self {
+        let mut c = Self::connect(addr);
+        c.send_raw(
+            ClientMessage::Login(wire::Login {
+                username: wire::credential(user).unwrap(),
+                password: [b' '; 16],
+                next_server_seq: 0,
+                heartbeat_ms: 0,
+            }),
+            0,
+        );
+        match c.recv() {
+            ServerMessage::LoginAccepted(a) => c.seq = a.next_client_seq - 1,
+            other => panic!("login refused: {other:?}"),
+        }
+        c
+    }
+
+    pub fn send_raw(&mut self, m: ClientMessage, seq: u32) {
+        let mut b = [0u8; wire::MAX_FRAME_LEN];
+        let n = m.encode(seq, &mut b).unwrap();
+        self.stream.write_all(&b[..n]).unwrap();
+    }
+
+    /// Sends a sequenced message with the next sequence number.
+    pub fn send(&mut self, m: ClientMessage) {
+        self.seq += 1;
+        self.send_raw(m, self.seq);
+    }
+
+    /// The next message (panics after 5 s).
+    pub fn recv(&mut self) -> ServerMessage {
+        self.try_recv(Duration::from_secs(5))
+            .expect("a message within 5 s")
+    }
+
+    pub fn try_recv(&mut self, within: Duration) -> Option<ServerMessage> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(n)) = wire::frame_len(&self.buf) {
+                let m = ServerMessage::decode(&self.buf[..n]).unwrap();
+                self.buf.drain(..n);
+                if matches!(m, ServerMessage::Heartbeat(_)) {
+                    continue;
+                }
+                return Some(m);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            let mut tmp = [0u8; 4096];
+            match self.stream.read(&mut tmp) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Whether the appliance closed the connection within `within`.
+    pub fn closed_within(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            let mut tmp = [0u8; 4096];
+            match self.stream.read(&mut tmp) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+}
