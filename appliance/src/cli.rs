@@ -139,6 +139,14 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         ..StartOptions::default()
     };
     let running = launch::start(&cfg, &opts)?;
+    let mib = |b: usize| b.div_ceil(1 << 20);
+    let [(_, huge), (_, thp), (_, small)] = crate::platform::memory::large_allocation_bytes();
+    tracing::info!(
+        "memory: {} MiB on explicit 2 MiB hugepages, {} MiB on transparent hugepages (advised), {} MiB on normal pages",
+        mib(huge),
+        mib(thp),
+        mib(small)
+    );
     for (g, (name, fallback)) in running.backends.iter().enumerate() {
         match fallback {
             None => tracing::info!("gateway {g}: I/O backend {name}"),

@@ -1,5 +1,11 @@
 //! `appliance`: the command-line entry point (see `appliance --help`).
 
+/// Large allocations (arenas, rings, buffers, FIX stores) go on hugepages; see
+/// `platform::memory::HugePageAllocator`.
+#[global_allocator]
+static GLOBAL: appliance::platform::memory::HugePageAllocator =
+    appliance::platform::memory::HugePageAllocator;
+
 fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

@@ -93,6 +93,10 @@ pub struct EngineSection {
     pub max_orders: usize,
     /// Price levels per book side per engine.
     pub max_levels_per_side: usize,
+    /// SCHED_FIFO priority for engine threads (1-99); 0 keeps the normal scheduler. Refused
+    /// unless every engine core is isolated: a FIFO spinner on a shared core starves the host.
+    #[serde(default)]
+    pub realtime_priority: u8,
 }
 
 /// Which I/O backend the gateways use.
@@ -371,6 +375,18 @@ impl Config {
             return Err(invalid("engine.threads", "must be between 1 and 64"));
         }
         check_cores("engine.cores", &e.cores, e.threads)?;
+        if e.realtime_priority > 99 {
+            return Err(invalid(
+                "engine.realtime_priority",
+                "must be 0 (off) or 1 to 99",
+            ));
+        }
+        if e.realtime_priority > 0 && e.cores.is_empty() {
+            return Err(invalid(
+                "engine.realtime_priority",
+                "needs engine.cores: SCHED_FIFO is only allowed on pinned, isolated cores",
+            ));
+        }
         if e.max_orders == 0 {
             return Err(invalid("engine.max_orders", "must be at least 1"));
         }
@@ -732,6 +748,8 @@ mod tests {
             ("threads = 1\n# Cores to pin engine threads to, one per thread (empty: no pinning, the shared-host default).\ncores = []", "threads = 1\ncores = [0, 1]", "engine.cores"),
             ("reference_price = \"100.00\"", "reference_price = \"100.005\"", "instruments[0].reference_price"),
             ("gateway = 0\nsender", "gateway = 3\nsender", "fix.gateway"),
+            ("realtime_priority = 0", "realtime_priority = 50", "engine.realtime_priority"),
+            ("realtime_priority = 0", "realtime_priority = 100", "engine.realtime_priority"),
         ];
         for (from, to, key) in cases {
             let e = err_of(from, to);

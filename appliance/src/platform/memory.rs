@@ -560,3 +560,182 @@ VmFlags: rd wr mr mw me ht
         assert_eq!(round_up(HUGE_PAGE_2M, HUGE_PAGE_2M), Some(HUGE_PAGE_2M));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The process-wide allocator for large allocations
+// ---------------------------------------------------------------------------------------------
+
+/// Allocations this large or larger go to [`HugePageAllocator`]'s hugepage mappings.
+pub const LARGE_ALLOCATION: usize = HUGE_PAGE_2M;
+
+static LARGE_BYTES: [std::sync::atomic::AtomicUsize; 3] = [
+    std::sync::atomic::AtomicUsize::new(0),
+    std::sync::atomic::AtomicUsize::new(0),
+    std::sync::atomic::AtomicUsize::new(0),
+];
+/// Cleared after the first refusal of explicit hugepages: a host with none reserved does not
+/// pay a failing mmap for every large allocation.
+static TRY_HUGETLB: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Bytes currently held by large allocations, by backing (what the appliance logs once at
+/// start-up and exports as a gauge).
+pub fn large_allocation_bytes() -> [(Backing, usize); 3] {
+    use std::sync::atomic::Ordering::Relaxed;
+    [
+        (Backing::HugeTlb2M, LARGE_BYTES[2].load(Relaxed)),
+        (Backing::TransparentHuge, LARGE_BYTES[1].load(Relaxed)),
+        (Backing::Normal, LARGE_BYTES[0].load(Relaxed)),
+    ]
+}
+
+/// A global allocator that puts every allocation of [`LARGE_ALLOCATION`] bytes or more (order
+/// arenas, id indexes, price levels, the `rtrb` rings' slot arrays, connection buffers, FIX
+/// message stores) on the best pages the host offers, pre-faulted, and leaves everything
+/// smaller to the system allocator.
+///
+/// Why a global allocator: the rings come from `rtrb`, which allocates its slots itself, and
+/// the FIX stores from the `fix` crate; routing by size covers them all without threading a
+/// custom allocator through crates that do not know about hugepages. Large allocations happen
+/// at start-up; none happens on the hot path (the counting-allocator tests prove it).
+///
+/// Every large allocation is mapped in whole 2 MiB units whatever its backing, so `dealloc`
+/// knows the mapping's length from the layout alone.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HugePageAllocator;
+
+impl HugePageAllocator {
+    fn is_large(layout: std::alloc::Layout) -> bool {
+        layout.size() >= LARGE_ALLOCATION && layout.align() <= HUGE_PAGE_2M
+    }
+
+    fn map_large(size: usize) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some(len) = round_up(size, HUGE_PAGE_2M) else {
+            return std::ptr::null_mut();
+        };
+        if TRY_HUGETLB.load(Relaxed) {
+            let flags = libc::MAP_PRIVATE
+                | libc::MAP_ANONYMOUS
+                | libc::MAP_HUGETLB
+                | libc::MAP_HUGE_2MB
+                | libc::MAP_POPULATE;
+            match mmap_anon(len, flags) {
+                Some(p) => {
+                    LARGE_BYTES[2].fetch_add(len, Relaxed);
+                    return p.as_ptr();
+                }
+                None => TRY_HUGETLB.store(false, Relaxed),
+            }
+        }
+        // map_aligned_2m maps PROT_NONE first and advises THP before any page exists, so
+        // this works under mlockall(MCL_FUTURE) too. The kernel may still hand out small
+        // pages when it has no free 2 MiB frame; the mapping is counted as THP-advised.
+        if let Some(p) = map_aligned_2m(len) {
+            prefault(p, len);
+            LARGE_BYTES[1].fetch_add(len, Relaxed);
+            return p.as_ptr();
+        }
+        match mmap_anon(len, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) {
+            Some(p) => {
+                prefault(p, len);
+                LARGE_BYTES[0].fetch_add(len, Relaxed);
+                p.as_ptr()
+            }
+            None => std::ptr::null_mut(),
+        }
+    }
+}
+
+// SAFETY: small layouts are forwarded unchanged to the system allocator. Large layouts get a
+// fresh private anonymous mapping of at least `size` bytes, 2 MiB aligned (which satisfies any
+// `align <= 2 MiB`), zero-filled by the kernel; `dealloc` unmaps exactly the length
+// `map_large` mapped for the same layout (size rounded up to 2 MiB). `realloc` between the two
+// classes copies `min(old, new)` bytes into a new block and frees the old one.
+unsafe impl std::alloc::GlobalAlloc for HugePageAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if Self::is_large(layout) {
+            Self::map_large(layout.size())
+        } else {
+            // SAFETY: the caller's contract is the system allocator's contract.
+            unsafe { std::alloc::System.alloc(layout) }
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if Self::is_large(layout) {
+            // Fresh anonymous mappings are zero (prefault writes zeros).
+            Self::map_large(layout.size())
+        } else {
+            // SAFETY: as for `alloc`.
+            unsafe { std::alloc::System.alloc_zeroed(layout) }
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        if Self::is_large(layout) {
+            let len = round_up(layout.size(), HUGE_PAGE_2M).unwrap_or(0);
+            // SAFETY: `ptr` came from `map_large` for this layout, which mapped `len` bytes.
+            unsafe { libc::munmap(ptr.cast(), len) };
+            // The backing is not recorded per block: the gauges report what was mapped,
+            // which is what start-up logs; large blocks are not freed while running.
+        } else {
+            // SAFETY: as for `alloc`.
+            unsafe { std::alloc::System.dealloc(ptr, layout) }
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller guarantees `new_size` with `layout.align()` is a valid layout.
+        let new_layout =
+            unsafe { std::alloc::Layout::from_size_align_unchecked(new_size, layout.align()) };
+        if !Self::is_large(layout) && !Self::is_large(new_layout) {
+            // SAFETY: as for `alloc`.
+            return unsafe { std::alloc::System.realloc(ptr, layout, new_size) };
+        }
+        // SAFETY: a valid layout, see above.
+        let new = unsafe { self.alloc(new_layout) };
+        if !new.is_null() {
+            // SAFETY: both blocks are at least min(old, new) bytes and do not overlap.
+            unsafe {
+                std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+        }
+        new
+    }
+}
+
+#[cfg(test)]
+mod large_allocation_tests {
+    use super::*;
+    use std::alloc::{GlobalAlloc, Layout};
+
+    #[test]
+    fn large_blocks_are_mapped_aligned_zeroed_and_survive_realloc() {
+        let a = HugePageAllocator;
+        let before: usize = large_allocation_bytes().iter().map(|(_, b)| b).sum();
+        let layout = Layout::from_size_align(3 << 20, 64).unwrap();
+        // SAFETY: a valid non-zero layout; the block is freed below with the same layout.
+        unsafe {
+            let p = a.alloc_zeroed(layout);
+            assert!(!p.is_null());
+            assert_eq!(p as usize % HUGE_PAGE_2M, 0, "2 MiB aligned");
+            assert!((0..layout.size()).step_by(4096).all(|i| *p.add(i) == 0));
+            *p.add(12345) = 7;
+            let after: usize = large_allocation_bytes().iter().map(|(_, b)| b).sum();
+            assert!(after >= before + (4 << 20), "counted in whole 2 MiB units");
+            // Shrink across the threshold: contents kept, the small block is the system's.
+            let q = a.realloc(p, layout, 16_000);
+            assert_eq!(*q.add(12345), 7);
+            // Grow back across the threshold.
+            let small = Layout::from_size_align(16_000, 64).unwrap();
+            let r = a.realloc(q, small, 5 << 20);
+            assert_eq!(*r.add(12345), 7);
+            a.dealloc(r, Layout::from_size_align(5 << 20, 64).unwrap());
+            // Small allocations are the system allocator's.
+            let s = a.alloc(Layout::from_size_align(100, 8).unwrap());
+            assert!(!s.is_null());
+            a.dealloc(s, Layout::from_size_align(100, 8).unwrap());
+        }
+    }
+}

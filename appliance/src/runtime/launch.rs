@@ -144,6 +144,17 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
     });
     let resolved = cfg.resolved_instruments();
 
+    // SCHED_FIFO only on isolated cores (checked here so start-up fails with the reason).
+    if cfg.engine.realtime_priority > 0 {
+        let isolated = crate::platform::isolated_cores();
+        if let Some(c) = cfg.engine.cores.iter().find(|c| !isolated.contains(**c)) {
+            bail!(
+                "engine.realtime_priority: core {c} is not isolated (isolated: {isolated}); \
+                 SCHED_FIFO on a shared core would starve the host (see docs/tuning.md)"
+            );
+        }
+    }
+
     // Engines, built here so a capacity or instrument problem fails start-up synchronously.
     let mut engines = Vec::with_capacity(n_eng);
     for e in 0..n_eng {
@@ -208,12 +219,18 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
     for (e, engine) in engines.into_iter().enumerate() {
         let (tx, rx) = std::sync::mpsc::channel::<EngineThread>();
         let core = cfg.engine.cores.get(e).copied();
+        let rt = cfg.engine.realtime_priority;
         let handle = std::thread::Builder::new()
             .name(format!("engine-{e}"))
             .spawn(move || {
                 if let Some(core) = core {
                     if let Err(err) = crate::platform::pin_current_thread(core) {
                         eprintln!("engine-{e}: cannot pin to core {core}: {err}");
+                    }
+                    if rt > 0 {
+                        if let Err(err) = crate::platform::set_realtime(rt as i32, core) {
+                            eprintln!("engine-{e}: SCHED_FIFO refused: {err}");
+                        }
                     }
                 }
                 let et = rx.recv().expect("the launcher sends the engine's parts");
