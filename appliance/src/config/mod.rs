@@ -5,9 +5,6 @@
 //! fixes the file from the first error message instead of discovering a typo in production.
 //! Every key is documented in `docs/configuration.md`.
 
-mod decimal;
-
-pub use decimal::parse_decimal;
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -283,6 +280,17 @@ pub struct InstrumentConfig {
 
 fn yes() -> bool {
     true
+}
+
+/// Parses a decimal string into integer units with `decimals` implied decimals, exactly
+/// (the FIX codec's conversion: configuration and wire prices follow one rule).
+pub fn parse_decimal(s: &str, decimals: u8) -> Result<i64, &'static str> {
+    use fix::codec::num::DecimalError;
+    fix::codec::num::parse_decimal(s.as_bytes(), decimals).map_err(|e| match e {
+        DecimalError::Format => "is not a decimal number",
+        DecimalError::TooPrecise => "has more decimals than price_decimals allows",
+        DecimalError::Overflow => "is too large",
+    })
 }
 
 /// An instrument with its decimals resolved to integer price units.
