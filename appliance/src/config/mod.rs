@@ -5,7 +5,6 @@
 //! fixes the file from the first error message instead of discovering a typo in production.
 //! Every key is documented in `docs/configuration.md`.
 
-
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::net::SocketAddr;
