@@ -138,9 +138,23 @@ def main():
     w(f"pub static TRAILER: TagSet = {tagset(t for t, _ in trailer_f)};")
 
     msgs = []
+    header_tags = {t for t, _ in header_f}
+    trailer_tags = {t for t, _ in trailer_f}
+    header_required = {t for t, r in header_f if r}
     for m in root.find("messages"):
         f, g = flatten(m, True)
+        # The one-pass check (fix/src/dict/one_pass.rs) tests header and body required tags
+        # against one set of the tags seen; that equals the table walk's separate checks only
+        # while no message requires a header or trailer tag in its body.
+        assert not ({t for t, r in f if r} & (header_tags | trailer_tags)), m.get("name")
         msgs.append((m.get("msgtype"), m.get("name"), m.get("msgcat") == "admin", f, g))
+
+    def required_bits(tags):
+        """Non-zero words of a TagSet of `tags`, as (word index, bits) pairs."""
+        words = {}
+        for t in tags:
+            words[t // 64] = words.get(t // 64, 0) | (1 << (t % 64))
+        return "&[%s]" % ", ".join("(%d, 0x%x)" % (i, words[i]) for i in sorted(words))
     w("/// Every message type of the dictionary.")
     w(f"pub static MESSAGES: [MessageDef; {len(msgs)}] = [")
     for mt, name, admin, f, g in msgs:
@@ -150,6 +164,7 @@ def main():
         w(f"        admin: {'true' if admin else 'false'},")
         w(f"        fields: {tagset(t for t, _ in f)},")
         w(f"        required: &{sorted({t for t, r in f if r})},")
+        w(f"        required_bits: {required_bits(header_required | {t for t, r in f if r})},")
         w("        groups: &[%s]," % ", ".join(group_lit(x, 2) for x in g))
         w("    },")
     w("];")

@@ -8,7 +8,8 @@
 
 use super::frame::{Frame, SOH};
 use super::num::parse_u64;
-use crate::dict;
+use super::scan::{field_at, Scanned};
+use crate::dict::one_pass::{self, role, OnePass, BODY, HEADER, TRAILER};
 use crate::tags;
 
 /// One field of a decoded message: a tag and the byte range of its value in the frame.
@@ -76,6 +77,8 @@ pub struct HeaderInfo {
     pub out_of_order_tag: Option<u32>,
     /// First negative tag (such as `-1=HI`), kept so it can be rejected by number.
     pub negative_tag: Option<i32>,
+    /// The one-pass dictionary check accepted the message (`dict/one_pass.rs`).
+    valid: bool,
 }
 
 /// A decoded message: the frame bytes plus the field index. Copy, borrow-only.
@@ -175,6 +178,13 @@ impl<'a> Message<'a> {
     pub fn trailer_fields(&self) -> &'a [FieldRef] {
         &self.fields[self.info.trailer_first as usize..]
     }
+    /// True when decoding already proved the message valid against the dictionary, so that
+    /// [`crate::dict::validate`] has nothing left to do. False does not mean invalid: the
+    /// message needs the full table walk (a repeating group, or a problem to report).
+    #[inline]
+    pub fn passed_one_pass_check(&self) -> bool {
+        self.info.valid
+    }
     /// True for session-level (admin) message types: 0, 1, 2, 3, 4, 5, A.
     #[inline]
     pub fn is_admin(&self) -> bool {
@@ -188,57 +198,11 @@ pub fn is_admin_msg_type(t: &[u8]) -> bool {
     matches!(t, b"0" | b"1" | b"2" | b"3" | b"4" | b"5" | b"A")
 }
 
-/// High bit set in every byte of `w` equal to SOH (exact per byte, no false positives).
-#[inline(always)]
-fn soh_mask(w: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    let x = w ^ ONES; // SOH bytes become zero
-    let y = (x & LOW7).wrapping_add(LOW7);
-    !(y | x | LOW7)
-}
-
-/// A `-N=value` field at `p`: the negative tag and the position of its closing SOH.
-#[cold]
-fn negative_tag(buf: &[u8], p: usize) -> Option<(i32, usize)> {
-    if buf.get(p) != Some(&b'-') {
-        return None;
-    }
-    let mut r = p + 1;
-    let mut t: u32 = 0;
-    while r < buf.len() && buf[r].is_ascii_digit() && r - p <= 9 {
-        t = t * 10 + (buf[r] - b'0') as u32;
-        r += 1;
-    }
-    if r == p + 1 || buf.get(r) != Some(&b'=') {
-        return None;
-    }
-    let vend = r + 1 + buf[r + 1..].iter().position(|&b| b == SOH)?;
-    Some((-(t.min(i32::MAX as u32) as i32), vend))
-}
-
-/// Tag classes for the decoder: one byte load tells header, body or trailer.
-const BODY: u8 = 0;
-const HEADER: u8 = 1;
-const TRAILER: u8 = 2;
-
-static TAG_CLASS: [u8; 960] = {
-    let mut t = [BODY; 960];
-    let mut tag = 0;
-    while tag < 960 {
-        let w = tag / 64;
-        let bit = 1u64 << (tag % 64);
-        if dict::fix44::HEADER.0[w] & bit != 0 {
-            t[tag] = HEADER;
-        } else if dict::fix44::TRAILER.0[w] & bit != 0 {
-            t[tag] = TRAILER;
-        }
-        tag += 1;
-    }
-    t
-};
-
 /// Decodes the fields of `buf[..frame.len]` into `index`. `buf` must start with the frame.
+///
+/// One pass does the splitting, the header facts the session reads, and the dictionary checks
+/// of [`crate::dict::validate`] for the common case (`dict/one_pass.rs`): a message that
+/// passes them is marked, and validating it later costs nothing.
 pub fn decode<'a>(
     buf: &'a [u8],
     frame: &Frame,
@@ -249,10 +213,10 @@ pub fn decode<'a>(
     let cap = fields.len();
     let mut n = 0usize;
     let mut info = HeaderInfo::default();
-    // 0 = header, 1 = body, 2 = trailer
     let mut section = HEADER;
     let mut body_first: Option<usize> = None;
     let mut trailer_first: Option<usize> = None;
+    let mut check = OnePass::new();
     let len = buf.len();
     // The framer guarantees the frame ends with SOH, so every scan below stops inside it.
     if len == 0 || buf[len - 1] != SOH {
@@ -260,50 +224,17 @@ pub fn decode<'a>(
     }
     let mut p = 0usize;
     while p < len {
-        // Tag: digits up to '='.
-        let mut q = p;
-        let mut tag: u32 = 0;
-        let mut c = buf[q];
-        while c.wrapping_sub(b'0') <= 9 {
-            tag = tag.wrapping_mul(10).wrapping_add((c - b'0') as u32);
-            q += 1;
-            c = buf[q];
-        }
-        if c != b'=' || q == p || q - p > 9 {
-            // Negative tags (`-1=x`) are kept aside so they can be rejected by number;
-            // anything else is not a field.
-            match negative_tag(buf, p) {
-                Some((t, vend)) => {
-                    if info.negative_tag.is_none() {
-                        info.negative_tag = Some(t);
-                    }
-                    p = vend + 1;
-                    continue;
+        let (tag, start, end) = match field_at(buf, p)? {
+            Scanned::Field { tag, start, end } => (tag, start, end),
+            Scanned::Negative { tag, end } => {
+                if info.negative_tag.is_none() {
+                    info.negative_tag = Some(tag);
                 }
-                None => return Err(DecodeError::GarbledField),
-            }
-        }
-        let vstart = q + 1;
-        // Value: up to the next SOH, eight bytes at a time.
-        let mut e = vstart;
-        let vend = loop {
-            match buf.get(e..e + 8) {
-                Some(b) => {
-                    let m = soh_mask(u64::from_le_bytes([
-                        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-                    ]));
-                    if m != 0 {
-                        break e + (m.trailing_zeros() / 8) as usize;
-                    }
-                    e += 8;
-                }
-                None => match buf[e..].iter().position(|&b| b == SOH) {
-                    Some(k) => break e + k,
-                    None => return Err(DecodeError::GarbledField),
-                },
+                p = end + 1;
+                continue;
             }
         };
-        p = vend + 1;
+        p = end + 1;
         if n < 3 {
             let want = [tags::BEGIN_STRING, tags::BODY_LENGTH, tags::MSG_TYPE][n];
             if tag != want {
@@ -313,7 +244,8 @@ pub fn decode<'a>(
         if n == cap {
             return Err(DecodeError::TooManyFields);
         }
-        let class = TAG_CLASS.get(tag as usize).copied().unwrap_or(BODY);
+        let spec = one_pass::spec(tag);
+        let class = spec.class;
         if class != section {
             if class == BODY {
                 if section == HEADER {
@@ -336,43 +268,42 @@ pub fn decode<'a>(
         }
         fields[n] = FieldRef {
             tag,
-            start: vstart as u32,
-            end: vend as u32,
+            start: start as u32,
+            end: end as u32,
         };
         n += 1;
-    }
-    let field_start = len;
-    if field_start != len {
-        return Err(DecodeError::GarbledField);
+        check.seen(tag);
+        if spec.role != role::NONE {
+            // Header facts, wherever the field stands (a misplaced one is also reported).
+            let r = (start as u32, end as u32);
+            let v = &buf[start..end];
+            match spec.role {
+                role::MSG_TYPE if info.msg_type == (0, 0) => info.msg_type = r,
+                role::SEQ_NUM if !info.has_seq_num => {
+                    info.has_seq_num = true;
+                    info.seq_num = parse_u64(v);
+                }
+                role::SENDER if info.sender.is_none() => info.sender = Some(r),
+                role::TARGET if info.target.is_none() => info.target = Some(r),
+                role::SENDING_TIME if info.sending_time.is_none() => info.sending_time = Some(r),
+                role::ORIG_SENDING_TIME if info.orig_sending_time.is_none() => {
+                    info.orig_sending_time = Some(r)
+                }
+                role::POSS_DUP => info.poss_dup = v == b"Y",
+                role::POSS_RESEND => info.poss_resend = v == b"Y",
+                _ => {}
+            }
+        }
+        if n > 3 {
+            check.field(tag, spec, buf, start, end);
+        } else if n == 3 {
+            check.msg_type(&buf[start..end]);
+        }
     }
     let body_first = body_first.unwrap_or(n);
-    // Second, short pass over the header for the fields the session reads (kept out of the
-    // hot loop above to keep its register pressure low).
-    for f in &fields[..n] {
-        if TAG_CLASS.get(f.tag as usize).copied() != Some(HEADER) {
-            continue;
-        }
-        let r = (f.start, f.end);
-        let v = &buf[f.start as usize..f.end as usize];
-        match f.tag {
-            tags::MSG_TYPE if info.msg_type == (0, 0) => info.msg_type = r,
-            tags::MSG_SEQ_NUM if !info.has_seq_num => {
-                info.has_seq_num = true;
-                info.seq_num = parse_u64(v);
-            }
-            tags::SENDER_COMP_ID if info.sender.is_none() => info.sender = Some(r),
-            tags::TARGET_COMP_ID if info.target.is_none() => info.target = Some(r),
-            tags::SENDING_TIME if info.sending_time.is_none() => info.sending_time = Some(r),
-            tags::ORIG_SENDING_TIME if info.orig_sending_time.is_none() => {
-                info.orig_sending_time = Some(r)
-            }
-            tags::POSS_DUP_FLAG => info.poss_dup = v == b"Y",
-            tags::POSS_RESEND => info.poss_resend = v == b"Y",
-            _ => {}
-        }
-    }
     info.body_first = body_first as u16;
     info.trailer_first = trailer_first.unwrap_or(n).max(body_first) as u16;
+    info.valid = check.passed(info.out_of_order_tag.is_none() && info.negative_tag.is_none());
     Ok(Message {
         buf,
         fields: &index.fields[..n],
@@ -384,6 +315,7 @@ pub fn decode<'a>(
 mod tests {
     use super::*;
     use crate::codec::frame::{next_frame, FrameStatus};
+    use proptest::prelude::*;
 
     fn build(body: &str) -> Vec<u8> {
         let body = body.replace('|', "\x01");
@@ -399,6 +331,206 @@ mod tests {
         };
         let mut idx = FieldIndex::for_message_size(4096);
         f(decode(m, &fr, &mut idx))
+    }
+
+    /// The field decoder before validation was fused into it (commit cc28e5e), verbatim but
+    /// for this module's paths: the property tests below hold the new decoder to its answers.
+    mod reference {
+        use super::super::*;
+
+        /// High bit set in every byte of `w` equal to SOH (exact per byte, no false positives).
+        #[inline(always)]
+        fn soh_mask(w: u64) -> u64 {
+            const ONES: u64 = 0x0101_0101_0101_0101;
+            const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+            let x = w ^ ONES; // SOH bytes become zero
+            let y = (x & LOW7).wrapping_add(LOW7);
+            !(y | x | LOW7)
+        }
+
+        /// A `-N=value` field at `p`: the negative tag and the position of its closing SOH.
+        #[cold]
+        fn negative_tag(buf: &[u8], p: usize) -> Option<(i32, usize)> {
+            if buf.get(p) != Some(&b'-') {
+                return None;
+            }
+            let mut r = p + 1;
+            let mut t: u32 = 0;
+            while r < buf.len() && buf[r].is_ascii_digit() && r - p <= 9 {
+                t = t * 10 + (buf[r] - b'0') as u32;
+                r += 1;
+            }
+            if r == p + 1 || buf.get(r) != Some(&b'=') {
+                return None;
+            }
+            let vend = r + 1 + buf[r + 1..].iter().position(|&b| b == SOH)?;
+            Some((-(t.min(i32::MAX as u32) as i32), vend))
+        }
+
+        /// Tag classes for the decoder: one byte load tells header, body or trailer.
+        const BODY: u8 = 0;
+        const HEADER: u8 = 1;
+        const TRAILER: u8 = 2;
+
+        static TAG_CLASS: [u8; 960] = {
+            let mut t = [BODY; 960];
+            let mut tag = 0;
+            while tag < 960 {
+                let w = tag / 64;
+                let bit = 1u64 << (tag % 64);
+                if crate::dict::fix44::HEADER.0[w] & bit != 0 {
+                    t[tag] = HEADER;
+                } else if crate::dict::fix44::TRAILER.0[w] & bit != 0 {
+                    t[tag] = TRAILER;
+                }
+                tag += 1;
+            }
+            t
+        };
+
+        /// The decoder as it was before the one-pass rewrite, kept as the oracle.
+        pub(super) fn decode<'a>(
+            buf: &'a [u8],
+            frame: &Frame,
+            index: &'a mut FieldIndex,
+        ) -> Result<Message<'a>, DecodeError> {
+            let buf = &buf[..frame.len];
+            let fields = &mut index.fields[..];
+            let cap = fields.len();
+            let mut n = 0usize;
+            let mut info = HeaderInfo::default();
+            // 0 = header, 1 = body, 2 = trailer
+            let mut section = HEADER;
+            let mut body_first: Option<usize> = None;
+            let mut trailer_first: Option<usize> = None;
+            let len = buf.len();
+            // The framer guarantees the frame ends with SOH, so every scan below stops inside it.
+            if len == 0 || buf[len - 1] != SOH {
+                return Err(DecodeError::GarbledField);
+            }
+            let mut p = 0usize;
+            while p < len {
+                // Tag: digits up to '='.
+                let mut q = p;
+                let mut tag: u32 = 0;
+                let mut c = buf[q];
+                while c.wrapping_sub(b'0') <= 9 {
+                    tag = tag.wrapping_mul(10).wrapping_add((c - b'0') as u32);
+                    q += 1;
+                    c = buf[q];
+                }
+                if c != b'=' || q == p || q - p > 9 {
+                    // Negative tags (`-1=x`) are kept aside so they can be rejected by number;
+                    // anything else is not a field.
+                    match negative_tag(buf, p) {
+                        Some((t, vend)) => {
+                            if info.negative_tag.is_none() {
+                                info.negative_tag = Some(t);
+                            }
+                            p = vend + 1;
+                            continue;
+                        }
+                        None => return Err(DecodeError::GarbledField),
+                    }
+                }
+                let vstart = q + 1;
+                // Value: up to the next SOH, eight bytes at a time.
+                let mut e = vstart;
+                let vend = loop {
+                    match buf.get(e..e + 8) {
+                        Some(b) => {
+                            let m = soh_mask(u64::from_le_bytes([
+                                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+                            ]));
+                            if m != 0 {
+                                break e + (m.trailing_zeros() / 8) as usize;
+                            }
+                            e += 8;
+                        }
+                        None => match buf[e..].iter().position(|&b| b == SOH) {
+                            Some(k) => break e + k,
+                            None => return Err(DecodeError::GarbledField),
+                        },
+                    }
+                };
+                p = vend + 1;
+                if n < 3 {
+                    let want = [tags::BEGIN_STRING, tags::BODY_LENGTH, tags::MSG_TYPE][n];
+                    if tag != want {
+                        return Err(DecodeError::FirstFieldsOutOfOrder);
+                    }
+                }
+                if n == cap {
+                    return Err(DecodeError::TooManyFields);
+                }
+                let class = TAG_CLASS.get(tag as usize).copied().unwrap_or(BODY);
+                if class != section {
+                    if class == BODY {
+                        if section == HEADER {
+                            section = BODY;
+                            body_first = Some(n);
+                        } else if info.out_of_order_tag.is_none() {
+                            info.out_of_order_tag = Some(tag);
+                        }
+                    } else if class == HEADER {
+                        if info.out_of_order_tag.is_none() {
+                            info.out_of_order_tag = Some(tag);
+                        }
+                    } else {
+                        section = TRAILER;
+                        trailer_first = Some(n);
+                        if body_first.is_none() {
+                            body_first = Some(n);
+                        }
+                    }
+                }
+                fields[n] = FieldRef {
+                    tag,
+                    start: vstart as u32,
+                    end: vend as u32,
+                };
+                n += 1;
+            }
+            let field_start = len;
+            if field_start != len {
+                return Err(DecodeError::GarbledField);
+            }
+            let body_first = body_first.unwrap_or(n);
+            // Second, short pass over the header for the fields the session reads (kept out of the
+            // hot loop above to keep its register pressure low).
+            for f in &fields[..n] {
+                if TAG_CLASS.get(f.tag as usize).copied() != Some(HEADER) {
+                    continue;
+                }
+                let r = (f.start, f.end);
+                let v = &buf[f.start as usize..f.end as usize];
+                match f.tag {
+                    tags::MSG_TYPE if info.msg_type == (0, 0) => info.msg_type = r,
+                    tags::MSG_SEQ_NUM if !info.has_seq_num => {
+                        info.has_seq_num = true;
+                        info.seq_num = parse_u64(v);
+                    }
+                    tags::SENDER_COMP_ID if info.sender.is_none() => info.sender = Some(r),
+                    tags::TARGET_COMP_ID if info.target.is_none() => info.target = Some(r),
+                    tags::SENDING_TIME if info.sending_time.is_none() => {
+                        info.sending_time = Some(r)
+                    }
+                    tags::ORIG_SENDING_TIME if info.orig_sending_time.is_none() => {
+                        info.orig_sending_time = Some(r)
+                    }
+                    tags::POSS_DUP_FLAG => info.poss_dup = v == b"Y",
+                    tags::POSS_RESEND => info.poss_resend = v == b"Y",
+                    _ => {}
+                }
+            }
+            info.body_first = body_first as u16;
+            info.trailer_first = trailer_first.unwrap_or(n).max(body_first) as u16;
+            Ok(Message {
+                buf,
+                fields: &index.fields[..n],
+                info,
+            })
+        }
     }
 
     #[test]
@@ -446,6 +578,260 @@ mod tests {
             "Message is passed by value"
         );
         assert!(core::mem::size_of::<DecodeError>() == 1);
+    }
+
+    /// Everything a decoded message exposes except the one-pass mark.
+    fn observable(m: &Message<'_>) -> String {
+        let i = m.info();
+        format!(
+            "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {} {} {:?} {:?}",
+            m.fields(),
+            m.msg_type(),
+            (m.seq_num(), i.has_seq_num),
+            m.sender_comp_id(),
+            m.target_comp_id(),
+            m.sending_time(),
+            m.orig_sending_time(),
+            m.as_bytes(),
+            m.poss_dup(),
+            m.poss_resend(),
+            i.body_first,
+            i.trailer_first,
+            i.out_of_order_tag,
+            i.negative_tag,
+        )
+    }
+
+    /// A small deterministic generator (xorshift) for message shapes drawn from a seed.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn chance(&mut self, percent: u64) -> bool {
+            self.next() % 100 < percent
+        }
+        fn pick<'s>(&mut self, v: &[&'s str]) -> &'s str {
+            v[self.below(v.len())]
+        }
+    }
+
+    /// A value the dictionary accepts for `tag`.
+    fn valid_value(tag: u32, rng: &mut Rng) -> String {
+        use crate::dict::{field_type, fix44, Enum, FieldType};
+        match fix44::FIELD_ENUMS.get(tag as usize) {
+            Some(Enum::Chars(mask)) => loop {
+                let c = rng.below(128) as u8;
+                if mask >> c & 1 == 1 {
+                    return (c as char).to_string();
+                }
+            },
+            Some(Enum::Values(v)) | Some(Enum::Multi(v)) => {
+                String::from_utf8(v[rng.below(v.len())].to_vec()).unwrap()
+            }
+            _ => match field_type(tag) {
+                FieldType::Int => rng.pick(&["1", "-7", "0042", "123456789012"]).into(),
+                FieldType::NumInGroup => "0".into(),
+                FieldType::Float => rng
+                    .pick(&["1.5", "-0.25", "100", "7.", ".5", "123456789.123"])
+                    .into(),
+                FieldType::Char => "x".into(),
+                FieldType::Boolean => rng.pick(&["Y", "N"]).into(),
+                FieldType::UtcTimestamp => rng
+                    .pick(&[
+                        "20240301-12:00:00.000",
+                        "20240301-12:00:00",
+                        "20241231-23:59:60.123456",
+                    ])
+                    .into(),
+                FieldType::UtcTimeOnly => "12:00:00".into(),
+                FieldType::UtcDateOnly => "20240229".into(),
+                _ => rng.pick(&["ABC", "ORD-000123456", "a=b", "X"]).into(),
+            },
+        }
+    }
+
+    /// Messages of real types, mostly valid, with the usual ways of being invalid mixed in at
+    /// a low rate: bad values, missing or repeated tags, misplaced header fields, unknown or
+    /// malformed tags, groups, unknown types.
+    fn messages() -> impl Strategy<Value = Vec<u8>> {
+        any::<u64>().prop_map(|seed| {
+            use crate::dict::{fix44, message_def};
+            let mut rng = Rng(seed | 1);
+            let mt = rng.pick(&[
+                "D", "D", "D", "F", "G", "8", "0", "A", "5", "q", "j", "1", "*",
+            ]);
+            let mut head: Vec<String> = Vec::new();
+            for (t, v) in [
+                (34, "2"),
+                (49, "TW"),
+                (52, "20240301-12:00:00.000"),
+                (56, "ISLD"),
+            ] {
+                if rng.chance(97) {
+                    head.push(format!("{t}={v}"));
+                }
+            }
+            for f in ["43=Y", "97=N", "122=20240301-11:00:00", "115=ON", "43=N"] {
+                if rng.chance(8) {
+                    head.push(f.into());
+                }
+            }
+            if rng.chance(20) {
+                let i = rng.below(head.len() + 1);
+                let j = rng.below(head.len() + 1);
+                if i < head.len() && j < head.len() {
+                    head.swap(i, j);
+                }
+            }
+            let mut body: Vec<(String, String)> = Vec::new();
+            if let Some(def) = message_def(mt.as_bytes()) {
+                for &t in def.required {
+                    if rng.chance(97) {
+                        body.push((t.to_string(), valid_value(t, &mut rng)));
+                    }
+                }
+                let allowed: Vec<u32> = (0..960).filter(|&t| def.fields.contains(t)).collect();
+                for _ in 0..rng.below(8) {
+                    let t = allowed[rng.below(allowed.len())];
+                    if fix44::FIELD_TYPES[t as usize] != crate::dict::FieldType::NumInGroup
+                        && !body.iter().any(|(bt, _)| *bt == t.to_string())
+                    {
+                        body.push((t.to_string(), valid_value(t, &mut rng)));
+                    }
+                }
+            }
+            for (t, v) in &mut body {
+                if rng.chance(3) {
+                    *v = rng
+                        .pick(&[
+                            "",
+                            "1.2.3",
+                            "20241301-12:00:00",
+                            "1 2",
+                            "-",
+                            "+1",
+                            "4",
+                            "BOO",
+                            "YY",
+                        ])
+                        .into();
+                }
+                if rng.chance(1) {
+                    *t = rng
+                        .pick(&["5000", "957", "1034", "-1", "0", "4x", "012"])
+                        .into();
+                }
+            }
+            if rng.chance(5) && !body.is_empty() {
+                let dup = body[rng.below(body.len())].clone();
+                body.push(dup);
+            }
+            if rng.chance(5) {
+                body.push(("34".into(), "3".into()));
+            }
+            if rng.chance(8) {
+                body.extend(
+                    [("453", "1"), ("448", "P"), ("447", "D"), ("452", "3")]
+                        .map(|(t, v)| (t.to_string(), v.to_string())),
+                );
+            }
+            if rng.chance(5) {
+                body.push(("58".into(), "x".repeat(rng.below(40))));
+            }
+            let mut s = format!("35={mt}|");
+            for h in &head {
+                s.push_str(h);
+                s.push('|');
+            }
+            for (t, v) in &body {
+                s.push_str(&format!("{t}={v}|"));
+            }
+            if rng.chance(5) {
+                s.push_str("93=2|89=ab|");
+            }
+            build(&s)
+        })
+    }
+
+    /// The one-pass decoder exposes exactly what the previous decoder exposed, and marks a
+    /// message valid only when the full validation accepts it. The generated messages must
+    /// exercise every outcome, or the agreement would prove little.
+    #[test]
+    fn one_pass_decoder_agrees_with_the_reference() {
+        use std::cell::Cell;
+        let (marked, walk_ok, walk_err) = (Cell::new(0), Cell::new(0), Cell::new(0));
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases: 6000,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        });
+        let result = runner.run(&messages(), |m| {
+            let FrameStatus::Complete(fr) = next_frame(&m, 8192) else {
+                return Err(TestCaseError::fail("frame"));
+            };
+            let mut idx = FieldIndex::for_message_size(8192);
+            let mut ref_idx = FieldIndex::for_message_size(8192);
+            let new = decode(&m, &fr, &mut idx);
+            let old = reference::decode(&m, &fr, &mut ref_idx);
+            match (&new, &old) {
+                (Ok(a), Ok(b)) => {
+                    prop_assert_eq!(observable(a), observable(b));
+                    let mut seen = crate::dict::TagSet::EMPTY;
+                    let full = crate::dict::validate_table_walk(a, &mut seen);
+                    if a.passed_one_pass_check() {
+                        marked.set(marked.get() + 1);
+                        prop_assert_eq!(
+                            full,
+                            Ok(()),
+                            "marked valid: {}",
+                            String::from_utf8_lossy(&m)
+                        );
+                    }
+                    match full {
+                        Ok(()) => walk_ok.set(walk_ok.get() + 1),
+                        Err(_) => walk_err.set(walk_err.get() + 1),
+                    }
+                    prop_assert_eq!(crate::dict::validate(a, &mut seen), full);
+                }
+                (Err(a), Err(b)) => prop_assert_eq!(a, b),
+                _ => prop_assert!(false, "{:?} vs {:?}", new.map(|_| ()), old.map(|_| ())),
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            panic!("{e}");
+        }
+        let (marked, walk_ok, walk_err) = (marked.get(), walk_ok.get(), walk_err.get());
+        eprintln!("marked {marked}, table walk ok {walk_ok}, rejected {walk_err}");
+        assert!(
+            marked >= 300 && walk_err >= 1000,
+            "{marked} {walk_ok} {walk_err}"
+        );
+    }
+
+    /// The typical order passes the one-pass check (the benchmark's case is the fast case).
+    #[test]
+    fn typical_orders_pass_in_one_pass() {
+        let m = build("35=D|34=2|49=CLIENT01|52=20240301-12:00:00.000|56=VENUE|1=ACCT-7|11=ORD-000123456|21=1|38=1500|40=2|44=101.25|54=1|55=INTC|59=0|60=20240301-12:00:00.000|");
+        with_msg(&m, |r| assert!(r.unwrap().passed_one_pass_check()));
+        // A group is left to the table walk, which accepts it.
+        let m = build("35=D|34=2|49=CLIENT01|52=20240301-12:00:00.000|56=VENUE|11=A|21=1|38=1|40=1|54=1|55=X|60=20240301-12:00:00|453=1|448=P|447=D|452=3|");
+        with_msg(&m, |r| {
+            let msg = r.unwrap();
+            assert!(!msg.passed_one_pass_check());
+            let mut seen = crate::dict::TagSet::EMPTY;
+            assert_eq!(crate::dict::validate(&msg, &mut seen), Ok(()));
+        });
+        // A missing required field is not marked.
+        let m = build("35=D|34=2|49=CLIENT01|52=20240301-12:00:00.000|56=VENUE|21=1|38=1|40=1|54=1|55=X|60=20240301-12:00:00|");
+        with_msg(&m, |r| assert!(!r.unwrap().passed_one_pass_check()));
     }
 
     #[test]

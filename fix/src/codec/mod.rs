@@ -1,9 +1,12 @@
 //! The tag=value codec, in layers that each work alone: [`frame`] finds and checks message
-//! boundaries, [`decode`] splits a frame into fields, [`encode`] writes messages; [`num`] and
-//! [`time`] convert numbers, fixed-point prices and UTCTimestamps without allocation.
+//! boundaries, [`decode`] splits a frame into fields (and checks them against the dictionary
+//! in the same pass), [`encode`] writes messages; [`num`] and [`time`] convert numbers,
+//! fixed-point prices and UTCTimestamps without allocation; `scan` finds a field's tag and
+//! value sixteen bytes at a time.
 
 pub mod decode;
 pub mod encode;
 pub mod frame;
 pub mod num;
+pub(crate) mod scan;
 pub mod time;

@@ -3204,6 +3204,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[],
+        required_bits: &[(0, 0x112000c00000300)],
         groups: &[],
     },
     MessageDef {
@@ -3228,6 +3229,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[112],
+        required_bits: &[(0, 0x112000c00000300), (1, 0x1000000000000)],
         groups: &[],
     },
     MessageDef {
@@ -3238,6 +3240,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x10080, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0,
         ]),
         required: &[7, 16],
+        required_bits: &[(0, 0x112000c00010380)],
         groups: &[],
     },
     MessageDef {
@@ -3262,6 +3265,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[45],
+        required_bits: &[(0, 0x112200c00000300)],
         groups: &[],
     },
     MessageDef {
@@ -3286,6 +3290,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[36],
+        required_bits: &[(0, 0x112001c00000300)],
         groups: &[],
     },
     MessageDef {
@@ -3310,6 +3315,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[],
+        required_bits: &[(0, 0x112000c00000300)],
         groups: &[],
     },
     MessageDef {
@@ -3334,6 +3340,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000fe0004,
         ]),
         required: &[23, 27, 28, 54],
+        required_bits: &[(0, 0x152000c18800300)],
         groups: &[
             GroupDef {
                 count_tag: 454,
@@ -3446,6 +3453,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000000000,
         ]),
         required: &[2, 4, 5, 53],
+        required_bits: &[(0, 0x132000c00000334)],
         groups: &[
             GroupDef {
                 count_tag: 454,
@@ -3528,6 +3536,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8800007ff8004,
         ]),
         required: &[6, 14, 17, 37, 39, 54, 150, 151],
+        required_bits: &[(0, 0x15200ac00024340), (2, 0xc00000)],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -3674,6 +3683,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[11, 37, 39, 41, 434],
+        required_bits: &[(0, 0x11202ac00000b00), (6, 0x4000000000000)],
         groups: &[],
     },
     MessageDef {
@@ -3698,6 +3708,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[98, 108],
+        required_bits: &[(0, 0x112000c00000300), (1, 0x100400000000)],
         groups: &[GroupDef {
             count_tag: 384,
             delimiter: 372,
@@ -3728,6 +3739,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[33, 148],
+        required_bits: &[(0, 0x112000e00000300), (2, 0x100000)],
         groups: &[
             GroupDef {
                 count_tag: 215,
@@ -3836,6 +3848,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[33, 94, 147, 164],
+        required_bits: &[(0, 0x112000e00000300), (1, 0x40000000), (2, 0x1000080000)],
         groups: &[
             GroupDef {
                 count_tag: 215,
@@ -3944,6 +3957,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000fe0004,
         ]),
         required: &[11, 40, 54, 60],
+        required_bits: &[(0, 0x1152010c00000b00)],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -4055,6 +4069,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[66, 68, 73, 394],
+        required_bits: &[(0, 0x112000c00000300), (1, 0x214), (6, 0x400)],
         groups: &[GroupDef {
             count_tag: 73,
             delimiter: 11,
@@ -4183,6 +4198,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000fe0004,
         ]),
         required: &[11, 41, 54, 60],
+        required_bits: &[(0, 0x1152020c00000b00)],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -4261,6 +4277,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000fe0004,
         ]),
         required: &[11, 40, 41, 54, 60],
+        required_bits: &[(0, 0x1152030c00000b00)],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -4365,6 +4382,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000fe0004,
         ]),
         required: &[11, 54],
+        required_bits: &[(0, 0x152000c00000b00)],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -4443,6 +4461,12 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000007fe0004,
         ]),
         required: &[6, 53, 54, 70, 71, 75, 626, 857],
+        required_bits: &[
+            (0, 0x172000c00000340),
+            (1, 0x8c0),
+            (9, 0x4000000000000),
+            (13, 0x2000000),
+        ],
         groups: &[
             GroupDef {
                 count_tag: 73,
@@ -4636,6 +4660,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[60, 66],
+        required_bits: &[(0, 0x1112000c00000300), (1, 0x4)],
         groups: &[],
     },
     MessageDef {
@@ -4660,6 +4685,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[60, 66],
+        required_bits: &[(0, 0x1112000c00000300), (1, 0x4)],
         groups: &[],
     },
     MessageDef {
@@ -4684,6 +4710,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[66],
+        required_bits: &[(0, 0x112000c00000300), (1, 0x4)],
         groups: &[],
     },
     MessageDef {
@@ -4708,6 +4735,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[66, 68, 73, 82, 83, 429, 431],
+        required_bits: &[(0, 0x112000c00000300), (1, 0xc0214), (6, 0xa00000000000)],
         groups: &[GroupDef {
             count_tag: 73,
             delimiter: 11,
@@ -4738,6 +4766,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[60, 70, 87],
+        required_bits: &[(0, 0x1112000c00000300), (1, 0x800040)],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -4783,6 +4812,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000000000,
         ]),
         required: &[17, 37, 54, 127],
+        required_bits: &[(0, 0x152002c00020300), (1, 0x8000000000000000)],
         groups: &[
             GroupDef {
                 count_tag: 454,
@@ -4865,6 +4895,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[131, 146],
+        required_bits: &[(0, 0x112000c00000300), (2, 0x40008)],
         groups: &[GroupDef {
             count_tag: 146,
             delimiter: 55,
@@ -5012,6 +5043,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000fe0004,
         ]),
         required: &[117],
+        required_bits: &[(0, 0x112000c00000300), (1, 0x20000000000000)],
         groups: &[
             GroupDef {
                 count_tag: 735,
@@ -5144,6 +5176,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[60, 160, 777],
+        required_bits: &[(0, 0x1112000c00000300), (2, 0x100000000), (12, 0x200)],
         groups: &[GroupDef {
             count_tag: 778,
             delimiter: 162,
@@ -5210,6 +5243,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[146, 262, 263, 264, 267],
+        required_bits: &[(0, 0x112000c00000300), (2, 0x40000), (4, 0x9c0)],
         groups: &[
             GroupDef {
                 count_tag: 267,
@@ -5319,6 +5353,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000000000,
         ]),
         required: &[268],
+        required_bits: &[(0, 0x112000c00000300), (4, 0x1000)],
         groups: &[
             GroupDef {
                 count_tag: 454,
@@ -5411,6 +5446,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[268],
+        required_bits: &[(0, 0x112000c00000300), (4, 0x1000)],
         groups: &[GroupDef {
             count_tag: 268,
             delimiter: 279,
@@ -5507,6 +5543,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[262],
+        required_bits: &[(0, 0x112000c00000300), (4, 0x40)],
         groups: &[GroupDef {
             count_tag: 816,
             delimiter: 817,
@@ -5537,6 +5574,11 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[117, 298],
+        required_bits: &[
+            (0, 0x112000c00000300),
+            (1, 0x20000000000000),
+            (4, 0x40000000000),
+        ],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -5646,6 +5688,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000fe0004,
         ]),
         required: &[],
+        required_bits: &[(0, 0x112000c00000300)],
         groups: &[
             GroupDef {
                 count_tag: 454,
@@ -5741,6 +5784,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[297],
+        required_bits: &[(0, 0x112000c00000300), (4, 0x20000000000)],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -5852,6 +5896,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000000000,
         ]),
         required: &[320, 321],
+        required_bits: &[(0, 0x112000c00000300), (5, 0x3)],
         groups: &[
             GroupDef {
                 count_tag: 454,
@@ -5941,6 +5986,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000000000,
         ]),
         required: &[320, 322, 323],
+        required_bits: &[(0, 0x112000c00000300), (5, 0xd)],
         groups: &[
             GroupDef {
                 count_tag: 454,
@@ -6030,6 +6076,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000000000,
         ]),
         required: &[263, 324],
+        required_bits: &[(0, 0x112000c00000300), (4, 0x80), (5, 0x10)],
         groups: &[
             GroupDef {
                 count_tag: 454,
@@ -6119,6 +6166,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000000000,
         ]),
         required: &[],
+        required_bits: &[(0, 0x112000c00000300)],
         groups: &[
             GroupDef {
                 count_tag: 454,
@@ -6208,6 +6256,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[263, 335],
+        required_bits: &[(0, 0x112000c00000300), (4, 0x80), (5, 0x8000)],
         groups: &[],
     },
     MessageDef {
@@ -6232,6 +6281,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[336, 340],
+        required_bits: &[(0, 0x112000c00000300), (5, 0x110000)],
         groups: &[],
     },
     MessageDef {
@@ -6256,6 +6306,11 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[117, 296],
+        required_bits: &[
+            (0, 0x112000c00000300),
+            (1, 0x20000000000000),
+            (4, 0x10000000000),
+        ],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -6367,6 +6422,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[372, 380],
+        required_bits: &[(0, 0x112000c00000300), (5, 0x1010000000000000)],
         groups: &[],
     },
     MessageDef {
@@ -6391,6 +6447,11 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[374, 391, 393, 394, 418, 419],
+        required_bits: &[
+            (0, 0x112000c00000300),
+            (5, 0x40000000000000),
+            (6, 0xc00000680),
+        ],
         groups: &[
             GroupDef {
                 count_tag: 398,
@@ -6430,6 +6491,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[420],
+        required_bits: &[(0, 0x112000c00000300), (6, 0x1000000000)],
         groups: &[GroupDef {
             count_tag: 420,
             delimiter: 12,
@@ -6462,6 +6524,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[66, 422, 428],
+        required_bits: &[(0, 0x112000c00000300), (1, 0x4), (6, 0x104000000000)],
         groups: &[
             GroupDef {
                 count_tag: 428,
@@ -6526,6 +6589,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0,
         ]),
         required: &[],
+        required_bits: &[(0, 0x112000c00000300)],
         groups: &[],
     },
     MessageDef {
@@ -6550,6 +6614,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[508, 513, 514],
+        required_bits: &[(0, 0x112000c00000300), (7, 0x1000000000000000), (8, 0x6)],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -6614,6 +6679,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[506, 508, 513, 514],
+        required_bits: &[(0, 0x112000c00000300), (7, 0x1400000000000000), (8, 0x6)],
         groups: &[GroupDef {
             count_tag: 453,
             delimiter: 448,
@@ -6650,6 +6716,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8200000000000,
         ]),
         required: &[11, 60, 530],
+        required_bits: &[(0, 0x1112000c00000b00), (8, 0x40000)],
         groups: &[
             GroupDef {
                 count_tag: 454,
@@ -6703,6 +6770,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8200000000000,
         ]),
         required: &[37, 530, 531],
+        required_bits: &[(0, 0x112002c00000300), (8, 0xc0000)],
         groups: &[
             GroupDef {
                 count_tag: 534,
@@ -6763,6 +6831,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000000000,
         ]),
         required: &[40, 60, 548, 549, 550, 552],
+        required_bits: &[(0, 0x1112010c00000300), (8, 0x17000000000)],
         groups: &[
             GroupDef {
                 count_tag: 552,
@@ -6903,6 +6972,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000000000,
         ]),
         required: &[40, 60, 548, 549, 550, 551, 552],
+        required_bits: &[(0, 0x1112010c00000300), (8, 0x1f000000000)],
         groups: &[
             GroupDef {
                 count_tag: 552,
@@ -7043,6 +7113,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000000000,
         ]),
         required: &[60, 548, 549, 550, 551, 552],
+        required_bits: &[(0, 0x1112000c00000300), (8, 0x1f000000000)],
         groups: &[
             GroupDef {
                 count_tag: 552,
@@ -7147,6 +7218,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[320],
+        required_bits: &[(0, 0x112000c00000300), (5, 0x1)],
         groups: &[],
     },
     MessageDef {
@@ -7171,6 +7243,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[320, 322, 323],
+        required_bits: &[(0, 0x112000c00000300), (5, 0xd)],
         groups: &[GroupDef {
             count_tag: 558,
             delimiter: 167,
@@ -7201,6 +7274,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000fe0004,
         ]),
         required: &[320, 559],
+        required_bits: &[(0, 0x112000c00000300), (5, 0x1), (8, 0x800000000000)],
         groups: &[
             GroupDef {
                 count_tag: 454,
@@ -7290,6 +7364,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[320, 322, 560],
+        required_bits: &[(0, 0x112000c00000300), (5, 0x5), (8, 0x1000000000000)],
         groups: &[GroupDef {
             count_tag: 146,
             delimiter: 55,
@@ -7409,6 +7484,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x200000000000,
         ]),
         required: &[320, 559],
+        required_bits: &[(0, 0x112000c00000300), (5, 0x1), (8, 0x800000000000)],
         groups: &[
             GroupDef {
                 count_tag: 457,
@@ -7448,6 +7524,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x200000000000,
         ]),
         required: &[320, 322, 560],
+        required_bits: &[(0, 0x112000c00000300), (5, 0x5), (8, 0x1000000000000)],
         groups: &[
             GroupDef {
                 count_tag: 457,
@@ -7538,6 +7615,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000000000,
         ]),
         required: &[11, 40, 54, 60, 555],
+        required_bits: &[(0, 0x1152010c00000b00), (8, 0x80000000000)],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -7701,6 +7779,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000000000,
         ]),
         required: &[11, 40, 41, 54, 60, 555],
+        required_bits: &[(0, 0x1152030c00000b00), (8, 0x80000000000)],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -7864,6 +7943,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8800000fe0004,
         ]),
         required: &[568, 569],
+        required_bits: &[(0, 0x112000c00000300), (8, 0x300000000000000)],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -7973,6 +8053,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000ff0004,
         ]),
         required: &[31, 32, 60, 75, 552, 570, 571],
+        required_bits: &[(0, 0x1112000d80000300), (1, 0x800), (8, 0xc00010000000000)],
         groups: &[
             GroupDef {
                 count_tag: 454,
@@ -8165,6 +8246,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8200000000000,
         ]),
         required: &[584, 585],
+        required_bits: &[(0, 0x112000c00000300), (9, 0x300)],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -8231,6 +8313,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[131, 146, 658],
+        required_bits: &[(0, 0x112000c00000300), (2, 0x40008), (10, 0x40000)],
         groups: &[GroupDef {
             count_tag: 146,
             delimiter: 55,
@@ -8363,6 +8446,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0, 0x0, 0x40000, 0x0, 0x80, 0x0, 0x0, 0x0, 0x0, 0x0, 0x10, 0x0, 0x0, 0x0, 0x0,
         ]),
         required: &[146, 644],
+        required_bits: &[(0, 0x112000c00000300), (2, 0x40000), (10, 0x10)],
         groups: &[GroupDef {
             count_tag: 146,
             delimiter: 55,
@@ -8457,6 +8541,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000fe0004,
         ]),
         required: &[117],
+        required_bits: &[(0, 0x112000c00000300), (1, 0x20000000000000)],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -8588,6 +8673,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000fe0004,
         ]),
         required: &[693, 694],
+        required_bits: &[(0, 0x112000c00000300), (10, 0x60000000000000)],
         groups: &[
             GroupDef {
                 count_tag: 735,
@@ -8720,6 +8806,14 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000007fe0004,
         ]),
         required: &[6, 54, 60, 75, 79, 80, 118, 381, 664, 665, 666, 773, 862],
+        required_bits: &[
+            (0, 0x1152000c00000340),
+            (1, 0x40000000018800),
+            (5, 0x2000000000000000),
+            (10, 0x7000000),
+            (12, 0x20),
+            (13, 0x40000000),
+        ],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -8888,6 +8982,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000000000,
         ]),
         required: &[1, 60, 581, 709, 710, 712, 715],
+        required_bits: &[(0, 0x1112000c00000302), (9, 0x20), (11, 0x960)],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -9009,6 +9104,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000000000,
         ]),
         required: &[1, 60, 581, 709, 712, 713, 715, 721, 722],
+        required_bits: &[(0, 0x1112000c00000302), (9, 0x20), (11, 0x60b20)],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -9137,6 +9233,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000000000,
         ]),
         required: &[1, 60, 581, 710, 715, 724],
+        required_bits: &[(0, 0x1112000c00000302), (9, 0x20), (11, 0x100840)],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -9239,6 +9336,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000000000,
         ]),
         required: &[1, 581, 721, 728, 729],
+        required_bits: &[(0, 0x112000c00000302), (9, 0x20), (11, 0x3020000)],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -9334,6 +9432,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000000000,
         ]),
         required: &[1, 581, 715, 721, 728, 730, 731, 734],
+        required_bits: &[(0, 0x112000c00000302), (9, 0x20), (11, 0x4d020800)],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -9456,6 +9555,11 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000000000,
         ]),
         required: &[568, 569, 749, 750],
+        required_bits: &[
+            (0, 0x112000c00000300),
+            (8, 0x300000000000000),
+            (11, 0x600000000000),
+        ],
         groups: &[
             GroupDef {
                 count_tag: 454,
@@ -9538,6 +9642,11 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8080000000000,
         ]),
         required: &[150, 571],
+        required_bits: &[
+            (0, 0x112000c00000300),
+            (2, 0x400000),
+            (8, 0x800000000000000),
+        ],
         groups: &[
             GroupDef {
                 count_tag: 454,
@@ -9643,6 +9752,13 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000007fe0004,
         ]),
         required: &[6, 53, 54, 71, 75, 87, 755, 794, 857],
+        required_bits: &[
+            (0, 0x172000c00000340),
+            (1, 0x800880),
+            (11, 0x8000000000000),
+            (12, 0x4000000),
+            (13, 0x2000000),
+        ],
         groups: &[
             GroupDef {
                 count_tag: 73,
@@ -9836,6 +9952,11 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[60, 70, 87, 755],
+        required_bits: &[
+            (0, 0x1112000c00000300),
+            (1, 0x800040),
+            (11, 0x8000000000000),
+        ],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -9881,6 +10002,12 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x100000000000,
         ]),
         required: &[60, 75, 664, 940],
+        required_bits: &[
+            (0, 0x1112000c00000300),
+            (1, 0x800),
+            (10, 0x1000000),
+            (14, 0x100000000000),
+        ],
         groups: &[],
     },
     MessageDef {
@@ -9905,6 +10032,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[60, 791],
+        required_bits: &[(0, 0x1112000c00000300), (12, 0x800000)],
         groups: &[GroupDef {
             count_tag: 453,
             delimiter: 448,
@@ -9941,6 +10069,12 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000000010000,
         ]),
         required: &[581, 715, 716, 717, 730, 731, 732, 744, 746, 747, 833],
+        required_bits: &[
+            (0, 0x112000c00000300),
+            (9, 0x20),
+            (11, 0xd001c003800),
+            (13, 0x2),
+        ],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -10062,6 +10196,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000007fe003e,
         ]),
         required: &[60, 894, 895],
+        required_bits: &[(0, 0x1112000c00000300), (13, 0xc000000000000000)],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -10192,6 +10327,11 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000007fe08fe,
         ]),
         required: &[60, 895, 902, 903],
+        required_bits: &[
+            (0, 0x1112000c00000300),
+            (13, 0x8000000000000000),
+            (14, 0xc0),
+        ],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -10341,6 +10481,11 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000007fe07fe,
         ]),
         required: &[60, 895, 902, 904, 905],
+        required_bits: &[
+            (0, 0x1112000c00000300),
+            (13, 0x8000000000000000),
+            (14, 0x340),
+        ],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -10471,6 +10616,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8000007fff03e,
         ]),
         required: &[908, 910],
+        required_bits: &[(0, 0x112000c00000300), (14, 0x5000)],
         groups: &[
             GroupDef {
                 count_tag: 453,
@@ -10620,6 +10766,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x8040007fe203e,
         ]),
         required: &[],
+        required_bits: &[(0, 0x112000c00000300)],
         groups: &[
             GroupDef {
                 count_tag: 938,
@@ -10769,6 +10916,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x1a000000000,
         ]),
         required: &[933, 935],
+        required_bits: &[(0, 0x112000c00000300), (14, 0xa000000000)],
         groups: &[GroupDef {
             count_tag: 936,
             delimiter: 930,
@@ -10799,6 +10947,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x37000000000,
         ]),
         required: &[932, 936, 937],
+        required_bits: &[(0, 0x112000c00000300), (14, 0x31000000000)],
         groups: &[GroupDef {
             count_tag: 936,
             delimiter: 930,
@@ -10829,6 +10978,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x38000000,
         ]),
         required: &[553, 923, 924],
+        required_bits: &[(0, 0x112000c00000300), (8, 0x20000000000), (14, 0x18000000)],
         groups: &[],
     },
     MessageDef {
@@ -10853,6 +11003,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0xc8000000,
         ]),
         required: &[553, 923],
+        required_bits: &[(0, 0x112000c00000300), (8, 0x20000000000), (14, 0x8000000)],
         groups: &[],
     },
     MessageDef {
@@ -10877,6 +11028,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0xe040000fea006,
         ]),
         required: &[909, 945],
+        required_bits: &[(0, 0x112000c00000300), (14, 0x2000000002000)],
         groups: &[
             GroupDef {
                 count_tag: 938,
@@ -10993,6 +11145,7 @@ pub static MESSAGES: [MessageDef; 93] = [
             0x0,
         ]),
         required: &[60, 773, 859],
+        required_bits: &[(0, 0x1112000c00000300), (12, 0x20), (13, 0x8000000)],
         groups: &[GroupDef {
             count_tag: 73,
             delimiter: 11,

@@ -15,6 +15,7 @@
 
 #[allow(missing_docs)]
 pub mod fix44;
+pub(crate) mod one_pass;
 
 use crate::codec::decode::{FieldRef, Message};
 use crate::codec::num::{is_decimal, is_int};
@@ -128,6 +129,10 @@ pub struct MessageDef {
     pub fields: TagSet,
     /// Top-level tags that must be present (sorted).
     pub required: &'static [u32],
+    /// The standard header's required tags and [`required`](Self::required), as the non-zero
+    /// words of a [`TagSet`] (`(word index, bits)`): the one-pass check tests them with a
+    /// load and a mask per word instead of a walk over the list.
+    pub required_bits: &'static [(u8, u64)],
     /// Top-level repeating groups.
     pub groups: &'static [GroupDef],
 }
@@ -269,9 +274,23 @@ fn check_field(tag: u32, value: &[u8]) -> Result<(), Violation> {
 
 /// Validates a decoded message against the FIX 4.4 dictionary.
 ///
-/// `seen` is scratch space for repeated-tag detection (cleared here). Returns the first
-/// violation found, which the session turns into a Reject (35=3).
+/// `seen` is scratch space for repeated-tag detection. Returns the first violation found,
+/// which the session turns into a Reject (35=3). A message the decoder already proved valid
+/// in its single pass ([`Message::passed_one_pass_check`]) costs nothing here; any other runs
+/// the full table walk, which finds and ranks the problem as QuickFIX does.
+#[inline]
 pub fn validate(msg: &Message<'_>, seen: &mut TagSet) -> Result<(), Violation> {
+    if msg.passed_one_pass_check() {
+        return Ok(());
+    }
+    validate_table_walk(msg, seen)
+}
+
+/// The full, table-driven validation (`seen` is cleared here): groups, and the QuickFIX order
+/// of checks that decides which problem a Reject names.
+#[cold]
+#[inline(never)]
+pub(crate) fn validate_table_walk(msg: &Message<'_>, seen: &mut TagSet) -> Result<(), Violation> {
     let info = msg.info();
     if let Some(tag) = info.out_of_order_tag {
         return Err(Violation::at(
