@@ -8,7 +8,7 @@
 
 use super::frame::{Frame, SOH};
 use super::num::parse_u64;
-use super::scan::{field_at, Scanned};
+use super::scan::{field_at, field_fast, Scanned};
 use crate::dict::one_pass::{self, role, OnePass, BODY, HEADER, TRAILER};
 use crate::tags;
 
@@ -209,6 +209,140 @@ pub fn decode<'a>(
     index: &'a mut FieldIndex,
 ) -> Result<Message<'a>, DecodeError> {
     let buf = &buf[..frame.len];
+    if let Some((n, info)) = decode_common(buf, &mut index.fields) {
+        return Ok(Message {
+            buf,
+            fields: &index.fields[..n],
+            info,
+        });
+    }
+    decode_general(buf, index)
+}
+
+/// The usual message, decoded by three tight loops, one per section: header fields, then
+/// body fields, then trailer fields, each `digits=value` with a tag of at most eight digits.
+/// Returns `None` at the first thing it does not handle (a field out of its section, a
+/// negative or long tag, a malformed field, a full index...) without having decided anything:
+/// [`decode_general`] then decodes the frame from the start and gives the answer. When it
+/// returns, its answer is the one [`decode_general`] would give (property-tested below);
+/// it is only cheaper, because the loops keep no section state machine and only the header
+/// loop looks for the header facts the session reads.
+#[inline(always)]
+fn decode_common(buf: &[u8], fields: &mut [FieldRef]) -> Option<(usize, HeaderInfo)> {
+    let len = buf.len();
+    if len == 0 || buf[len - 1] != SOH {
+        return None;
+    }
+    let cap = fields.len();
+    let mut info = HeaderInfo::default();
+    let mut check = OnePass::new();
+    let mut n = 0usize;
+    let mut p = 0usize;
+    // BeginString, BodyLength, MsgType, in this order, then the rest of the header.
+    let (mut tag, mut start, mut end, mut spec);
+    loop {
+        if p >= len || n == cap {
+            return None;
+        }
+        (tag, start, end) = field_fast(buf, p)?;
+        p = end + 1;
+        if n < 3 && tag != [tags::BEGIN_STRING, tags::BODY_LENGTH, tags::MSG_TYPE][n] {
+            return None;
+        }
+        spec = one_pass::spec(tag);
+        if spec.class != HEADER {
+            break;
+        }
+        fields[n] = FieldRef {
+            tag,
+            start: start as u32,
+            end: end as u32,
+        };
+        n += 1;
+        check.seen(tag);
+        let r = (start as u32, end as u32);
+        let v = &buf[start..end];
+        match spec.role {
+            role::MSG_TYPE if info.msg_type == (0, 0) => info.msg_type = r,
+            role::SEQ_NUM if !info.has_seq_num => {
+                info.has_seq_num = true;
+                info.seq_num = parse_u64(v);
+            }
+            role::SENDER if info.sender.is_none() => info.sender = Some(r),
+            role::TARGET if info.target.is_none() => info.target = Some(r),
+            role::SENDING_TIME if info.sending_time.is_none() => info.sending_time = Some(r),
+            role::ORIG_SENDING_TIME if info.orig_sending_time.is_none() => {
+                info.orig_sending_time = Some(r)
+            }
+            role::POSS_DUP => info.poss_dup = v == b"Y",
+            role::POSS_RESEND => info.poss_resend = v == b"Y",
+            _ => {}
+        }
+        if n > 3 {
+            check.field(tag, spec, buf, start, end);
+        } else if n == 3 {
+            check.msg_type(v);
+        }
+    }
+    if n < 3 {
+        return None;
+    }
+    info.body_first = n as u16;
+    // Body: `tag` is the first field after the header, not stored yet.
+    while spec.class == BODY {
+        fields[n] = FieldRef {
+            tag,
+            start: start as u32,
+            end: end as u32,
+        };
+        n += 1;
+        check.seen(tag);
+        check.field(tag, spec, buf, start, end);
+        if p >= len || n == cap {
+            return None;
+        }
+        (tag, start, end) = field_fast(buf, p)?;
+        p = end + 1;
+        spec = one_pass::spec(tag);
+    }
+    if spec.class != TRAILER {
+        return None; // a header field in the body
+    }
+    info.trailer_first = n as u16;
+    loop {
+        fields[n] = FieldRef {
+            tag,
+            start: start as u32,
+            end: end as u32,
+        };
+        n += 1;
+        check.seen(tag);
+        check.field(tag, spec, buf, start, end);
+        if p >= len {
+            break;
+        }
+        if n == cap {
+            return None;
+        }
+        (tag, start, end) = field_fast(buf, p)?;
+        p = end + 1;
+        spec = one_pass::spec(tag);
+        if spec.class != TRAILER {
+            return None;
+        }
+    }
+    info.valid = check.passed(true);
+    Some((n, info))
+}
+
+/// Any frame, including malformed ones: the field-by-field decoder with a section state
+/// machine, which records the first structural problem instead of giving up.
+#[cold]
+#[inline(never)]
+fn decode_general<'a>(
+    buf: &'a [u8],
+    index: &'a mut FieldIndex,
+) -> Result<Message<'a>, DecodeError> {
     let fields = &mut index.fields[..];
     let cap = fields.len();
     let mut n = 0usize;
@@ -821,6 +955,11 @@ mod tests {
     fn typical_orders_pass_in_one_pass() {
         let m = build("35=D|34=2|49=CLIENT01|52=20240301-12:00:00.000|56=VENUE|1=ACCT-7|11=ORD-000123456|21=1|38=1500|40=2|44=101.25|54=1|55=INTC|59=0|60=20240301-12:00:00.000|");
         with_msg(&m, |r| assert!(r.unwrap().passed_one_pass_check()));
+        // ... through the three-loop path, not the general decoder.
+        let mut idx = FieldIndex::for_message_size(4096);
+        let (n, info) = decode_common(&m, &mut idx.fields).expect("common path");
+        assert_eq!((n, info.body_first, info.trailer_first), (18, 7, 17));
+        assert!(info.valid);
         // A group is left to the table walk, which accepts it.
         let m = build("35=D|34=2|49=CLIENT01|52=20240301-12:00:00.000|56=VENUE|11=A|21=1|38=1|40=1|54=1|55=X|60=20240301-12:00:00|453=1|448=P|447=D|452=3|");
         with_msg(&m, |r| {
