@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use bench::book::{self, BookBenchOptions};
+use bench::cli::{FloorArgs, LatencyArgs, PlotArgs};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -19,6 +20,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Load a FIX 4.4 or binary venue (the appliance by default) and measure the round trip
+    /// of every order: open loop at a fixed rate (coordinated-omission corrected), closed loop
+    /// (one outstanding order per connection) or pipelined (throughput).
+    Latency(Box<LatencyArgs>),
+    /// Measure the machine's floor: a plain loopback TCP ping-pong with the venue's message
+    /// sizes, against an in-process echo server.
+    Floor(FloorArgs),
+    /// Overlay the latency-by-percentile curves of several `.hgrm` files in one SVG.
+    Plot(PlotArgs),
     /// Replay a workload file (workloads/gen_workload.py) through one engine on this thread
     /// and print throughput and per-command latency percentiles.
     Book {
@@ -54,6 +64,9 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
+        Cmd::Latency(a) => bench::cli::latency(&a)?,
+        Cmd::Floor(a) => bench::cli::floor(&a)?,
+        Cmd::Plot(a) => bench::cli::plot(&a)?,
         Cmd::Book {
             workload,
             json,
