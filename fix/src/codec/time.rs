@@ -59,6 +59,8 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 use std::cell::Cell;
 
+use super::scan::non_digits;
+
 thread_local! {
     /// The last second formatted on this thread and its `YYYYMMDD-HH:MM:SS` text. Const
     /// initialised: no allocation, no lazy init on the hot path.
@@ -204,37 +206,52 @@ pub fn parse_timestamp(s: &[u8]) -> Option<u64> {
 
 /// True when `s` is a valid UTCTimestamp (the checks of [`parse_timestamp`] without the
 /// calendar arithmetic; used by validation, which needs only the syntax).
+///
+/// Branch-light word arithmetic: `YYYYMMDD` and `HH:MM:SS` are one word each; every digit
+/// position is checked at once, and the two-digit components (month, day, hour, minute,
+/// second) are formed in parallel byte lanes by one multiply-add per word, then range-checked.
+/// The fraction's digits (1 to 9) are checked with one word load ending at the last byte.
 #[inline]
 pub fn is_timestamp(s: &[u8]) -> bool {
-    let Some(b) = s.get(..17) else { return false };
-    // Bytes 0..8 "YYYYMMDD" and 9..17 "HH:MM:SS" as two words; every digit position checked
-    // at once (high nibble 3, low nibble <= 9), separators by mask.
-    let date = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-    let time = u64::from_le_bytes([b[9], b[10], b[11], b[12], b[13], b[14], b[15], b[16]]);
-    const TIME_DIGITS: u64 = 0xffff_00ff_ff00_ffff; // bytes 0,1,3,4,6,7 of "HH:MM:SS"
-    let digits = |w: u64, m: u64| {
-        (w & 0xf0f0_f0f0_f0f0_f0f0 & m) == (0x3030_3030_3030_3030 & m)
-            && ((w & 0x0f0f_0f0f_0f0f_0f0f & m) + (0x0606_0606_0606_0606 & m))
-                & 0xf0f0_f0f0_f0f0_f0f0
-                == 0
+    let Some(b) = s.first_chunk::<17>() else {
+        return false;
     };
-    let seps = time & !TIME_DIGITS == 0x0000_3a00_003a_0000;
-    if !digits(date, u64::MAX) || !digits(time, TIME_DIGITS) || !seps || b[8] != b'-' {
+    let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+    let (date, time) = (word(0), word(9));
+    const TIME_DIGITS: u64 = 0xffff_00ff_ff00_ffff; // bytes 0,1,3,4,6,7 of "HH:MM:SS"
+    let shape_ok = non_digits(date) == 0
+        && non_digits(time) & TIME_DIGITS == 0
+        && time & !TIME_DIGITS == 0x0000_3a00_003a_0000
+        && b[8] == b'-';
+    // Byte i of `pairs(w)` is 10 * digit(i) + digit(i + 1) (each at most 10 * 15 + 15, so no
+    // carry between bytes).
+    let pairs = |w: u64| {
+        let x = w & 0x0f0f_0f0f_0f0f_0f0f;
+        x.wrapping_mul(10).wrapping_add(x >> 8)
+    };
+    let (d, t) = (pairs(date), pairs(time));
+    let lane = |w: u64, i: u32| (w >> (8 * i)) as u8;
+    let (mo, dd) = (lane(d, 4), lane(d, 6));
+    let (hh, mi, ss) = (lane(t, 0), lane(t, 3), lane(t, 6));
+    let ranges_ok =
+        mo.wrapping_sub(1) < 12 && dd.wrapping_sub(1) < 31 && hh <= 23 && mi <= 59 && ss <= 60;
+    shape_ok && ranges_ok && (s.len() == 17 || fraction_ok(s))
+}
+
+/// `.` and 1 to 9 digits after the 17 bytes of a timestamp.
+#[inline(always)]
+fn fraction_ok(s: &[u8]) -> bool {
+    let n = s.len().wrapping_sub(18);
+    if s.get(17) != Some(&b'.') || n.wrapping_sub(1) >= 9 {
         return false;
     }
-    let d = |i: usize| b[i] - b'0';
-    let mo = d(4) * 10 + d(5);
-    let dd = d(6) * 10 + d(7);
-    let ok = (1..=12).contains(&mo)
-        && (1..=31).contains(&dd)
-        && d(9) * 10 + d(10) <= 23
-        && d(12) * 10 + d(13) <= 59
-        && d(15) * 10 + d(16) <= 60;
-    ok && (s.len() == 17
-        || (s[17] == b'.'
-            && (19..=27).contains(&s.len())
-            && s[18..].iter().all(u8::is_ascii_digit)))
+    // The last eight bytes of `s` (at or after byte 11): only the fraction's are checked.
+    let tail = s.last_chunk::<8>().expect("19 bytes or more");
+    let fraction = HIGH_BYTES << (8 * (8 - n.min(8)));
+    non_digits(u64::from_le_bytes(*tail)) & fraction == 0 && (n < 9 || s[18].is_ascii_digit())
 }
+
+const HIGH_BYTES: u64 = 0x8080_8080_8080_8080;
 
 /// True when `s` is a valid UTCTimeOnly (`HH:MM:SS[.fff...]`).
 pub fn is_time_only(s: &[u8]) -> bool {
@@ -257,6 +274,77 @@ pub fn is_date_only(s: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `is_timestamp` before the lane arithmetic (commit 9b19373), as the oracle.
+    fn is_timestamp_reference(s: &[u8]) -> bool {
+        let Some(b) = s.get(..17) else { return false };
+        let date = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+        let time = u64::from_le_bytes([b[9], b[10], b[11], b[12], b[13], b[14], b[15], b[16]]);
+        const TIME_DIGITS: u64 = 0xffff_00ff_ff00_ffff;
+        let digits = |w: u64, m: u64| {
+            (w & 0xf0f0_f0f0_f0f0_f0f0 & m) == (0x3030_3030_3030_3030 & m)
+                && ((w & 0x0f0f_0f0f_0f0f_0f0f & m) + (0x0606_0606_0606_0606 & m))
+                    & 0xf0f0_f0f0_f0f0_f0f0
+                    == 0
+        };
+        let seps = time & !TIME_DIGITS == 0x0000_3a00_003a_0000;
+        if !digits(date, u64::MAX) || !digits(time, TIME_DIGITS) || !seps || b[8] != b'-' {
+            return false;
+        }
+        let d = |i: usize| b[i] - b'0';
+        let mo = d(4) * 10 + d(5);
+        let dd = d(6) * 10 + d(7);
+        let ok = (1..=12).contains(&mo)
+            && (1..=31).contains(&dd)
+            && d(9) * 10 + d(10) <= 23
+            && d(12) * 10 + d(13) <= 59
+            && d(15) * 10 + d(16) <= 60;
+        ok && (s.len() == 17
+            || (s[17] == b'.'
+                && (19..=27).contains(&s.len())
+                && s[18..].iter().all(u8::is_ascii_digit)))
+    }
+
+    /// Every single-byte change (to a digit, a separator, or a byte next to one) of valid
+    /// timestamps of every length, and every two-digit value of each component, are judged
+    /// as the reference judges them.
+    #[test]
+    fn syntax_check_agrees_with_the_reference() {
+        let mut checked = 0;
+        for base in [
+            "20240301-12:00:00",
+            "20241231-23:59:60.1",
+            "19991130-09:09:09.12345678",
+            "20240229-00:00:00.123456789",
+            "20240229-00:00:00.1234567890",
+        ] {
+            let base = base.as_bytes();
+            for len in 0..=base.len() + 1 {
+                let mut v = base[..len.min(base.len())].to_vec();
+                if len > base.len() {
+                    v.push(b'5');
+                }
+                assert_eq!(is_timestamp(&v), is_timestamp_reference(&v), "{v:?}");
+                for i in 0..v.len() {
+                    for c in (b'0'..=b'9').chain(*b"-:./ \x00\x7f\xb0\xff") {
+                        let mut w = v.clone();
+                        w[i] = c;
+                        assert_eq!(is_timestamp(&w), is_timestamp_reference(&w), "{w:?}");
+                        checked += 1;
+                    }
+                }
+            }
+            for pos in [4, 6, 9, 12, 15] {
+                for x in 0..100u8 {
+                    let mut w = base.to_vec();
+                    w[pos] = b'0' + x / 10;
+                    w[pos + 1] = b'0' + x % 10;
+                    assert_eq!(is_timestamp(&w), is_timestamp_reference(&w), "{w:?}");
+                }
+            }
+        }
+        assert!(checked > 10_000);
+    }
 
     #[test]
     fn formats_known_instants() {
