@@ -15,6 +15,8 @@
 //!   memory locking, pinning, scheduling class, readiness notification. Cold path.
 //! - [`runtime`]: threads, SPSC rings, wait strategies: the loops that drive the cores.
 //! - [`host`]: `appliance check-host`, the read-only report on how well the host is tuned.
+//! - [`telemetry`]: per-thread counters and histogram hand-over (hot side); the low-priority
+//!   exporter thread serving `/metrics` and `/health/*` (cold side).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
@@ -26,3 +28,4 @@ pub mod gateway;
 pub mod host;
 pub mod platform;
 pub mod runtime;
+pub mod telemetry;

@@ -232,6 +232,14 @@ pub struct ExporterSection {
     pub enabled: bool,
     /// Listen address (loopback by default).
     pub listen: SocketAddr,
+    /// How often hot threads hand their latency histograms to the exporter and publish
+    /// their counters, in milliseconds (the freshness of `/metrics`).
+    #[serde(default = "default_exporter_interval_ms")]
+    pub interval_ms: u64,
+}
+
+fn default_exporter_interval_ms() -> u64 {
+    1000
 }
 
 impl Default for ExporterSection {
@@ -239,6 +247,7 @@ impl Default for ExporterSection {
         Self {
             enabled: true,
             listen: "127.0.0.1:9100".parse().expect("literal address"),
+            interval_ms: default_exporter_interval_ms(),
         }
     }
 }
@@ -505,6 +514,12 @@ impl Config {
             return Err(invalid(
                 "exporter.listen",
                 "is the same address as a gateway listener",
+            ));
+        }
+        if !(10..=60_000).contains(&self.exporter.interval_ms) {
+            return Err(invalid(
+                "exporter.interval_ms",
+                "must be between 10 and 60000 milliseconds",
             ));
         }
         if self.instruments.is_empty() {

@@ -10,6 +10,7 @@ use crate::binary::wire::{
     OrderExecuted, OrderRejected, OrderReplaced, ServerMessage,
 };
 use crate::engine::{OrdType, Side, StpMode, TimeInForce};
+use crate::telemetry::labels::DisconnectCause;
 
 impl Gateway {
     /// Frames and handles everything buffered on binary connection `c`.
@@ -32,6 +33,7 @@ impl Gateway {
                 Ok(None) => break,
                 Err(_) => {
                     // No trustworthy frame boundary: close without a reply.
+                    self.close_cause = Some(DisconnectCause::ProtocolError);
                     self.on_closed(c);
                     self.mark_dirty(c);
                     break;
@@ -49,7 +51,7 @@ impl Gateway {
     }
 
     fn binary_frame(&mut self, c: ConnId, frame: &[u8], t_recv: u64) {
-        self.count_in();
+        self.count_in(super::core::Protocol::Binary);
         let now = self.now_ns;
         let sess = self.conns[c as usize].session;
         let result = {
@@ -108,6 +110,7 @@ impl Gateway {
                         expected_seq: 0,
                     }),
                 );
+                self.close_cause = Some(DisconnectCause::Logout);
                 self.close_after_flush(c);
             }
             Inbound::Nothing { .. } | Inbound::Login(_) => {}
@@ -316,6 +319,7 @@ impl Gateway {
     }
 
     fn binary_order_reject(&mut self, s: u16, token: u64, reason: u16) {
+        self.count_reject(reason);
         let m = ServerMessage::Rejected(OrderRejected {
             timestamp_ns: self.ts(),
             token,
@@ -325,6 +329,7 @@ impl Gateway {
     }
 
     fn binary_cancel_reject(&mut self, s: u16, token: u64, reason: u16) {
+        self.count_cancel_reject(reason);
         let m = ServerMessage::CancelRejected(CancelRejected {
             timestamp_ns: self.ts(),
             token,
@@ -453,6 +458,7 @@ impl Gateway {
                         expected_seq: 0,
                     }),
                 );
+                self.close_cause = Some(DisconnectCause::HeartbeatTimeout);
                 self.close_after_flush(c);
             }
         }
@@ -468,6 +474,7 @@ impl Gateway {
             }),
         );
         self.conns[c as usize].bin.close();
+        self.close_cause = Some(DisconnectCause::Shutdown);
         self.close_after_flush(c);
     }
 }

@@ -16,6 +16,9 @@ use crate::runtime::msg::{session_id, FromEngine, ToEngine};
 use crate::runtime::ring::{Receiver, Sender};
 use crate::runtime::stamp::{Stage, StageHistograms, Tsc};
 use crate::runtime::wait::Waker;
+use crate::telemetry::counters::{gw as slot, GatewayCounters};
+use crate::telemetry::labels::{self, DisconnectCause};
+use crate::telemetry::GatewayTelemetry;
 use std::sync::Arc;
 
 /// Connection handle: the index of the connection's slot.
@@ -308,11 +311,18 @@ pub struct Gateway {
     pub(crate) now_ns: u64,
     /// Wall clock, nanoseconds since the Unix epoch (refreshed per call).
     pub(crate) wall_ns: i64,
-    pub(crate) hist: StageHistograms,
+    /// Boxed so the telemetry hand-over swaps a pointer, not a megabyte of buckets.
+    pub(crate) hist: Box<StageHistograms>,
     /// Published counters.
     pub stats: Arc<GatewayStats>,
     messages_in: u64,
     messages_out: u64,
+    /// Business and session counters (plain integers; published once per interval).
+    pub(crate) counters: GatewayCounters,
+    /// Why the connection being closed now closes (set by the protocol modules just before
+    /// they close it; read when its session is unbound).
+    pub(crate) close_cause: Option<DisconnectCause>,
+    telemetry: Option<GatewayTelemetry>,
     /// Connections with a binary replay in progress.
     pub(crate) replaying: usize,
     pub(crate) fix_settings: super::fix_glue::FixSettings,
@@ -378,10 +388,13 @@ impl Gateway {
             tsc_origin,
             now_ns: 0,
             wall_ns: 0,
-            hist: StageHistograms::new(),
+            hist: Box::new(StageHistograms::new()),
             stats: Arc::new(GatewayStats::default()),
             messages_in: 0,
             messages_out: 0,
+            counters: GatewayCounters::default(),
+            close_cause: None,
+            telemetry: None,
             replaying: 0,
             fix_shared: super::fix_glue::FixShared::new(&fix_settings),
             fix_settings,
@@ -468,7 +481,7 @@ impl Gateway {
             self.replaying -= 1;
         }
         if let Some(s) = conn.session.take() {
-            self.unbind(s);
+            self.unbind(s, DisconnectCause::PeerClosed);
         }
     }
 
@@ -479,7 +492,7 @@ impl Gateway {
             return;
         }
         if let Some(s) = conn.session.take() {
-            self.unbind(s);
+            self.unbind(s, DisconnectCause::PeerClosed);
         }
         let conn = &mut self.conns[c as usize];
         conn.state = ConnState::Free;
@@ -613,9 +626,58 @@ impl Gateway {
         self.from_engines.iter().any(|r| !r.is_empty())
     }
 
-    /// This thread's latency histograms.
+    /// This thread's latency histograms (what has not been handed to the exporter yet).
     pub fn histograms(&self) -> &StageHistograms {
         &self.hist
+    }
+
+    /// Business and session counters counted so far (not yet published ones included).
+    pub fn counters(&self) -> &GatewayCounters {
+        &self.counters
+    }
+
+    /// Connects the gateway to the exporter (cold path, before the loop starts).
+    pub fn attach_telemetry(&mut self, t: GatewayTelemetry) {
+        self.telemetry = Some(t);
+    }
+
+    /// Publishes counters and hands the histograms over when the interval has elapsed;
+    /// drivers call it once per loop iteration (one compare when not due).
+    #[inline]
+    pub fn telemetry_tick(&mut self) {
+        if let Some(t) = &self.telemetry {
+            if t.handover.due(self.now_ns) {
+                self.publish_telemetry();
+            }
+        }
+    }
+
+    /// Hands the histograms over and copies every counter into the published block (once
+    /// per interval; walks the sessions for the gauges).
+    #[cold]
+    fn publish_telemetry(&mut self) {
+        let Some(t) = self.telemetry.as_mut() else {
+            return;
+        };
+        t.handover.hand_over(&mut self.hist, self.now_ns);
+        let mut connected = [0u64; labels::PROTOCOLS.len()];
+        let (mut resend_in, mut resend_out) = (0, 0);
+        for sess in &self.sessions {
+            let p = labels::protocol_index(sess.protocol);
+            connected[p] += sess.conn.is_some() as u64;
+            if let Some(f) = &sess.fix {
+                resend_in += f.session.resend_requests_received();
+                resend_out += f.session.resend_requests_sent();
+            }
+        }
+        for (p, n) in connected.iter().enumerate() {
+            self.counters.set(slot::CONNECTED + p, *n);
+        }
+        self.counters.set(slot::RESEND_RECEIVED, resend_in);
+        self.counters.set(slot::RESEND_SENT, resend_out);
+        self.counters.set(slot::HANDOVERS, t.handover.handovers);
+        self.counters.set(slot::HANDOVER_SKIPS, t.handover.skips);
+        t.metrics.publish(&self.counters);
     }
 
     // ---------------------------------------------------------------------------------------
@@ -645,6 +707,8 @@ impl Gateway {
             return;
         }
         self.messages_out += 1;
+        let p = labels::protocol_index(self.conns[c as usize].protocol);
+        self.counters.message_out(p);
         self.mark_dirty(c);
     }
 
@@ -653,6 +717,7 @@ impl Gateway {
         self.stats
             .slow_consumer_disconnects
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.close_cause = Some(DisconnectCause::SlowConsumer);
         self.on_closed(c);
         self.mark_dirty(c);
     }
@@ -667,7 +732,7 @@ impl Gateway {
             self.replaying -= 1;
         }
         if let Some(s) = conn.session.take() {
-            self.unbind(s);
+            self.unbind(s, DisconnectCause::ProtocolError);
         }
         self.mark_dirty(c);
     }
@@ -682,12 +747,27 @@ impl Gateway {
 
     /// Counts a decoded inbound message.
     #[inline]
-    pub(crate) fn count_in(&mut self) {
+    pub(crate) fn count_in(&mut self, p: Protocol) {
         self.messages_in += 1;
+        self.counters.message_in(labels::protocol_index(p));
+    }
+
+    /// Counts a refused new order (engine or gateway code).
+    #[inline]
+    pub(crate) fn count_reject(&mut self, code: u16) {
+        self.counters.reject(labels::reject_index(code));
+    }
+
+    /// Counts a refused cancel or replace (engine or gateway code).
+    #[inline]
+    pub(crate) fn count_cancel_reject(&mut self, code: u16) {
+        self.counters.cancel_reject(labels::reject_index(code));
     }
 
     /// Binds a logged-in session to a connection.
     pub(crate) fn bind(&mut self, c: ConnId, s: u16) {
+        self.counters
+            .logon(labels::protocol_index(self.sessions[s as usize].protocol));
         self.conns[c as usize].session = Some(s);
         self.sessions[s as usize].conn = Some(c);
         if self.sessions[s as usize].disconnect_cancel_pending {
@@ -697,7 +777,10 @@ impl Gateway {
         }
     }
 
-    fn unbind(&mut self, s: u16) {
+    fn unbind(&mut self, s: u16, default_cause: DisconnectCause) {
+        let cause = self.close_cause.take().unwrap_or(default_cause);
+        let p = labels::protocol_index(self.sessions[s as usize].protocol);
+        self.counters.disconnect(p, cause);
         let slot = &mut self.sessions[s as usize];
         slot.conn = None;
         if let Some(f) = slot.fix.as_mut() {
@@ -832,6 +915,11 @@ impl Gateway {
         });
         let engine = self.instruments.get(req.instrument).map_or(0, |i| i.engine);
         self.push(engine, cmd, t_recv);
+        self.counters.order_received(
+            labels::protocol_index(self.sessions[s as usize].protocol),
+            labels::side_index(req.side),
+            labels::ord_type_index(req.ord_type),
+        );
         Ok(slot)
     }
 
@@ -971,6 +1059,7 @@ impl Gateway {
                     return;
                 };
                 let s = self.orders.get(slot).session;
+                self.count_reject(r.reason as u8 as u16);
                 self.reply(
                     s,
                     &Reply::Rejected {
@@ -1111,6 +1200,7 @@ impl Gateway {
                 } else {
                     cr.reason as u8 as u16
                 };
+                self.count_cancel_reject(reason);
                 self.reply(
                     s,
                     &Reply::CancelRejected {

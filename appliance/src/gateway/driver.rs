@@ -104,6 +104,7 @@ pub fn run(
         }
         backend.flush(gw, &mut scratch);
         gw.sends_submitted();
+        gw.telemetry_tick();
         if shutdown_at.is_none() && stop.load(Ordering::Acquire) {
             backend.close_listeners();
             gw.stats.listening.store(false, Ordering::Release);

@@ -16,6 +16,7 @@ use super::core::{ConnId, ConnState, Gateway, GatewayReject, OrderRequest, Reply
 use super::orders::{ClientId, OrderInfo, OrderState};
 use crate::config::{FixSection, FixSessionConfig};
 use crate::engine::{CancelKind, CancelReason, OrdType, RejectReason, Side, TimeInForce};
+use crate::telemetry::labels::DisconnectCause;
 use fix::app::outbound::Id;
 use fix::app::{
     self, price, CxlRejResponseTo, ExecType, ExecutionReport, MassCancelScope, NewOrderSingle,
@@ -337,14 +338,15 @@ impl Gateway {
             match r.event {
                 Event::NeedMore => break,
                 Event::App(msg) => {
-                    self.count_in();
+                    self.count_in(super::core::Protocol::Fix);
                     self.fix_app(s, &mut fs.session, &msg, now, &mut out, t_recv);
                 }
-                Event::Disconnect(_) => {
+                Event::Disconnect(why) => {
                     close = true;
+                    self.close_cause = Some(DisconnectCause::from_fix(why));
                     break;
                 }
-                _ => self.count_in(),
+                _ => self.count_in(super::core::Protocol::Fix),
             }
             // Send as we go: a long resend must not wait for the whole input.
             if out.len() > 64 << 10 {
@@ -624,6 +626,7 @@ impl Gateway {
         now: u64,
         out: &mut Vec<u8>,
     ) {
+        self.count_reject(code);
         let exec_id = self.next_exec_id();
         let er = ExecutionReport {
             order_id: Id::Text(b"NONE"),
@@ -666,6 +669,7 @@ impl Gateway {
         now: u64,
         out: &mut Vec<u8>,
     ) {
+        self.count_cancel_reject(code);
         let r = OrderCancelReject {
             order_id: Id::Text(b"NONE"),
             cl_ord_id,
@@ -896,7 +900,8 @@ impl Gateway {
             .and_then(|f| f.session.on_timer(now, &mut out));
         self.fix_flush(Some(c), &mut out);
         self.fix_shared.out = out;
-        if disconnect.is_some() {
+        if let Some(why) = disconnect {
+            self.close_cause = Some(DisconnectCause::from_fix(why));
             self.close_after_flush(c);
         }
     }
@@ -922,6 +927,7 @@ impl Gateway {
         self.fix_flush(Some(c), &mut out);
         self.fix_shared.out = out;
         if !ok {
+            self.close_cause = Some(DisconnectCause::Shutdown);
             self.close_after_flush(c);
         }
     }

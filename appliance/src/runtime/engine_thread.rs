@@ -15,7 +15,10 @@ use super::ring::{Receiver, Sender};
 use super::stamp::{Stage, StageHistograms, Tsc};
 use super::wait::{Idle, Idler, Waker};
 use crate::config::WaitStrategy;
-use crate::engine::{Engine, Event, EventSink};
+use crate::engine::{Engine, Event, EventKind, EventSink, Side};
+use crate::telemetry::counters::{EngineCounters, NO_PRICE};
+use crate::telemetry::labels::cancel_index;
+use crate::telemetry::EngineTelemetry;
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -56,6 +59,8 @@ pub struct EngineThread {
     pub stop: Arc<AtomicBool>,
     /// Published counters.
     pub stats: Arc<EngineStats>,
+    /// Hand-over and business metrics for the exporter (`None`: exporter disabled).
+    pub telemetry: Option<EngineTelemetry>,
 }
 
 /// Routes events to the outbound rings while the engine processes one command.
@@ -67,6 +72,7 @@ struct RingSink<'a> {
     tsc: &'a Tsc,
     stop: &'a AtomicBool,
     waits: &'a mut u64,
+    counters: &'a mut EngineCounters,
 }
 
 impl RingSink<'_> {
@@ -98,6 +104,21 @@ impl RingSink<'_> {
 impl EventSink for RingSink<'_> {
     #[inline]
     fn event(&mut self, ev: &Event) {
+        // Business counts first: venue-issued events (no session) count too.
+        match &ev.kind {
+            EventKind::Trade(t) => {
+                let i = t.instrument as usize;
+                if let (Some(n), Some(v)) = (
+                    self.counters.trades.get_mut(i),
+                    self.counters.volume.get_mut(i),
+                ) {
+                    *n += 1;
+                    *v += t.qty;
+                }
+            }
+            EventKind::Cancelled(c) => self.counters.cancels[cancel_index(c.reason)] += 1,
+            _ => {}
+        }
         let [a, b] = ev.sessions();
         let ga = a.and_then(gateway_of);
         let gb = b.and_then(gateway_of);
@@ -126,12 +147,36 @@ impl EngineThread {
     /// Runs until stopped; returns the thread's latency histograms.
     pub fn run(mut self) -> StageHistograms {
         let tsc = Tsc::new();
-        let mut hist = StageHistograms::new();
+        let origin = tsc.now();
+        // Boxed so the telemetry hand-over swaps a pointer.
+        let mut hist = Box::new(StageHistograms::new());
+        let mut counters = EngineCounters::new(
+            self.telemetry
+                .as_ref()
+                .map_or(0, |t| t.metrics.instruments.len()),
+        );
+        let mut last_publish = (0u64, 0u64);
         let mut idler = Idler::new(self.wait);
         let stats = self.stats.clone();
         stats.running.store(true, Ordering::Release);
         let (mut commands, mut busy, mut idle, mut waits) = (0u64, 0u64, 0u64, 0u64);
+        let mut t_last = origin;
         loop {
+            if let Some(t) = self.telemetry.as_mut() {
+                // One conversion and one compare per iteration, on a TSC reading the loop
+                // already took (the last command's end, or the idle path's own reading).
+                let now_ns = tsc.ns_between(origin, t_last);
+                if t.handover.due(now_ns) {
+                    publish(
+                        &self.engine,
+                        t,
+                        &mut hist,
+                        &mut counters,
+                        now_ns,
+                        &mut last_publish,
+                    );
+                }
+            }
             let mut did = 0usize;
             let mut touched = 0u64;
             for input in self.inputs.iter_mut() {
@@ -146,12 +191,16 @@ impl EngineThread {
                         tsc: &tsc,
                         stop: &self.stop,
                         waits: &mut waits,
+                        counters: &mut counters,
                     };
                     self.engine.process(&msg.cmd, &mut sink);
                     touched |= sink.touched;
                     let t_end = tsc.now();
+                    let engine_ns = tsc.ns_between(t_deq, t_end);
                     hist.record(Stage::Ring, tsc.ns_between(msg.t_push, t_deq));
-                    hist.record(Stage::Engine, tsc.ns_between(t_deq, t_end));
+                    hist.record(Stage::Engine, engine_ns);
+                    counters.busy_ns += engine_ns;
+                    t_last = t_end;
                     did += 1;
                 }
             }
@@ -173,6 +222,7 @@ impl EngineThread {
             }
             idle += 1;
             stats.idle_loops.store(idle, Ordering::Relaxed);
+            t_last = tsc.now();
             if self.stop.load(Ordering::Acquire) {
                 break;
             }
@@ -188,6 +238,44 @@ impl EngineThread {
             }
         }
         stats.running.store(false, Ordering::Release);
-        hist
+        *hist
+    }
+}
+
+/// Hands the histograms over and publishes counters and book state (once per interval).
+#[cold]
+fn publish(
+    engine: &Engine,
+    t: &mut EngineTelemetry,
+    hist: &mut Box<StageHistograms>,
+    counters: &mut EngineCounters,
+    now_ns: u64,
+    last: &mut (u64, u64),
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    t.handover.hand_over(hist, now_ns);
+    counters.handovers = t.handover.handovers;
+    counters.handover_skips = t.handover.skips;
+    t.metrics.publish(counters);
+    // Busy share of the interval just ended, in parts per million.
+    let (busy0, t0) = *last;
+    let span = now_ns.saturating_sub(t0).max(1);
+    let ppm = (counters.busy_ns.saturating_sub(busy0) as u128 * 1_000_000 / span as u128)
+        .min(1_000_000) as u64;
+    t.metrics.busy_ppm.store(ppm, Relaxed);
+    *last = (counters.busy_ns, now_ns);
+    for id in engine.instruments() {
+        let Some(cell) = t.metrics.instruments.get(id as usize) else {
+            continue;
+        };
+        let price = |l: Option<crate::engine::LevelInfo>| l.map_or(NO_PRICE, |l| l.price);
+        cell.resting_bids
+            .store(engine.resting_orders(id, Side::Buy) as u64, Relaxed);
+        cell.resting_asks
+            .store(engine.resting_orders(id, Side::Sell) as u64, Relaxed);
+        cell.best_bid.store(price(engine.best_bid(id)), Relaxed);
+        cell.best_ask.store(price(engine.best_ask(id)), Relaxed);
+        cell.last_trade
+            .store(engine.last_trade(id).unwrap_or(NO_PRICE), Relaxed);
     }
 }

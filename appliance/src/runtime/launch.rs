@@ -19,6 +19,11 @@ use crate::gateway::driver::{self, Listener};
 use crate::gateway::fix_glue::{FixSession, FixSettings};
 use crate::gateway::instruments::Instruments;
 use crate::gateway::{Gateway, GatewayReport};
+use crate::telemetry::counters::{EngineMetrics, GatewayMetrics};
+use crate::telemetry::exporter::{self, Exporter, Placement};
+use crate::telemetry::handover::{self, HandoverRx};
+use crate::telemetry::render::{EngineSource, GatewaySource, InstrumentLabel, Sources};
+use crate::telemetry::{EngineTelemetry, GatewayTelemetry};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -54,6 +59,9 @@ pub struct Running {
     pub ring_stats: Vec<(String, Arc<RingStats>)>,
     /// The I/O backend each gateway uses, and why it fell back, if it did.
     pub backends: Vec<(String, Option<String>)>,
+    /// Bound address of the exporter (`None` when `exporter.enabled` is false).
+    pub exporter_addr: Option<SocketAddr>,
+    exporter: Option<Exporter>,
 }
 
 /// What a stopped appliance leaves behind.
@@ -169,6 +177,41 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         .with_context(|| format!("binary.listen: cannot listen on {}", cfg.binary.listen))?;
     let fix_addr = fix_listener.local_addr()?;
     let binary_addr = bin_listener.local_addr()?;
+
+    // Telemetry: one hand-over pair per hot thread (engines first, then gateways), all
+    // histogram sets allocated here.
+    let telemetry_on = cfg.exporter.enabled;
+    let interval_ns = cfg.exporter.interval_ms.saturating_mul(1_000_000);
+    let n_instruments = resolved.len();
+    let mut handover_rx: Vec<HandoverRx> = Vec::new();
+    let mut engine_metrics = Vec::with_capacity(n_eng);
+    let mut engine_tel: Vec<Option<EngineTelemetry>> = Vec::with_capacity(n_eng);
+    for _ in 0..n_eng {
+        let m = Arc::new(EngineMetrics::new(n_instruments));
+        engine_metrics.push(m.clone());
+        engine_tel.push(telemetry_on.then(|| {
+            let (tx, rx) = handover::pair(interval_ns);
+            handover_rx.push(rx);
+            EngineTelemetry {
+                handover: tx,
+                metrics: m,
+            }
+        }));
+    }
+    let mut gateway_metrics = Vec::with_capacity(n_gw);
+    let mut gateway_tel: Vec<Option<GatewayTelemetry>> = Vec::with_capacity(n_gw);
+    for _ in 0..n_gw {
+        let m = Arc::new(GatewayMetrics::default());
+        gateway_metrics.push(m.clone());
+        gateway_tel.push(telemetry_on.then(|| {
+            let (tx, rx) = handover::pair(interval_ns);
+            handover_rx.push(rx);
+            GatewayTelemetry {
+                handover: tx,
+                metrics: m,
+            }
+        }));
+    }
     let mut listeners: Vec<Vec<Listener>> = (0..n_gw).map(|_| Vec::new()).collect();
     listeners[cfg.fix.gateway].push(Listener {
         socket: fix_listener,
@@ -248,6 +291,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             wait: cfg.engine.wait,
             stop: engine_stop.clone(),
             stats: stats.clone(),
+            telemetry: engine_tel[e].take(),
         })
         .expect("engine thread is waiting for its parts");
         engine_wakers.push(waker);
@@ -317,6 +361,9 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             fix_settings.clone(),
         );
         gateway_stats.push(gw.stats.clone());
+        if let Some(t) = gateway_tel[g].take() {
+            gw.attach_telemetry(t);
+        }
         let waker = gateway_wakers[g].clone();
         let wait = cfg.gateway.wait;
         let io = opts.io.unwrap_or(cfg.gateway.io);
@@ -363,7 +410,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             }
         }
     }
-    let running = Running {
+    let mut running = Running {
         stop,
         engine_stop,
         gateways: gateway_handles,
@@ -374,10 +421,63 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         gateway_stats,
         ring_stats,
         backends,
+        exporter_addr: None,
+        exporter: None,
     };
     if let Some(e) = failure {
         running.stop();
         return Err(e);
+    }
+    // The exporter starts before readiness so `/health/ready` answers 503 while starting.
+    if telemetry_on {
+        let sources = Sources {
+            engines: running
+                .engine_stats
+                .iter()
+                .zip(engine_metrics)
+                .map(|(stats, metrics)| EngineSource {
+                    stats: stats.clone(),
+                    metrics,
+                })
+                .collect(),
+            gateways: running
+                .gateway_stats
+                .iter()
+                .zip(gateway_metrics)
+                .map(|(stats, metrics)| GatewaySource {
+                    stats: stats.clone(),
+                    metrics,
+                })
+                .collect(),
+            rings: running.ring_stats.clone(),
+            instruments: resolved
+                .iter()
+                .map(|r| InstrumentLabel {
+                    symbol: r.symbol.clone(),
+                    price_decimals: r.price_decimals,
+                })
+                .collect(),
+        };
+        let pinned: Vec<usize> = cfg
+            .engine
+            .cores
+            .iter()
+            .chain(&cfg.gateway.cores)
+            .copied()
+            .collect();
+        let placement = Placement {
+            core: exporter::housekeeping_core(&pinned),
+        };
+        match Exporter::start(cfg.exporter.listen, sources, handover_rx, placement) {
+            Ok(x) => {
+                running.exporter_addr = Some(x.addr);
+                running.exporter = Some(x);
+            }
+            Err(e) => {
+                running.stop();
+                return Err(e);
+            }
+        }
     }
     // Ready means: every engine in its loop, every gateway listening.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -428,6 +528,11 @@ impl Running {
             if let Ok(hist) = h.join() {
                 histograms.merge(&hist);
             }
+        }
+        // Last: the exporter takes the hot threads' final hand-overs, then gives back every
+        // sample it received, so the summary covers the whole run.
+        if let Some(x) = self.exporter {
+            histograms.merge(&x.stop());
         }
         Stopped {
             histograms,

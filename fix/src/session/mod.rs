@@ -230,6 +230,8 @@ pub struct Session<S: MessageStore> {
     received_logon: bool,
     sent_logon: bool,
     sent_reset: bool,
+    /// ResendRequests received and sent over the session's life (for metrics).
+    resend_requests: (u64, u64),
 }
 
 /// Outcome of the checks every inbound message goes through before it is acted on.
@@ -285,6 +287,7 @@ impl<S: MessageStore> Session<S> {
             received_logon: false,
             sent_logon: false,
             sent_reset: false,
+            resend_requests: (0, 0),
         }
     }
 
@@ -322,6 +325,16 @@ impl<S: MessageStore> Session<S> {
     pub fn heart_bt_int(&self) -> u32 {
         (self.hb_ns / NANOS_PER_SEC) as u32
     }
+    /// ResendRequests the peer sent, over the session's life (counted once verified).
+    pub fn resend_requests_received(&self) -> u64 {
+        self.resend_requests.0
+    }
+
+    /// ResendRequests this side sent (sequence gaps it saw), over the session's life.
+    pub fn resend_requests_sent(&self) -> u64 {
+        self.resend_requests.1
+    }
+
     /// Inbound messages dropped because the gap queue was full.
     pub fn queue_dropped(&self) -> u64 {
         self.queue.dropped()
@@ -827,6 +840,7 @@ impl<S: MessageStore> Session<S> {
         if let Verify::Stop(o) = self.verify(msg, false, false, now, out) {
             return o;
         }
+        self.resend_requests.0 += 1;
         let begin = msg
             .get(tags::BEGIN_SEQ_NO)
             .and_then(parse_u64)
@@ -1180,6 +1194,7 @@ impl<S: MessageStore> Session<S> {
         now: u64,
         out: &mut Vec<u8>,
     ) -> Result<(), DisconnectReason> {
+        self.resend_requests.1 += 1;
         self.send_admin(b"2", now, out, |e| {
             e.field_u64(tags::BEGIN_SEQ_NO, begin);
             e.field_u64(tags::END_SEQ_NO, 0);

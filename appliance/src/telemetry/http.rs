@@ -1,0 +1,157 @@
+//! The exporter's HTTP/1.1 server: GET (and HEAD) only, one request per connection, answered
+//! on the exporter thread itself (cold path).
+//!
+//! Why not a library: the exporter must stay one `SCHED_IDLE` thread on a housekeeping core,
+//! and the servers on crates.io bring their own worker threads or an async runtime. Scrapers
+//! (Prometheus, load balancers' health checks) send one short GET and read the answer, which
+//! is all this handles; every read and write has a timeout, so a stuck client costs the
+//! exporter at most [`IO_TIMEOUT`], never a hot thread anything.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// Longest a client may take to send its request or read the answer.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// Largest request head accepted.
+const MAX_HEAD: usize = 8 << 10;
+
+/// A request line reduced to what the exporter routes on.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Request {
+    /// `GET` or `HEAD` (anything else is answered 405 before routing).
+    pub head_only: bool,
+    /// The path without its query string.
+    pub path: String,
+}
+
+/// An answer.
+#[derive(Debug)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Content type.
+    pub content_type: &'static str,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A JSON answer.
+    pub fn json(status: u16, body: String) -> Self {
+        Self {
+            status,
+            content_type: "application/json",
+            body: body.into_bytes(),
+        }
+    }
+
+    /// A plain-text answer.
+    pub fn text(status: u16, body: impl Into<String>) -> Self {
+        Self {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: body.into().into_bytes(),
+        }
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+}
+
+/// Parses a request head (the bytes up to the blank line).
+pub fn parse(head: &[u8]) -> Result<Request, u16> {
+    let line_end = head
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .unwrap_or(head.len());
+    let line = std::str::from_utf8(&head[..line_end]).map_err(|_| 400u16)?;
+    let mut parts = line.split(' ');
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(400);
+    };
+    if !version.starts_with("HTTP/1.") {
+        return Err(400);
+    }
+    let head_only = match method {
+        "GET" => false,
+        "HEAD" => true,
+        _ => return Err(405),
+    };
+    let path = target.split('?').next().unwrap_or("").to_string();
+    Ok(Request { head_only, path })
+}
+
+/// Reads one request from `stream`, answers it with `route`, and closes.
+pub fn serve(mut stream: TcpStream, route: impl FnOnce(&Request) -> Response) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    let complete = loop {
+        if head.windows(4).any(|w| w == b"\r\n\r\n") {
+            break true;
+        }
+        if head.len() > MAX_HEAD {
+            break false;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break false,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    };
+    let (resp, head_only) = match complete.then(|| parse(&head)) {
+        Some(Ok(req)) => (route(&req), req.head_only),
+        Some(Err(code)) => (Response::text(code, reason(code)), false),
+        None => (Response::text(400, "incomplete request"), false),
+    };
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        resp.status,
+        reason(resp.status),
+        resp.content_type,
+        resp.body.len()
+    )
+    .into_bytes();
+    if !head_only {
+        out.extend_from_slice(&resp.body);
+    }
+    let _ = stream.write_all(&out);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_lines_are_parsed_or_refused_with_the_right_status() {
+        assert_eq!(
+            parse(b"GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Ok(Request {
+                head_only: false,
+                path: "/metrics".into()
+            })
+        );
+        assert!(
+            parse(b"HEAD /health/live HTTP/1.0\r\n\r\n")
+                .unwrap()
+                .head_only
+        );
+        assert_eq!(parse(b"POST /metrics HTTP/1.1\r\n\r\n"), Err(405));
+        assert_eq!(parse(b"GET /metrics\r\n\r\n"), Err(400));
+        assert_eq!(parse(b"GET /metrics SPDY/3\r\n\r\n"), Err(400));
+        assert_eq!(parse(b"\xff\xfe / HTTP/1.1\r\n\r\n"), Err(400));
+    }
+}

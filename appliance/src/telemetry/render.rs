@@ -1,0 +1,680 @@
+//! Builds the `/metrics` page: Prometheus families from what the hot threads published
+//! (cold path, exporter thread; allocation is fine here).
+//!
+//! The values already exist as integers in the threads' published blocks, so families are
+//! built directly as `prometheus::proto` values and encoded with the crate's `TextEncoder`;
+//! the process collector and the build information come from the crate as well. Latency
+//! histograms are HdrHistograms; their Prometheus form is computed at scrape time from the
+//! cumulative HdrHistogram ([`BUCKETS_NS`], base unit seconds).
+
+use super::counters::{gw, EngineMetrics, GatewayMetrics, NO_PRICE};
+use super::health::Readiness;
+use super::labels::{
+    reject_label, CANCEL_REASONS, DISCONNECT_CAUSES, ORD_TYPES, PROTOCOLS, QUANTILES, REJECT_SLOTS,
+    SIDES,
+};
+use crate::gateway::core::GatewayStats;
+use crate::runtime::engine_thread::EngineStats;
+use crate::runtime::ring::RingStats;
+use crate::runtime::stamp::{Stage, StageHistograms};
+use hdrhistogram::Histogram;
+use prometheus::core::Collector;
+use prometheus::proto::{self, MetricFamily, MetricType};
+use prometheus::Encoder;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+/// Upper bounds of the latency histogram buckets, in nanoseconds: fine from 100 ns (the
+/// engine stage lives there), coarser past 100 µs (only outliers live there).
+pub const BUCKETS_NS: [u64; 34] = [
+    100,
+    200,
+    300,
+    400,
+    500,
+    750,
+    1_000,
+    1_500,
+    2_000,
+    2_500,
+    3_000,
+    4_000,
+    5_000,
+    7_500,
+    10_000,
+    12_500,
+    15_000,
+    20_000,
+    25_000,
+    30_000,
+    40_000,
+    50_000,
+    75_000,
+    100_000,
+    150_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    50_000_000,
+    100_000_000,
+    1_000_000_000,
+];
+
+/// One engine's published state.
+pub struct EngineSource {
+    /// Loop counters and readiness.
+    pub stats: Arc<EngineStats>,
+    /// Business counters and book state.
+    pub metrics: Arc<EngineMetrics>,
+}
+
+/// One gateway's published state.
+pub struct GatewaySource {
+    /// Message counts, back-pressure, readiness.
+    pub stats: Arc<GatewayStats>,
+    /// Business and session counters.
+    pub metrics: Arc<GatewayMetrics>,
+}
+
+/// An instrument as labelled in metrics.
+#[derive(Clone, Debug)]
+pub struct InstrumentLabel {
+    /// Symbol.
+    pub symbol: String,
+    /// Implied decimals of its prices (price units per currency unit = 10^decimals).
+    pub price_decimals: u8,
+}
+
+/// Everything the exporter reads, shared with the hot threads.
+pub struct Sources {
+    /// Engines, by index.
+    pub engines: Vec<EngineSource>,
+    /// Gateways, by index.
+    pub gateways: Vec<GatewaySource>,
+    /// Rings: `(name, stats)`, names like `g0->e1`.
+    pub rings: Vec<(String, Arc<RingStats>)>,
+    /// Instruments, by id.
+    pub instruments: Vec<InstrumentLabel>,
+}
+
+impl Sources {
+    /// Readiness as the hot threads report it.
+    pub fn readiness(&self) -> Readiness {
+        let running = self
+            .engines
+            .iter()
+            .filter(|e| e.stats.running.load(std::sync::atomic::Ordering::Acquire))
+            .count();
+        let listening = self
+            .gateways
+            .iter()
+            .filter(|g| g.stats.listening.load(std::sync::atomic::Ordering::Acquire))
+            .count();
+        Readiness::new(running, self.engines.len(), listening, self.gateways.len())
+    }
+}
+
+/// Version and git hash, for `appliance_build_info`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Git commit the binary was built from (`unknown` outside a git checkout).
+pub const GIT_HASH: &str = env!("APPLIANCE_GIT_HASH");
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Collects families in exposition order.
+#[derive(Default)]
+pub struct Families(pub Vec<MetricFamily>);
+
+fn label_pairs(labels: Labels) -> Vec<proto::LabelPair> {
+    labels
+        .into_iter()
+        .map(|(k, v)| {
+            let mut l = proto::LabelPair::default();
+            l.set_name(k.to_string());
+            l.set_value(v);
+            l
+        })
+        .collect()
+}
+
+impl Families {
+    fn family(&mut self, name: &str, help: &str, ty: MetricType, metrics: Vec<proto::Metric>) {
+        let mut f = MetricFamily::default();
+        f.set_name(name.to_string());
+        f.set_help(help.to_string());
+        f.set_field_type(ty);
+        f.set_metric(metrics);
+        self.0.push(f);
+    }
+
+    /// A counter family (`name` ends in `_total`).
+    pub fn counter(&mut self, name: &str, help: &str, samples: Vec<(Labels, f64)>) {
+        let metrics = samples
+            .into_iter()
+            .map(|(labels, v)| {
+                let mut c = proto::Counter::default();
+                c.set_value(v);
+                let mut m = proto::Metric::from_label(label_pairs(labels));
+                m.set_counter(c);
+                m
+            })
+            .collect();
+        self.family(name, help, MetricType::COUNTER, metrics);
+    }
+
+    /// A gauge family.
+    pub fn gauge(&mut self, name: &str, help: &str, samples: Vec<(Labels, f64)>) {
+        let metrics = samples
+            .into_iter()
+            .map(|(labels, v)| {
+                let mut g = proto::Gauge::default();
+                g.set_value(v);
+                let mut m = proto::Metric::from_label(label_pairs(labels));
+                m.set_gauge(g);
+                m
+            })
+            .collect();
+        self.family(name, help, MetricType::GAUGE, metrics);
+    }
+}
+
+/// The Prometheus form of one HdrHistogram: cumulative counts at [`BUCKETS_NS`] and the
+/// sum (from each recorded value's bucket midpoint, so within the HdrHistogram's 0.1%).
+pub fn prometheus_histogram(h: &Histogram<u64>) -> proto::Histogram {
+    let mut counts = [0u64; BUCKETS_NS.len()];
+    let mut sum_ns = 0f64;
+    for v in h.iter_recorded() {
+        let value = v.value_iterated_to();
+        let n = v.count_at_value();
+        sum_ns += h.median_equivalent(value) as f64 * n as f64;
+        // A value counts in the first bucket whose bound is at or above the highest value
+        // its HdrHistogram bucket can hold, so no bucket claims samples above its bound.
+        if let Some(i) = BUCKETS_NS.iter().position(|&b| value <= b) {
+            counts[i] += n;
+        }
+    }
+    let mut buckets = Vec::with_capacity(BUCKETS_NS.len());
+    let mut cumulative = 0;
+    for (i, b) in BUCKETS_NS.iter().enumerate() {
+        cumulative += counts[i];
+        let mut bucket = proto::Bucket::default();
+        bucket.set_upper_bound(*b as f64 / 1e9);
+        bucket.set_cumulative_count(cumulative);
+        buckets.push(bucket);
+    }
+    let mut out = proto::Histogram::default();
+    out.set_sample_count(h.len());
+    out.set_sample_sum(sum_ns / 1e9);
+    out.set_bucket(buckets);
+    out
+}
+
+fn price(units: i64, decimals: u8) -> f64 {
+    if units == NO_PRICE {
+        f64::NAN
+    } else {
+        units as f64 / 10f64.powi(decimals as i32)
+    }
+}
+
+fn l1(k: &'static str, v: impl ToString) -> Labels {
+    vec![(k, v.to_string())]
+}
+
+/// Renders the whole page.
+pub fn render(
+    src: &Sources,
+    total: &StageHistograms,
+    window: &StageHistograms,
+    process: Option<&prometheus::process_collector::ProcessCollector>,
+) -> String {
+    let mut f = Families::default();
+    latency(&mut f, total, window);
+    business(&mut f, src);
+    sessions(&mut f, src);
+    rings_and_engines(&mut f, src);
+    build_and_health(&mut f, src);
+    if let Some(p) = process {
+        f.0.extend(p.collect());
+    }
+    let mut buf = Vec::new();
+    prometheus::TextEncoder::new()
+        .encode(&f.0, &mut buf)
+        .expect("families built here are well formed");
+    String::from_utf8(buf).expect("the text format is UTF-8")
+}
+
+fn latency(f: &mut Families, total: &StageHistograms, window: &StageHistograms) {
+    let metrics = Stage::ALL
+        .iter()
+        .map(|s| {
+            let mut m = proto::Metric::from_label(label_pairs(l1("stage", s.name())));
+            m.set_histogram(prometheus_histogram(total.get(*s)));
+            m
+        })
+        .collect();
+    f.family(
+        "appliance_latency_seconds",
+        "Latency per stage inside the appliance (TSC stamps), since start.",
+        MetricType::HISTOGRAM,
+        metrics,
+    );
+    let mut q = Vec::new();
+    let mut n = Vec::new();
+    for s in Stage::ALL {
+        let h = window.get(s);
+        for (quantile, label) in QUANTILES {
+            let v = if h.is_empty() {
+                f64::NAN
+            } else {
+                h.value_at_quantile(quantile) as f64 / 1e9
+            };
+            q.push((
+                vec![("stage", s.name().into()), ("quantile", label.into())],
+                v,
+            ));
+        }
+        let max = if h.is_empty() {
+            f64::NAN
+        } else {
+            h.max() as f64 / 1e9
+        };
+        q.push((
+            vec![("stage", s.name().into()), ("quantile", "1".into())],
+            max,
+        ));
+        n.push((l1("stage", s.name()), h.len() as f64));
+    }
+    f.gauge(
+        "appliance_latency_quantile_seconds",
+        "HdrHistogram quantiles of each stage over the samples handed over since the previous scrape (quantile=\"1\" is the maximum; NaN when there were none).",
+        q,
+    );
+    f.gauge(
+        "appliance_latency_window_samples",
+        "Samples behind appliance_latency_quantile_seconds (since the previous scrape).",
+        n,
+    );
+}
+
+fn business(f: &mut Families, src: &Sources) {
+    let gws: Vec<&GatewayMetrics> = src.gateways.iter().map(|g| &*g.metrics).collect();
+    let sum = |slot: usize| gws.iter().map(|m| m.get(slot)).sum::<u64>() as f64;
+    let mut orders = Vec::new();
+    for (p, pn) in PROTOCOLS.iter().enumerate() {
+        for (s, sn) in SIDES.iter().enumerate() {
+            for (t, tn) in ORD_TYPES.iter().enumerate() {
+                let v: u64 = gws.iter().map(|m| m.orders(p, s, t)).sum();
+                orders.push((
+                    vec![
+                        ("protocol", pn.to_string()),
+                        ("side", sn.to_string()),
+                        ("type", tn.to_string()),
+                    ],
+                    v as f64,
+                ));
+            }
+        }
+    }
+    f.counter(
+        "appliance_orders_received_total",
+        "New orders accepted by a gateway and sent to an engine.",
+        orders,
+    );
+    let by_reason = |base: usize| -> Vec<(Labels, f64)> {
+        (0..REJECT_SLOTS)
+            .map(|i| (l1("reason", reject_label(i)), sum(base + i)))
+            .collect()
+    };
+    f.counter(
+        "appliance_order_rejects_total",
+        "New orders refused, by reason (gateway validation or engine).",
+        by_reason(gw::REJECTS),
+    );
+    f.counter(
+        "appliance_cancel_rejects_total",
+        "Cancel and replace requests refused, by reason.",
+        by_reason(gw::CANCEL_REJECTS),
+    );
+    let engines: Vec<&EngineMetrics> = src.engines.iter().map(|e| &*e.metrics).collect();
+    f.counter(
+        "appliance_cancels_total",
+        "Orders (or remainders) cancelled by the engines, by reason.",
+        CANCEL_REASONS
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let v: u64 = engines.iter().map(|m| m.cancels[i].load(Relaxed)).sum();
+                (l1("reason", r), v as f64)
+            })
+            .collect(),
+    );
+    // Each instrument belongs to one engine: the others leave its cells at zero / no price.
+    let per_symbol = |get: &dyn Fn(&super::counters::InstrumentCells) -> u64| {
+        src.instruments
+            .iter()
+            .enumerate()
+            .map(|(id, ins)| {
+                let v: u64 = engines
+                    .iter()
+                    .filter_map(|m| m.instruments.get(id))
+                    .map(get)
+                    .sum();
+                (l1("symbol", &ins.symbol), v as f64)
+            })
+            .collect::<Vec<_>>()
+    };
+    f.counter(
+        "appliance_trades_total",
+        "Trades, by symbol.",
+        per_symbol(&|c| c.trades.load(Relaxed)),
+    );
+    f.counter(
+        "appliance_traded_volume_total",
+        "Traded quantity (in the instrument's quantity units), by symbol.",
+        per_symbol(&|c| c.volume.load(Relaxed)),
+    );
+    let mut resting = Vec::new();
+    for (side, name) in [(0, "buy"), (1, "sell")] {
+        for (id, ins) in src.instruments.iter().enumerate() {
+            let v: u64 = engines
+                .iter()
+                .filter_map(|m| m.instruments.get(id))
+                .map(|c| {
+                    if side == 0 {
+                        c.resting_bids.load(Relaxed)
+                    } else {
+                        c.resting_asks.load(Relaxed)
+                    }
+                })
+                .sum();
+            resting.push((
+                vec![("symbol", ins.symbol.clone()), ("side", name.to_string())],
+                v as f64,
+            ));
+        }
+    }
+    f.gauge(
+        "appliance_resting_orders",
+        "Orders resting in the book, by symbol and side.",
+        resting,
+    );
+    let prices = |get: &dyn Fn(&super::counters::InstrumentCells) -> i64| {
+        src.instruments
+            .iter()
+            .enumerate()
+            .map(|(id, ins)| {
+                let units = engines
+                    .iter()
+                    .filter_map(|m| m.instruments.get(id))
+                    .map(get)
+                    .find(|p| *p != NO_PRICE)
+                    .unwrap_or(NO_PRICE);
+                (l1("symbol", &ins.symbol), price(units, ins.price_decimals))
+            })
+            .collect::<Vec<_>>()
+    };
+    f.gauge(
+        "appliance_best_bid_price",
+        "Best bid, in the instrument's currency units (NaN when the bid side is empty).",
+        prices(&|c| c.best_bid.load(Relaxed)),
+    );
+    f.gauge(
+        "appliance_best_ask_price",
+        "Best ask, in the instrument's currency units (NaN when the ask side is empty).",
+        prices(&|c| c.best_ask.load(Relaxed)),
+    );
+    f.gauge(
+        "appliance_last_trade_price",
+        "Price of the last trade, in currency units (NaN before the first trade).",
+        prices(&|c| c.last_trade.load(Relaxed)),
+    );
+}
+
+fn sessions(f: &mut Families, src: &Sources) {
+    let gws: Vec<&GatewayMetrics> = src.gateways.iter().map(|g| &*g.metrics).collect();
+    let sum = |slot: usize| gws.iter().map(|m| m.get(slot)).sum::<u64>() as f64;
+    let per_protocol = |base: usize| -> Vec<(Labels, f64)> {
+        PROTOCOLS
+            .iter()
+            .enumerate()
+            .map(|(p, n)| (l1("protocol", n), sum(base + p)))
+            .collect()
+    };
+    f.gauge(
+        "appliance_sessions_connected",
+        "Logged-on sessions, by protocol.",
+        per_protocol(gw::CONNECTED),
+    );
+    f.counter(
+        "appliance_session_logons_total",
+        "Sessions bound to a connection by a Logon/Login, by protocol.",
+        per_protocol(gw::LOGONS),
+    );
+    let mut disconnects = Vec::new();
+    let mut logouts = Vec::new();
+    for (p, pn) in PROTOCOLS.iter().enumerate() {
+        for (c, cn) in DISCONNECT_CAUSES.iter().enumerate() {
+            let v: u64 = gws.iter().map(|m| m.disconnects(p, c)).sum();
+            disconnects.push((
+                vec![("protocol", pn.to_string()), ("reason", cn.to_string())],
+                v as f64,
+            ));
+            if *cn == "logout" {
+                logouts.push((l1("protocol", pn), v as f64));
+            }
+        }
+    }
+    f.counter(
+        "appliance_session_logouts_total",
+        "Logged-on sessions that ended with an orderly Logout exchange, by protocol.",
+        logouts,
+    );
+    f.counter(
+        "appliance_session_disconnects_total",
+        "Logged-on sessions that lost their connection, by protocol and reason.",
+        disconnects,
+    );
+    f.counter(
+        "appliance_messages_received_total",
+        "Messages decoded from clients, by protocol.",
+        per_protocol(gw::MESSAGES_IN),
+    );
+    f.counter(
+        "appliance_messages_sent_total",
+        "Messages queued to clients, by protocol.",
+        per_protocol(gw::MESSAGES_OUT),
+    );
+    f.counter(
+        "appliance_fix_resend_requests_received_total",
+        "FIX ResendRequests (35=2) received from counterparties.",
+        vec![(vec![], sum(gw::RESEND_RECEIVED))],
+    );
+    f.counter(
+        "appliance_fix_resend_requests_sent_total",
+        "FIX ResendRequests (35=2) sent because of inbound sequence gaps.",
+        vec![(vec![], sum(gw::RESEND_SENT))],
+    );
+    let per_gw = |get: &dyn Fn(&GatewayStats) -> u64| -> Vec<(Labels, f64)> {
+        src.gateways
+            .iter()
+            .enumerate()
+            .map(|(g, s)| (l1("gateway", g), get(&s.stats) as f64))
+            .collect()
+    };
+    f.counter(
+        "appliance_gateway_backpressure_events_total",
+        "Times a gateway paused reading a connection because an engine ring was full.",
+        per_gw(&|s| s.backpressure_events.load(Relaxed)),
+    );
+    f.counter(
+        "appliance_slow_consumer_disconnects_total",
+        "Connections closed because the client did not read its replies (output buffer full).",
+        per_gw(&|s| s.slow_consumer_disconnects.load(Relaxed)),
+    );
+}
+
+fn rings_and_engines(f: &mut Families, src: &Sources) {
+    let ring = |get: &dyn Fn(&RingStats) -> u64| -> Vec<(Labels, f64)> {
+        src.rings
+            .iter()
+            .map(|(n, s)| (l1("ring", n), get(s) as f64))
+            .collect()
+    };
+    f.gauge(
+        "appliance_ring_high_water_slots",
+        "Highest occupancy seen on each SPSC ring (slots), since start.",
+        ring(&|s| s.high_water()),
+    );
+    f.gauge(
+        "appliance_ring_capacity_slots",
+        "Capacity of each SPSC ring (slots).",
+        ring(&|s| s.capacity()),
+    );
+    f.counter(
+        "appliance_ring_full_events_total",
+        "Pushes (or reservations) that found the ring full: back-pressure.",
+        ring(&|s| s.full_events()),
+    );
+    let per_engine = |get: &dyn Fn(&EngineSource) -> f64| -> Vec<(Labels, f64)> {
+        src.engines
+            .iter()
+            .enumerate()
+            .map(|(e, s)| (l1("engine", e), get(s)))
+            .collect()
+    };
+    f.gauge(
+        "appliance_engine_busy_ratio",
+        "Share of the last telemetry interval each engine spent processing commands.",
+        per_engine(&|s| s.metrics.busy_ppm.load(Relaxed) as f64 / 1e6),
+    );
+    f.counter(
+        "appliance_engine_busy_seconds_total",
+        "Time each engine spent processing commands (rate() of it is the busy ratio).",
+        per_engine(&|s| s.metrics.busy_ns.load(Relaxed) as f64 / 1e9),
+    );
+    f.counter(
+        "appliance_engine_commands_total",
+        "Commands each engine processed.",
+        per_engine(&|s| s.stats.commands.load(Relaxed) as f64),
+    );
+    let mut loops = Vec::new();
+    for (e, s) in src.engines.iter().enumerate() {
+        loops.push((
+            vec![("engine", e.to_string()), ("state", "busy".into())],
+            s.stats.busy_loops.load(Relaxed) as f64,
+        ));
+        loops.push((
+            vec![("engine", e.to_string()), ("state", "idle".into())],
+            s.stats.idle_loops.load(Relaxed) as f64,
+        ));
+    }
+    f.counter(
+        "appliance_engine_loops_total",
+        "Engine loop iterations that found work (busy) or none (idle).",
+        loops,
+    );
+    f.counter(
+        "appliance_engine_out_ring_waits_total",
+        "Times an engine waited on a full outbound ring.",
+        per_engine(&|s| s.stats.out_ring_waits.load(Relaxed) as f64),
+    );
+    let mut handovers = Vec::new();
+    let mut skips = Vec::new();
+    for (e, s) in src.engines.iter().enumerate() {
+        handovers.push((
+            l1("thread", format!("engine-{e}")),
+            s.metrics.handovers.load(Relaxed) as f64,
+        ));
+        skips.push((
+            l1("thread", format!("engine-{e}")),
+            s.metrics.handover_skips.load(Relaxed) as f64,
+        ));
+    }
+    for (g, s) in src.gateways.iter().enumerate() {
+        handovers.push((
+            l1("thread", format!("gateway-{g}")),
+            s.metrics.get(gw::HANDOVERS) as f64,
+        ));
+        skips.push((
+            l1("thread", format!("gateway-{g}")),
+            s.metrics.get(gw::HANDOVER_SKIPS) as f64,
+        ));
+    }
+    f.counter(
+        "appliance_telemetry_handovers_total",
+        "Latency histograms handed from a hot thread to the exporter.",
+        handovers,
+    );
+    f.counter(
+        "appliance_telemetry_handover_skips_total",
+        "Hand-overs a hot thread skipped because the exporter had not returned an empty histogram (samples are delayed, not lost).",
+        skips,
+    );
+}
+
+fn build_and_health(f: &mut Families, src: &Sources) {
+    f.gauge(
+        "appliance_build_info",
+        "Build information (value 1).",
+        vec![(
+            vec![("version", VERSION.into()), ("git_hash", GIT_HASH.into())],
+            1.0,
+        )],
+    );
+    let r = src.readiness();
+    f.gauge(
+        "appliance_ready",
+        "1 when every engine runs, every gateway listens and recovery is complete (as /health/ready).",
+        vec![(vec![], r.ready as u8 as f64)],
+    );
+    f.gauge(
+        "appliance_recovery_complete",
+        "1 once recovery is complete (always 1: there is no journal to replay yet).",
+        vec![(vec![], r.recovery_complete as u8 as f64)],
+    );
+    f.gauge(
+        "appliance_memory_bytes",
+        "Large allocations (arenas, rings, buffers) by page backing: hugetlb-2m, thp or normal.",
+        crate::platform::memory::large_allocation_bytes()
+            .iter()
+            .map(|(b, n)| (l1("backing", b.as_str()), *n as f64))
+            .collect(),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hdr_histogram_becomes_cumulative_buckets_in_seconds() {
+        let mut h = StageHistograms::new();
+        for ns in [50, 100, 150, 1_000, 2_000_000_000] {
+            h.record(Stage::Engine, ns);
+        }
+        let p = prometheus_histogram(h.get(Stage::Engine));
+        assert_eq!(p.get_sample_count(), 5);
+        let b = p.get_bucket();
+        assert_eq!(b.len(), BUCKETS_NS.len());
+        assert!((b[0].upper_bound() - 1e-7).abs() < 1e-15);
+        assert_eq!(b[0].cumulative_count(), 2, "50 and 100 ns are <= 100 ns");
+        assert_eq!(b[1].cumulative_count(), 3);
+        assert_eq!(b[6].cumulative_count(), 4, "1 µs bucket");
+        assert_eq!(b.last().unwrap().cumulative_count(), 4, "2 s only in +Inf");
+        let sum = p.get_sample_sum();
+        assert!((sum - 2.0000013).abs() < 0.01, "{sum}");
+        assert!(b
+            .windows(2)
+            .all(|w| w[0].cumulative_count() <= w[1].cumulative_count()));
+    }
+
+    #[test]
+    fn prices_are_currency_units_and_missing_ones_nan() {
+        assert_eq!(price(1_000_000, 4), 100.0);
+        assert!(price(NO_PRICE, 4).is_nan());
+    }
+}
