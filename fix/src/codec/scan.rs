@@ -64,6 +64,22 @@ fn eight_digits_value(w: u64) -> u32 {
     x.wrapping_mul(10_000).wrapping_add(x >> 32) as u32
 }
 
+/// [`non_digits`] of four bytes.
+#[inline(always)]
+fn non_digits32(w: u32) -> u32 {
+    let x = w ^ 0x3030_3030;
+    (((x & 0x7f7f_7f7f).wrapping_add(0x7676_7676)) | x) & 0x8080_8080
+}
+
+/// The number written by the ASCII digits in the top `k` bytes of `w` (bytes below them
+/// zero), the first digit the most significant: pairs, then the whole.
+#[inline(always)]
+fn four_digits_value(w: u32) -> u32 {
+    let x = w & 0x0f0f_0f0f;
+    let x = (x.wrapping_mul(10).wrapping_add(x >> 8)) & 0x00ff_00ff;
+    (x.wrapping_mul(100).wrapping_add(x >> 16)) & 0xffff
+}
+
 /// Bit masks of the `=` and SOH bytes of a 16-byte chunk (bit i for byte i).
 #[inline(always)]
 fn chunk_masks(chunk: &[u8; 16]) -> (u32, u32) {
@@ -129,7 +145,7 @@ pub(crate) fn field_at(buf: &[u8], p: usize) -> Result<Scanned, DecodeError> {
     field_slow(buf, p)
 }
 
-/// The field starting at `p` when it is plain `digits=value<SOH>` with a tag of one to eight
+/// The field starting at `p` when it is plain `digits=value<SOH>` with a tag of one to four
 /// digits, `None` otherwise (the caller then takes the general path, [`field_at`]). Unlike
 /// [`field_at`] it also takes the fast path in the last 15 bytes of the frame (the trailer's
 /// CheckSum), with the 16 bytes that end the frame shifted so that byte 0 is `p`.
@@ -140,7 +156,7 @@ pub(crate) fn field_fast(buf: &[u8], p: usize) -> Option<(u32, usize, usize)> {
         Some(chunk) => {
             let chunk: &[u8; 16] = chunk.try_into().expect("16 bytes");
             let (eq, soh) = chunk_masks(chunk);
-            let w = u64::from_le_bytes(chunk[..8].try_into().expect("8 bytes"));
+            let w = u32::from_le_bytes(chunk[..4].try_into().expect("4 bytes"));
             (eq, soh, w)
         }
         None => {
@@ -150,15 +166,18 @@ pub(crate) fn field_fast(buf: &[u8], p: usize) -> Option<(u32, usize, usize)> {
             let chunk: &[u8; 16] = buf.get(buf.len().checked_sub(16)?..)?.try_into().ok()?;
             let (eq, soh) = chunk_masks(chunk);
             let skip = p - (buf.len() - 16);
-            let w = (u128::from_le_bytes(*chunk) >> (8 * skip)) as u64;
+            let w = (u128::from_le_bytes(*chunk) >> (8 * skip)) as u32;
             (eq >> skip, soh >> skip, w)
         }
     };
+    // Tags of one to four digits: every tag the dictionary defines (all below 1024), so a
+    // longer one makes the message invalid anyway and may take the slower general path.
+    // Four digits fit 32-bit lanes, whose constants are immediates.
     let k = eq.trailing_zeros(); // tag length; 32 when no '=' in the chunk
-    if k.wrapping_sub(1) >= 8 || non_digits(w) & (u64::MAX >> (64 - 8 * k)) != 0 {
+    if k.wrapping_sub(1) >= 4 || non_digits32(w) & (u32::MAX >> (32 - 8 * k)) != 0 {
         return None;
     }
-    let tag = eight_digits_value(w << (64 - 8 * k));
+    let tag = four_digits_value(w << (32 - 8 * k));
     // The tag bytes are digits and byte k is '=', so the first SOH of the chunk, if any,
     // closes this field's value.
     let end = if soh != 0 {
@@ -275,6 +294,39 @@ mod tests {
         }
     }
 
+    /// Every tag of up to four digits, with every zero padding, and every byte in every
+    /// position of the digit check.
+    #[test]
+    fn four_digit_tags_convert_like_a_digit_loop() {
+        for tag in 0..=9999u32 {
+            let s = tag.to_string();
+            for pad in 0..=(4 - s.len()) {
+                let digits = format!("{}{}", "0".repeat(pad), s);
+                let k = digits.len();
+                let mut b = [b'='; 4];
+                b[..k].copy_from_slice(digits.as_bytes());
+                let w = u32::from_le_bytes(b);
+                assert_eq!(four_digits_value(w << (32 - 8 * k)), tag, "{digits}");
+                assert_eq!(non_digits32(w) & (u32::MAX >> (32 - 8 * k)), 0);
+            }
+        }
+        for b in 0..=255u8 {
+            for i in 0..4 {
+                let mut bytes = *b"0123";
+                bytes[i] = b;
+                let nd = non_digits32(u32::from_le_bytes(bytes));
+                for (j, &x) in bytes.iter().enumerate() {
+                    assert_eq!(
+                        nd >> (8 * j + 7) & 1 == 1,
+                        !x.is_ascii_digit(),
+                        "{b} {i} {j}"
+                    );
+                }
+                assert_eq!(nd & !0x8080_8080, 0);
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn sse2_masks_match_the_scalar_ones(chunk in proptest::array::uniform16(
@@ -305,10 +357,10 @@ mod tests {
                 if let Some((tag, start, end)) = field_fast(&buf, p) {
                     prop_assert_eq!(fast, Ok(Scanned::Field { tag, start, end }));
                 } else if buf.len() - p >= 16 {
-                    // Where 16 bytes are readable, only nine-digit tags and the odd cases
-                    // (negative tags, garbled fields) leave the fast path.
+                    // Where 16 bytes are readable, only tags of five digits or more and the
+                    // odd cases (negative tags, garbled fields) leave the fast path.
                     if let Ok(Scanned::Field { start, .. }) = fast {
-                        prop_assert_eq!(start - 1 - p, 9);
+                        prop_assert!(start - 1 - p >= 5);
                     }
                 }
                 p = match fast {
