@@ -9,7 +9,7 @@
 //! bytes in.
 
 use super::frame::{checksum, SOH};
-use super::num::{digits_u64, eight_digits, write_fixed, write_i64, write_price, write_u64};
+use super::num::{digits_u64, low_digits, write_fixed, write_i64, write_price, write_u64};
 use super::time::{write_timestamp, TimePrecision};
 
 /// Writes `tag=` for `tag < 1000` at the start of `w` (at least 4 bytes); returns its length.
@@ -125,7 +125,7 @@ impl<'b> Encoder<'b> {
     }
 
     /// Writes `tag=value<SOH>`.
-    #[inline]
+    #[inline(always)]
     pub fn field(&mut self, tag: u32, value: &[u8]) {
         self.tag(tag);
         self.put(value);
@@ -133,7 +133,7 @@ impl<'b> Encoder<'b> {
     }
 
     /// Writes a one-character field (Side, OrdStatus, ExecType...).
-    #[inline]
+    #[inline(always)]
     pub fn field_char(&mut self, tag: u32, value: u8) {
         if tag < 1000 {
             if let Some(w) = self.buf.get_mut(self.pos..self.pos + 8) {
@@ -156,7 +156,7 @@ impl<'b> Encoder<'b> {
     }
 
     /// Writes an unsigned integer field.
-    #[inline]
+    #[inline(always)]
     pub fn field_u64(&mut self, tag: u32, value: u64) {
         // Fast path for the usual case (tag < 1000, value < 10^8): one bounds check for the
         // whole field, digits produced eight at a time and stored as one word.
@@ -164,7 +164,7 @@ impl<'b> Encoder<'b> {
             if let Some(w) = self.buf.get_mut(self.pos..self.pos + 16) {
                 let k = tag_into(w, tag);
                 let n = digits_u64(value);
-                let d = eight_digits(value as u32) >> (8 * (8 - n));
+                let d = low_digits(value as u32, n);
                 w[k..k + 8].copy_from_slice(&d.to_le_bytes());
                 w[k + n] = SOH;
                 self.pos += k + n + 1;

@@ -234,6 +234,31 @@ pub(crate) fn eight_digits(v: u32) -> u64 {
     (tens | (ones << 8)) | 0x3030_3030_3030_3030
 }
 
+/// The four decimal digits of `v < 10^4`, zero-padded, as ASCII in a little-endian `u32`:
+/// [`eight_digits`] with one lane split less, for the many small numbers of a report
+/// (quantities, price fractions and integer parts).
+#[inline(always)]
+pub(crate) fn four_digits(v: u32) -> u32 {
+    // /100: (x * 5243) >> 19 is exact for x < 43,699.
+    let q = (v * 5243) >> 19;
+    let pairs = q | ((v - q * 100) << 16);
+    // /10 per 16-bit lane: (x * 103) >> 10 is exact for x < 179.
+    let tens = ((pairs * 103) >> 10) & 0x000f_000f;
+    let ones = pairs - tens * 10;
+    (tens | (ones << 8)) | 0x3030_3030
+}
+
+/// The `n` (1 to 8) decimal digits of `v < 10^n`, zero-padded, as ASCII in the low `n` bytes
+/// of a little-endian `u64` (the rest zero).
+#[inline(always)]
+pub(crate) fn low_digits(v: u32, n: usize) -> u64 {
+    if n <= 4 {
+        (four_digits(v) as u64) >> (8 * (4 - n))
+    } else {
+        eight_digits(v) >> (8 * (8 - n))
+    }
+}
+
 /// Writes `v` in decimal at the start of `out`, returns the number of bytes written, or
 /// `None` when `out` is too short. With 24 bytes of room (the encoder's usual case) the
 /// digits are produced eight at a time and stored with whole-word writes.
@@ -242,7 +267,7 @@ pub fn write_u64(out: &mut [u8], v: u64) -> Option<usize> {
     if let Some(dst) = out.get_mut(..24) {
         let n = digits_u64(v);
         if v < 100_000_000 {
-            let w = eight_digits(v as u32) >> (8 * (8 - n));
+            let w = low_digits(v as u32, n);
             dst[..8].copy_from_slice(&w.to_le_bytes());
         } else {
             let hi = v / 100_000_000;
@@ -377,7 +402,7 @@ fn write_fixed_mag(out: &mut [u8], neg: bool, mag: u64, decimals: u8) -> Option<
     match out.get_mut(pos..pos + 8) {
         Some(dst) if int < 100_000_000 => {
             let n = digits_u64(int);
-            dst.copy_from_slice(&(eight_digits(int as u32) >> (8 * (8 - n))).to_le_bytes());
+            dst.copy_from_slice(&low_digits(int as u32, n).to_le_bytes());
             pos += n;
         }
         _ => pos += write_u64(out.get_mut(pos..)?, int)?,
@@ -387,7 +412,7 @@ fn write_fixed_mag(out: &mut [u8], neg: bool, mag: u64, decimals: u8) -> Option<
         // Fraction digits eight at a time: the last `d` of the zero-padded eight.
         if let Some(dst) = out.get_mut(pos..pos + 9) {
             dst[0] = b'.';
-            let w = eight_digits(frac as u32) >> (8 * (8 - d));
+            let w = low_digits(frac as u32, d);
             dst[1..9].copy_from_slice(&w.to_le_bytes());
             return Some(pos + 1 + d);
         }
@@ -416,13 +441,13 @@ fn write_decimal8(out: &mut [u8], value: i64, decimals: u8, trim: bool) -> Optio
         pos = 1;
     }
     let n = digits_u64(int);
-    out[pos..pos + 8].copy_from_slice(&(eight_digits(int as u32) >> (8 * (8 - n))).to_le_bytes());
+    out[pos..pos + 8].copy_from_slice(&low_digits(int as u32, n).to_le_bytes());
     pos += n;
     let d = decimals as usize;
     if d == 0 || (trim && frac == 0) {
         return Some(pos);
     }
-    let w = eight_digits(frac as u32) >> (8 * (8 - d));
+    let w = low_digits(frac as u32, d);
     let keep = if trim {
         // Digit values (0 for '0') of the d digits; the highest non-zero byte is the last
         // digit to keep.
@@ -456,6 +481,30 @@ fn divmod_pow10(v: u64, d: u8) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every value below 10^4 at every width that holds it, and samples of wider ones.
+    #[test]
+    fn low_digits_match_std_formatting() {
+        for v in 0..10_000u32 {
+            assert_eq!(four_digits(v).to_le_bytes(), *format!("{v:04}").as_bytes());
+            for n in 1..=8usize {
+                if (v as u64) < 10u64.pow(n as u32) {
+                    let mut want = [0u8; 8];
+                    want[..n].copy_from_slice(format!("{v:0n$}").as_bytes());
+                    assert_eq!(low_digits(v, n).to_le_bytes(), want, "{v} {n}");
+                }
+            }
+        }
+        for v in [10_000u32, 12_345, 99_999, 100_000, 1_234_567, 99_999_999] {
+            for n in 5..=8usize {
+                if (v as u64) < 10u64.pow(n as u32) {
+                    let mut want = [0u8; 8];
+                    want[..n].copy_from_slice(format!("{v:0n$}").as_bytes());
+                    assert_eq!(low_digits(v, n).to_le_bytes(), want, "{v} {n}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn decimal_parse_is_exact() {
