@@ -201,12 +201,14 @@ fn secs(s: f64) -> Duration {
 }
 
 /// A token base unique to this run (tokens are unique per user for the venue's whole run, so
-/// a second bench run against the same appliance must not reuse the first one's).
+/// a second bench run against the same appliance must not reuse the first one's). Layout
+/// below the base: connection `i` (< 16) uses `i << 26 ..` (64 Mi tokens each), the closing
+/// mass cancels `1 << 30 ..`; runs starting in different seconds never overlap.
 fn token_base() -> u64 {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    (secs & 0xFFFF_FFFF) << 30
+    (secs & 0xFFFF_FFFF) << 31
 }
 
 fn summarize(r: &RunResult, protocol: &str, c: &Common, connections: usize, mode: Mode) -> Summary {
@@ -340,6 +342,7 @@ fn run_floor(
         grid,
         core: c.core,
         drain: secs(c.drain),
+        mass_cancel_token: base + (1 << 30),
     };
     let r = load::run(spec)?;
     srv.join();
@@ -360,6 +363,9 @@ pub fn latency(a: &LatencyArgs) -> anyhow::Result<()> {
         .next()
         .context("no address")?;
     let n = c.connections.max(1);
+    if n > 16 {
+        bail!("at most 16 connections (the token layout gives each 64 Mi tokens)");
+    }
     let users: Vec<String> = if a.sessions.is_empty() {
         (1..=n).map(|i| format!("CLIENT{i}")).collect()
     } else {
@@ -387,20 +393,26 @@ pub fn latency(a: &LatencyArgs) -> anyhow::Result<()> {
                 .into_iter()
                 .enumerate()
                 .map(|(i, cmds)| {
-                    Source::Replay(Replay::new(cmds, &symbols, grid, base + ((i as u64) << 26)))
+                    Source::Replay(
+                        Replay::new(cmds, &symbols, grid, base + ((i as u64) << 26))
+                            .same_token_replace(proto == Protocol::Binary),
+                    )
                 })
                 .collect()
         }
         None => (0..n)
             .map(|i| {
-                Source::Mix(MixGen::new(
-                    a.mix,
-                    a.seed.wrapping_add(i as u64),
-                    &symbols,
-                    grid,
-                    base + ((i as u64) << 26),
-                    a.max_live,
-                ))
+                Source::Mix(
+                    MixGen::new(
+                        a.mix,
+                        a.seed.wrapping_add(i as u64),
+                        &symbols,
+                        grid,
+                        base + ((i as u64) << 26),
+                        a.max_live,
+                    )
+                    .same_token_replace(proto == Protocol::Binary),
+                )
             })
             .collect(),
     };
@@ -429,6 +441,7 @@ pub fn latency(a: &LatencyArgs) -> anyhow::Result<()> {
         sources,
         core: c.core,
         drain: secs(c.drain),
+        mass_cancel_token: base + (1 << 30),
     };
     let r = load::run(spec)?;
     let mut s = summarize(&r, pname, c, n, mode);

@@ -134,12 +134,12 @@ mod tests {
         let mut c = TcpStream::connect(srv.addr).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         // Two requests in one write, the second split across writes.
-        let mut req = vec![0u8; 96];
+        let mut req = [0u8; 96];
         req[..8].copy_from_slice(&7u64.to_le_bytes());
         req[48..56].copy_from_slice(&9u64.to_le_bytes());
         c.write_all(&req[..60]).unwrap();
         c.write_all(&req[60..]).unwrap();
-        let mut got = vec![0u8; 128];
+        let mut got = [0u8; 128];
         c.read_exact(&mut got).unwrap();
         assert_eq!(u64::from_le_bytes(got[..8].try_into().unwrap()), 7);
         assert_eq!(u64::from_le_bytes(got[64..72].try_into().unwrap()), 9);

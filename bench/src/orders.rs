@@ -190,9 +190,18 @@ pub struct MixGen {
     live: Vec<Live>,
     max_live: usize,
     next_token: u64,
+    same_token_replace: bool,
 }
 
 impl MixGen {
+    /// Replaces keep the order's token (the binary protocol allows `new_token == orig_token`).
+    /// Every answer about the order then names the same token, so a binary reply can always be
+    /// matched to its request; FIX needs a fresh ClOrdID per request and keeps this off.
+    pub fn same_token_replace(mut self, yes: bool) -> Self {
+        self.same_token_replace = yes;
+        self
+    }
+
     /// A generator whose tokens start at `first_token` (make it unique per connection and run).
     pub fn new(
         mix: Mix,
@@ -210,6 +219,7 @@ impl MixGen {
             live: Vec::with_capacity(max_live + 1),
             max_live: max_live.max(1),
             next_token: first_token,
+            same_token_replace: false,
         }
     }
 
@@ -298,7 +308,11 @@ impl MixGen {
         let o = self.live[i];
         let cut = self.rng.below((o.qty / 2).max(1)) + 1;
         let qty = o.qty.saturating_sub(cut).max(1);
-        let new_token = self.token();
+        let new_token = if self.same_token_replace {
+            o.token
+        } else {
+            self.token()
+        };
         self.live[i].token = new_token;
         self.live[i].qty = qty;
         Op::Replace {
@@ -368,6 +382,7 @@ pub struct Replay {
     /// ids only; a replace gives the order a fresh token, as FIX needs a new ClOrdID).
     orders: std::collections::HashMap<u64, (u16, Side, i64, u64)>,
     next_request: u64,
+    same_token_replace: bool,
 }
 
 /// Splits a workload's commands over `connections` by order id, so an order's cancel and
@@ -413,7 +428,14 @@ impl Replay {
             grid,
             orders: std::collections::HashMap::new(),
             next_request: 0,
+            same_token_replace: false,
         }
+    }
+
+    /// As [`MixGen::same_token_replace`].
+    pub fn same_token_replace(mut self, yes: bool) -> Self {
+        self.same_token_replace = yes;
+        self
     }
 
     fn tok(&self, id: u64) -> u64 {

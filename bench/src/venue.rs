@@ -495,17 +495,37 @@ impl Conn {
         let _ = self.flush();
     }
 
-    /// Logs out politely (bounded wait) and closes.
-    pub fn logout(&mut self, timeout: Duration) {
+    /// Cancels every order the session left resting (a mass cancel with request id
+    /// `request_token`, so the next run starts on an empty book), then logs out politely
+    /// (bounded wait) and closes.
+    pub fn logout(&mut self, request_token: u64, timeout: Duration) {
         match &mut self.state {
-            State::Binary { .. } => {
-                let mut buf = [0u8; 8];
+            State::Binary { next_seq } => {
+                let mut buf = [0u8; 32];
+                let mc = ClientMessage::MassCancel(wire::MassCancel {
+                    token: request_token,
+                    symbol: [b' '; 8],
+                });
+                if let Some(n) = mc.encode(*next_seq, &mut buf) {
+                    *next_seq += 1;
+                    self.out.extend_from_slice(&buf[..n]);
+                }
                 if let Some(n) = ClientMessage::Logout(wire::LogoutRequest {}).encode(0, &mut buf) {
                     self.out.extend_from_slice(&buf[..n]);
                 }
             }
             State::Fix { session, .. } => {
-                let _ = session.logout(None, wall_ns(), &mut self.out);
+                let now = wall_ns();
+                let _ = session.send(
+                    &fix::app::client::MassCancel {
+                        cl_ord_id: Id::Num(request_token),
+                        symbol: None,
+                        transact_time: now,
+                    },
+                    now,
+                    &mut self.out,
+                );
+                let _ = session.logout(None, now, &mut self.out);
             }
             State::Echo { .. } => return,
         }

@@ -63,20 +63,25 @@ fn spec(addr: SocketAddr, proto: Protocol, mode: Mode, mix: Mix, conns: usize) -
         progress: false,
         sources: (0..conns)
             .map(|i| {
-                Source::Mix(MixGen::new(
-                    mix,
-                    i as u64 + 3,
-                    &symbols,
-                    GRID,
-                    base + ((i as u64) << 26),
-                    500,
-                ))
+                Source::Mix(
+                    MixGen::new(
+                        mix,
+                        i as u64 + 3,
+                        &symbols,
+                        GRID,
+                        base + ((i as u64) << 26),
+                        500,
+                    )
+                    // As `bench latency` does: binary replies then always name the order's token.
+                    .same_token_replace(proto == Protocol::Binary),
+                )
             })
             .collect(),
         symbols,
         grid: GRID,
         core: None,
         drain: Duration::from_secs(3),
+        mass_cancel_token: base + (1 << 40),
     }
 }
 
