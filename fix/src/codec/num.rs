@@ -274,7 +274,7 @@ pub fn write_u64(out: &mut [u8], v: u64) -> Option<usize> {
             let lo = (v % 100_000_000) as u32;
             let h = n - 8;
             if hi < 100_000_000 {
-                let w = eight_digits(hi as u32) >> (8 * (8 - h));
+                let w = low_digits(hi as u32, h);
                 dst[..8].copy_from_slice(&w.to_le_bytes());
             } else {
                 let top = (hi / 100_000_000) as u32; // at most 4 digits
