@@ -4,5 +4,7 @@
 set -euo pipefail
 source scripts/ci/lib.sh
 need_cargo_tool cargo-nextest cargo-nextest
+# appliance/tests/telemetry_monitoring.rs runs promtool and a real Prometheus server.
+need_apt promtool prometheus
 need_pip_requirements
 cargo nextest run --workspace --locked --no-fail-fast

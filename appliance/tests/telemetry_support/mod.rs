@@ -30,7 +30,12 @@ pub fn start_with_telemetry(interval_ms: u64) -> Running {
 
 /// `GET path` on `addr`: (status, body). Bounded by timeouts.
 pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    try_http_get(addr, path).expect("connect")
+}
+
+/// `GET path` on `addr`, or `None` when nothing listens there (yet).
+pub fn try_http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(
@@ -47,7 +52,64 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .expect("a status code");
-    (status, body.to_string())
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    Some((
+        status,
+        if chunked {
+            dechunk(body)
+        } else {
+            body.to_string()
+        },
+    ))
+}
+
+/// Decodes a chunked body (Prometheus's own server may answer that way).
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).expect("chunk size");
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Percent-encodes a query-string value.
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Metric names an expression refers to: every `appliance_*` and `process_*` identifier
+/// (our metrics and the process collector's; `up` and functions are Prometheus's own).
+pub fn referenced_names(expr: &str) -> Vec<String> {
+    let re = regex::Regex::new(r"\b(?:appliance|process)_[a-zA-Z0-9_]+\b").unwrap();
+    re.find_iter(expr).map(|m| m.as_str().to_string()).collect()
+}
+
+/// The repository's `monitoring/` directory.
+pub fn monitoring_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../monitoring")
+}
+
+/// Runs a tool, failing with how to install it when it is missing.
+pub fn run_tool(cmd: &str, args: &[&str], install: &str) -> std::process::Output {
+    match std::process::Command::new(cmd).args(args).output() {
+        Ok(o) => o,
+        Err(e) => panic!("cannot run {cmd} ({e}): install it with `{install}`"),
+    }
 }
 
 /// Crossing orders from two binary users: `n` rounds of a resting buy hit by a sell, plus
