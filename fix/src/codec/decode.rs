@@ -233,7 +233,6 @@ fn decode_common(buf: &[u8], fields: &mut [FieldRef]) -> Option<(usize, HeaderIn
     if len == 0 || buf[len - 1] != SOH {
         return None;
     }
-    let cap = fields.len();
     let mut info = HeaderInfo::default();
     let mut check = OnePass::new();
     let mut n = 0usize;
@@ -241,7 +240,7 @@ fn decode_common(buf: &[u8], fields: &mut [FieldRef]) -> Option<(usize, HeaderIn
     // BeginString, BodyLength, MsgType, in this order, then the rest of the header.
     let (mut tag, mut start, mut end, mut spec);
     loop {
-        if p >= len || n == cap {
+        if p >= len {
             return None;
         }
         (tag, start, end) = field_fast(buf, p)?;
@@ -253,7 +252,8 @@ fn decode_common(buf: &[u8], fields: &mut [FieldRef]) -> Option<(usize, HeaderIn
         if spec.class != HEADER {
             break;
         }
-        fields[n] = FieldRef {
+        // A full index is left to the general decoder (one bounds check does both).
+        *fields.get_mut(n)? = FieldRef {
             tag,
             start: start as u32,
             end: end as u32,
@@ -290,7 +290,7 @@ fn decode_common(buf: &[u8], fields: &mut [FieldRef]) -> Option<(usize, HeaderIn
     info.body_first = n as u16;
     // Body: `tag` is the first field after the header, not stored yet.
     while spec.class == BODY {
-        fields[n] = FieldRef {
+        *fields.get_mut(n)? = FieldRef {
             tag,
             start: start as u32,
             end: end as u32,
@@ -298,7 +298,7 @@ fn decode_common(buf: &[u8], fields: &mut [FieldRef]) -> Option<(usize, HeaderIn
         n += 1;
         check.seen(tag);
         check.field(tag, spec, buf, start, end);
-        if p >= len || n == cap {
+        if p >= len {
             return None;
         }
         (tag, start, end) = field_fast(buf, p)?;
@@ -310,7 +310,7 @@ fn decode_common(buf: &[u8], fields: &mut [FieldRef]) -> Option<(usize, HeaderIn
     }
     info.trailer_first = n as u16;
     loop {
-        fields[n] = FieldRef {
+        *fields.get_mut(n)? = FieldRef {
             tag,
             start: start as u32,
             end: end as u32,
@@ -320,9 +320,6 @@ fn decode_common(buf: &[u8], fields: &mut [FieldRef]) -> Option<(usize, HeaderIn
         check.field(tag, spec, buf, start, end);
         if p >= len {
             break;
-        }
-        if n == cap {
-            return None;
         }
         (tag, start, end) = field_fast(buf, p)?;
         p = end + 1;
