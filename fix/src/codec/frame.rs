@@ -165,7 +165,79 @@ static TAIL_MASKS: [u8; 32] = {
 };
 
 /// Looks for one frame at the start of `buf`; `max_len` bounds a frame's total size.
+#[inline]
 pub fn next_frame(buf: &[u8], max_len: usize) -> FrameStatus {
+    match complete_frame(buf, max_len) {
+        Some(frame) => FrameStatus::Complete(frame),
+        None => next_frame_general(buf, max_len),
+    }
+}
+
+/// The usual case, a whole and correct frame whose `8=...<SOH>9=N<SOH>` fits in the first 16
+/// bytes (BodyLength of at most eight digits) and whose CheckSum has three digits: both
+/// separators from one 16-byte load, BodyLength converted as one word. `None` for anything
+/// else, without having decided anything: [`next_frame_general`] then looks at the input
+/// from the start. When it answers, its answer is the one [`next_frame_general`] would give
+/// (property-tested below): each condition here is one under which the general path takes
+/// the same branch.
+#[inline(always)]
+fn complete_frame(buf: &[u8], max_len: usize) -> Option<Frame> {
+    use super::scan::{chunk_masks, eight_digits_value, non_digits};
+    let head: &[u8; 16] = buf.get(..16)?.try_into().ok()?;
+    if head[..2] != *b"8=" {
+        return None;
+    }
+    let (_, soh) = chunk_masks(head);
+    // BeginString ends at the first SOH (bytes 0 and 1 are "8="), BodyLength at the second.
+    let s1 = soh.trailing_zeros() as usize;
+    let rest = soh & soh.wrapping_sub(1);
+    let s2 = rest.trailing_zeros() as usize;
+    // `rest == 0` makes `s2` 32: not below 16, so the `get` below fails.
+    let v = s1 + 3; // BodyLength's first digit
+    let k = s2.wrapping_sub(v);
+    if s1 >= max_len || head.get(s1 + 1..v)? != b"9=" || k.wrapping_sub(1) >= 8 {
+        return None;
+    }
+    let w = u64::from_le_bytes(buf.get(v..v + 8)?.try_into().ok()?);
+    if non_digits(w) & (u64::MAX >> (64 - 8 * k)) != 0 {
+        return None;
+    }
+    let declared = eight_digits_value(w << (64 - 8 * k)) as usize;
+    let body_start = s2 + 1;
+    let trailer = body_start + declared;
+    let cs_start = trailer + 3;
+    let end = cs_start + 4; // "NNN<SOH>" after "10="
+    if declared == 0 || trailer + 5 > max_len || end > max_len {
+        return None;
+    }
+    let t: &[u8; 8] = buf.get(trailer - 1..end)?.try_into().ok()?;
+    if t[0] != SOH || t[1..4] != *b"10=" || t[7] != SOH {
+        return None;
+    }
+    let (a, b, c) = (
+        t[4].wrapping_sub(b'0'),
+        t[5].wrapping_sub(b'0'),
+        t[6].wrapping_sub(b'0'),
+    );
+    if a > 9 || b > 9 || c > 9 {
+        return None;
+    }
+    let declared_cs = a as u32 * 100 + b as u32 * 10 + c as u32;
+    if declared_cs != checksum(&buf[..trailer]) as u32 {
+        return None;
+    }
+    Some(Frame {
+        len: end,
+        body_start,
+        trailer_start: trailer,
+    })
+}
+
+/// Any input, complete or not, correct or not: the field-by-field framer with QuickFIX's
+/// resynchronisation rules.
+#[cold]
+#[inline(never)]
+fn next_frame_general(buf: &[u8], max_len: usize) -> FrameStatus {
     if buf.len() < 2 {
         return FrameStatus::Incomplete;
     }
@@ -188,7 +260,8 @@ pub fn next_frame(buf: &[u8], max_len: usize) -> FrameStatus {
     }
     let limit = buf.len().min(max_len);
     // BeginString value: short, bounded search.
-    let Some(bs_end) = buf[2..limit.min(34)]
+    // (`max(2)`: a maximum size below 2 bytes must not make this range run backwards.)
+    let Some(bs_end) = buf[2..limit.clamp(2, 34)]
         .iter()
         .position(|&b| b == SOH)
         .map(|p| p + 2)
@@ -322,6 +395,59 @@ pub fn body_length_field_len(len: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        /// The fast path answers exactly as the general framer, on correct frames and on
+        /// frames with bytes changed (mostly to the bytes the framer looks for), cut short,
+        /// followed by more bytes, or bounded by any maximum size.
+        #[test]
+        fn complete_frame_agrees_with_the_general_framer(
+            body in "[0-9A-Z=|.]{0,60}",
+            begin in prop_oneof![Just("FIX.4.4"), Just("FIXT.1.1"), Just(""), Just("FIX.4.4.ABCDEFGH")],
+            declared_delta in prop_oneof![Just(0i64), Just(0), Just(0), -2i64..3],
+            cs_width in prop_oneof![Just(3usize), Just(3), Just(1), Just(2)],
+            edits in proptest::collection::vec(
+                (0usize..120, prop_oneof![
+                    Just(SOH), Just(b'='), Just(b'8'), Just(b'9'), Just(b'1'), Just(b'0'),
+                    Just(b'5'), any::<u8>()
+                ]),
+                0..3,
+            ),
+            cut in prop_oneof![Just(usize::MAX), 0usize..120],
+            tail in prop_oneof![Just(&b""[..]), Just(&b"8=FIX.4.4\x019=5\x01"[..])],
+            max_len in prop_oneof![Just(4096usize), 0usize..140],
+        ) {
+            let body = body.replace('|', "\x01");
+            let declared = (body.len() as i64 + declared_delta).max(0);
+            let mut m = format!("8={begin}\x019={declared}\x01{body}").into_bytes();
+            let cs = checksum(&m);
+            let cs = match cs_width {
+                3 => format!("{cs:03}"),
+                _ => format!("{cs}"),
+            };
+            m.extend_from_slice(format!("10={cs}\x01").as_bytes());
+            for &(i, b) in &edits {
+                if i < m.len() {
+                    m[i] = b;
+                }
+            }
+            m.extend_from_slice(tail);
+            m.truncate(cut);
+            let fast = next_frame(&m, max_len);
+            prop_assert_eq!(fast, next_frame_general(&m, max_len));
+        }
+    }
+
+    /// The usual frame takes the fast path.
+    #[test]
+    fn usual_frames_take_the_fast_path() {
+        let m = msg("35=0|34=2|49=A|52=20240101-00:00:00|56=B|");
+        assert!(complete_frame(&m, 4096).is_some());
+        assert_eq!(next_frame(&m, 4096), next_frame_general(&m, 4096));
+    }
 
     fn msg(body: &str) -> Vec<u8> {
         let body = body.replace('|', "\x01");

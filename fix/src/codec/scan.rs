@@ -57,7 +57,7 @@ pub(crate) fn bytes_equal(w: u64, c: u8) -> u64 {
 /// the first digit the most significant: pairs, then quadruples, then the whole, each step one
 /// multiply-add over every lane at once.
 #[inline(always)]
-fn eight_digits_value(w: u64) -> u32 {
+pub(crate) fn eight_digits_value(w: u64) -> u32 {
     let x = w & 0x0f0f_0f0f_0f0f_0f0f;
     let x = (x.wrapping_mul(10).wrapping_add(x >> 8)) & 0x00ff_00ff_00ff_00ff;
     let x = (x.wrapping_mul(100).wrapping_add(x >> 16)) & 0x0000_ffff_0000_ffff;
@@ -82,7 +82,7 @@ fn four_digits_value(w: u32) -> u32 {
 
 /// Bit masks of the `=` and SOH bytes of a 16-byte chunk (bit i for byte i).
 #[inline(always)]
-fn chunk_masks(chunk: &[u8; 16]) -> (u32, u32) {
+pub(crate) fn chunk_masks(chunk: &[u8; 16]) -> (u32, u32) {
     #[cfg(target_arch = "x86_64")]
     {
         #[inline]
