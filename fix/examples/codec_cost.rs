@@ -114,6 +114,7 @@ fn main() {
         }
     }
     if op == "frame" || op == "decode" {
+        let t = Instant::now();
         for _ in 0..iters {
             let input = black_box(&msg[..]);
             let FrameStatus::Complete(f) = next_frame(input, 8192) else {
@@ -123,6 +124,8 @@ fn main() {
                 black_box(decode(input, &f, &mut idx).unwrap().seq_num());
             }
         }
+        let ns = t.elapsed().as_nanos() as f64 / iters.max(1) as f64;
+        println!("{op} NewOrderSingle: {ns:.1} ns/op");
     }
     if op == "all" || op == "encode" {
         let mut best = f64::MAX;

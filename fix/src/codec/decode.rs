@@ -9,6 +9,7 @@
 use super::frame::{Frame, SOH};
 use super::num::parse_u64;
 use super::scan::{field_at, field_fast, Scanned};
+use super::shape::Shape;
 use crate::dict::one_pass::{self, role, OnePass, BODY, HEADER, TRAILER};
 use crate::tags;
 
@@ -40,6 +41,8 @@ pub enum DecodeError {
 #[derive(Debug)]
 pub struct FieldIndex {
     fields: Box<[FieldRef]>,
+    /// The layout of the last message that passed the one-pass check (`shape.rs`).
+    shape: Box<Shape>,
 }
 
 impl FieldIndex {
@@ -49,6 +52,7 @@ impl FieldIndex {
         let cap = max_message_size / 4 + 4;
         FieldIndex {
             fields: vec![FieldRef::default(); cap].into_boxed_slice(),
+            shape: Box::new(Shape::empty()),
         }
     }
 }
@@ -56,15 +60,15 @@ impl FieldIndex {
 /// Positions of the header fields the session reads, filled while decoding.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HeaderInfo {
-    msg_type: (u32, u32),
+    pub(crate) msg_type: (u32, u32),
     /// Parsed MsgSeqNum; `None` when absent or not a number.
     pub seq_num: Option<u64>,
     /// True when a MsgSeqNum field is present at all.
     pub has_seq_num: bool,
-    sender: Option<(u32, u32)>,
-    target: Option<(u32, u32)>,
-    sending_time: Option<(u32, u32)>,
-    orig_sending_time: Option<(u32, u32)>,
+    pub(crate) sender: Option<(u32, u32)>,
+    pub(crate) target: Option<(u32, u32)>,
+    pub(crate) sending_time: Option<(u32, u32)>,
+    pub(crate) orig_sending_time: Option<(u32, u32)>,
     /// PossDupFlag (43) is `Y`.
     pub poss_dup: bool,
     /// PossResend (97) is `Y`.
@@ -78,7 +82,7 @@ pub struct HeaderInfo {
     /// First negative tag (such as `-1=HI`), kept so it can be rejected by number.
     pub negative_tag: Option<i32>,
     /// The one-pass dictionary check accepted the message (`dict/one_pass.rs`).
-    valid: bool,
+    pub(crate) valid: bool,
 }
 
 /// A decoded message: the frame bytes plus the field index. Copy, borrow-only.
@@ -209,7 +213,17 @@ pub fn decode<'a>(
     index: &'a mut FieldIndex,
 ) -> Result<Message<'a>, DecodeError> {
     let buf = &buf[..frame.len];
+    if let Some((n, info)) = index.shape.decode(buf, &mut index.fields) {
+        return Ok(Message {
+            buf,
+            fields: &index.fields[..n],
+            info,
+        });
+    }
     if let Some((n, info)) = decode_common(buf, &mut index.fields) {
+        if info.valid {
+            index.shape.record(buf, &index.fields[..n], &info);
+        }
         return Ok(Message {
             buf,
             fields: &index.fields[..n],
@@ -944,6 +958,112 @@ mod tests {
         assert!(
             marked >= 300 && walk_err >= 1000,
             "{marked} {walk_ok} {walk_err}"
+        );
+    }
+
+    /// Typical messages and variants of them decoded one after another with one index, so
+    /// that many match the kept shape: the same tags with other values (valid or not), and
+    /// now and then a changed tag or MsgType, a field dropped or repeated. Each decodes as
+    /// the reference decoder decodes it, and is marked valid only when the table walk
+    /// accepts it; both outcomes must occur on shape matches.
+    #[test]
+    fn shape_matches_agree_with_the_reference() {
+        let bases = [
+            "35=D|34=2|49=CLIENT01|52=20240301-12:00:00.000|56=VENUE|1=ACCT-7|11=ORD-000123456|21=1|38=1500|40=2|44=101.25|54=1|55=INTC|59=0|60=20240301-12:00:00.000|",
+            "35=F|34=9|49=C|52=20240301-12:00:00|56=V|11=B|41=A|54=2|55=X|60=20240301-12:00:00|",
+            "35=0|34=3|49=C|52=20240301-12:00:00|56=V|",
+            "35=8|34=4|43=Y|49=V|52=20240301-12:00:00|56=C|122=20240301-11:00:00|6=0|14=0|17=E1|37=O1|39=0|54=1|55=X|150=0|151=10|",
+        ];
+        let bad = [
+            "",
+            "1.2.3",
+            "X",
+            "-",
+            "20241301-12:00:00",
+            "99",
+            "Y",
+            "ABC DEF",
+            "0",
+            "+1",
+        ];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut idx = FieldIndex::for_message_size(8192);
+        let mut scratch = FieldIndex::for_message_size(8192);
+        let (mut hits, mut hits_valid, mut hits_invalid) = (0, 0, 0);
+        for round in 0..20_000 {
+            let base = bases[(round / 50) % bases.len()];
+            let mut f: Vec<(String, String)> = base
+                .split('|')
+                .filter(|x| !x.is_empty())
+                .map(|x| {
+                    let (t, v) = x.split_once('=').unwrap();
+                    (t.to_string(), v.to_string())
+                })
+                .collect();
+            for _ in 0..rng.below(3) {
+                let i = rng.below(f.len());
+                let tag: u32 = f[i].0.parse().unwrap();
+                f[i].1 = if rng.chance(60) {
+                    valid_value(tag, &mut rng)
+                } else {
+                    rng.pick(&bad).to_string()
+                };
+            }
+            match rng.below(40) {
+                0 => {
+                    let i = rng.below(f.len());
+                    f[i].0 = rng
+                        .pick(&["1", "11", "58", "34", "453", "5000", "10", "012"])
+                        .into();
+                }
+                1 => {
+                    f.remove(rng.below(f.len()));
+                }
+                2 => {
+                    let i = rng.below(f.len());
+                    let dup = f[i].clone();
+                    f.insert(rng.below(f.len() + 1), dup);
+                }
+                3 => f[0].1 = rng.pick(&["D", "F", "8", "0", "G", "DD"]).into(),
+                _ => {}
+            }
+            let body: String = f.iter().map(|(t, v)| format!("{t}={v}|")).collect();
+            let m = build(&body);
+            let FrameStatus::Complete(fr) = next_frame(&m, 8192) else {
+                continue;
+            };
+            let hit = idx.shape.decode(&m, &mut scratch.fields).is_some();
+            let mut ref_idx = FieldIndex::for_message_size(8192);
+            let new = decode(&m, &fr, &mut idx);
+            let old = reference::decode(&m, &fr, &mut ref_idx);
+            let text = String::from_utf8_lossy(&m).replace('\x01', "|");
+            match (&new, &old) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(observable(a), observable(b), "{text}");
+                    let mut seen = crate::dict::TagSet::EMPTY;
+                    let full = crate::dict::validate_table_walk(a, &mut seen);
+                    if a.passed_one_pass_check() {
+                        assert_eq!(full, Ok(()), "marked valid: {text}");
+                    }
+                    assert_eq!(crate::dict::validate(a, &mut seen), full, "{text}");
+                    if hit {
+                        hits += 1;
+                        if full.is_ok() {
+                            assert!(a.passed_one_pass_check(), "{text}");
+                            hits_valid += 1;
+                        } else {
+                            hits_invalid += 1;
+                        }
+                    }
+                }
+                (Err(a), Err(b)) => assert_eq!(a, b, "{text}"),
+                _ => panic!("{text}: {:?} vs {:?}", new.map(|_| ()), old.map(|_| ())),
+            }
+        }
+        eprintln!("shape matches {hits}: valid {hits_valid}, invalid {hits_invalid}");
+        assert!(
+            hits_valid >= 2_000 && hits_invalid >= 2_000,
+            "{hits_valid} {hits_invalid}"
         );
     }
 

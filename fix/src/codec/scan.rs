@@ -190,7 +190,7 @@ pub(crate) fn field_fast(buf: &[u8], p: usize) -> Option<(u32, usize, usize)> {
 
 /// Position of the first SOH at or after `from`.
 #[inline]
-fn soh_from(buf: &[u8], mut from: usize) -> Result<usize, DecodeError> {
+pub(crate) fn soh_from(buf: &[u8], mut from: usize) -> Result<usize, DecodeError> {
     while let Some(chunk) = buf.get(from..from + 16) {
         let (_, soh) = chunk_masks(chunk.try_into().expect("16 bytes"));
         if soh != 0 {

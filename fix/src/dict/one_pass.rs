@@ -93,6 +93,9 @@ pub(crate) struct FieldSpec {
 const SPEC_TAGS: usize = 1024;
 const _: () = assert!((MAX_TAG as usize) < SPEC_TAGS);
 
+/// The spec of a tag the dictionary does not define (a placeholder where one is needed).
+pub(crate) const NO_SPEC: FieldSpec = UNKNOWN;
+
 const UNKNOWN: FieldSpec = FieldSpec {
     kind: kind::UNKNOWN,
     class: BODY,
