@@ -14,22 +14,34 @@ out=out/bench
 rm -rf "$out"
 mkdir -p "$out"
 
-"$bin/appliance" run --run-for 90 --histograms "$out/appliance-histograms.txt" \
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# The appliance and the bench with no flags: default configuration, default ports. If another
+# process already holds those ports (a developer's appliance), the same configuration moved to
+# 19878/19879/19100 is used instead, so the smoke never measures someone else's process.
+cfg=() fix_port=() bin_port=() fport=9878 bport=9879
+if listening 9878 || listening 9879 || listening 9100; then
+    echo "bench-smoke: the default ports are taken; using the default configuration on 19878/19879"
+    "$bin/appliance" --print-default-config |
+        sed 's/127.0.0.1:9878/127.0.0.1:19878/; s/127.0.0.1:9879/127.0.0.1:19879/; s/127.0.0.1:9100/127.0.0.1:19100/' \
+            >"$out/default-19xxx.toml"
+    cfg=(--config "$out/default-19xxx.toml") fix_port=(--port 19878) bin_port=(--port 19879)
+    fport=19878 bport=19879
+fi
+"$bin/appliance" run "${cfg[@]}" --run-for 90 --histograms "$out/appliance-histograms.txt" \
     >"$out/appliance.log" 2>&1 &
 app=$!
 trap 'kill "$app" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
-    if (exec 3<>/dev/tcp/127.0.0.1/9879) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/9878) 2>/dev/null; then
-        break
-    fi
+    listening "$bport" && listening "$fport" && break
+    kill -0 "$app" 2>/dev/null || { cat "$out/appliance.log"; exit 1; }
     sleep 0.1
 done
 
 common=(--duration 3 --warmup 0.5 --json --plain --out "$out")
-"$bin/bench" latency --protocol binary --rate 2000 "${common[@]}" | tee "$out/binary-open.jsonl"
-"$bin/bench" latency --protocol fix --rate 2000 "${common[@]}" | tee "$out/fix-open.jsonl"
-"$bin/bench" latency --protocol binary --mode closed --floor "${common[@]}" | tee "$out/binary-closed.jsonl"
-"$bin/bench" latency --protocol fix --mode closed "${common[@]}" | tee "$out/fix-closed.jsonl"
+"$bin/bench" latency "${bin_port[@]}" --protocol binary --rate 2000 "${common[@]}" | tee "$out/binary-open.jsonl"
+"$bin/bench" latency "${fix_port[@]}" --protocol fix --rate 2000 "${common[@]}" | tee "$out/fix-open.jsonl"
+"$bin/bench" latency "${bin_port[@]}" --protocol binary --mode closed --floor "${common[@]}" | tee "$out/binary-closed.jsonl"
+"$bin/bench" latency "${fix_port[@]}" --protocol fix --mode closed "${common[@]}" | tee "$out/fix-closed.jsonl"
 "$bin/bench" floor --duration 2 --warmup 0.5 --json --plain --out "$out" | tee "$out/floor.jsonl"
 "$bin/bench" plot --out "$out/overlay.svg" \
     "binary=$out/binary-open-2000.hgrm" "fix=$out/fix-open-2000.hgrm" "floor=$out/floor-48-64.hgrm"
