@@ -38,9 +38,10 @@ pub enum ModeArg {
 /// Options shared by `latency` and `floor`.
 #[derive(Debug, Clone, Args)]
 pub struct Common {
-    /// Scheduling: open loop at `--rate`, closed loop, or pipelined with `--window`.
-    #[arg(long, value_enum, default_value_t = ModeArg::Open)]
-    pub mode: ModeArg,
+    /// Scheduling: open loop at `--rate`, closed loop, or pipelined with `--window`
+    /// (default: open for `latency`, closed, a ping-pong, for `floor`).
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
     /// Requests per second over all connections (open loop).
     #[arg(long, default_value_t = 20_000)]
     pub rate: u64,
@@ -186,8 +187,8 @@ pub struct PlotArgs {
 const FIX_SIZES: (usize, usize) = (150, 260);
 const BINARY_SIZES: (usize, usize) = (48, 64);
 
-fn mode_of(c: &Common) -> Mode {
-    match c.mode {
+fn mode_of(c: &Common, default: ModeArg) -> Mode {
+    match c.mode.unwrap_or(default) {
         ModeArg::Open => Mode::Open { rate: c.rate },
         ModeArg::Closed => Mode::Closed,
         ModeArg::Pipelined => Mode::Pipelined {
@@ -296,6 +297,7 @@ fn run_floor(
     request: usize,
     reply: usize,
     c: &Common,
+    mode: Mode,
     server_spin: bool,
     server_core: Option<usize>,
 ) -> anyhow::Result<RunResult> {
@@ -320,7 +322,7 @@ fn run_floor(
                 reset_seq: false,
             })
             .collect(),
-        mode: mode_of(c),
+        mode,
         warmup: secs(c.warmup),
         duration: secs(c.duration),
         orders: c.orders,
@@ -416,7 +418,7 @@ pub fn latency(a: &LatencyArgs) -> anyhow::Result<()> {
             })
             .collect(),
     };
-    let mode = mode_of(c);
+    let mode = mode_of(c, ModeArg::Open);
     let spec = RunSpec {
         addr,
         proto,
@@ -457,7 +459,8 @@ pub fn latency(a: &LatencyArgs) -> anyhow::Result<()> {
                 _ => BINARY_SIZES,
             }
         };
-        let f = run_floor(req, rep, c, a.floor_spin, None)?;
+        // The floor runs in the venue run's mode, so the ratio compares like with like.
+        let f = run_floor(req, rep, c, mode, a.floor_spin, None)?;
         let fs = summarize(&f, "tcp-floor", c, n, mode);
         if fs.p50_ns > 0 {
             s.p50_floor_ratio = Some(s.p50_ns as f64 / fs.p50_ns as f64);
@@ -491,8 +494,8 @@ pub fn floor(a: &FloorArgs) -> anyhow::Result<()> {
     };
     let req = a.request_bytes.unwrap_or(dreq).max(8);
     let rep = a.reply_bytes.unwrap_or(drep).max(8);
-    let r = run_floor(req, rep, c, a.server_spin, a.server_core)?;
-    let mode = mode_of(c);
+    let mode = mode_of(c, ModeArg::Closed);
+    let r = run_floor(req, rep, c, mode, a.server_spin, a.server_core)?;
     let s = summarize(&r, "tcp-floor", c, c.connections.max(1), mode);
     let label = c
         .label

@@ -186,6 +186,7 @@ pub struct MixGen {
     mix: Mix,
     rng: Rng,
     mids: Vec<i64>,
+    refs: Vec<i64>,
     grid: PriceGrid,
     live: Vec<Live>,
     max_live: usize,
@@ -215,6 +216,7 @@ impl MixGen {
             mix,
             rng: Rng::new(seed),
             mids: symbols.iter().map(|s| s.reference_units).collect(),
+            refs: symbols.iter().map(|s| s.reference_units).collect(),
             grid,
             live: Vec::with_capacity(max_live + 1),
             max_live: max_live.max(1),
@@ -241,7 +243,10 @@ impl MixGen {
         let side = self.side();
         // Ticks behind the mid: geometric-ish, mostly near the top (as gen_workload.py).
         let r = self.rng.below(1 << 20) + 1;
-        let depth = ((-((r as f64) / (1u64 << 20) as f64).ln() * 8.0) as i64 + 1).min(200);
+        // At most 5% of the reference price behind the mid (and the mid stays within 2% of
+        // it): every price is inside a 10% band.
+        let max_depth = (self.refs[sym as usize] / 20 / self.grid.tick_units).clamp(1, 200);
+        let depth = ((-((r as f64) / (1u64 << 20) as f64).ln() * 8.0) as i64 + 1).min(max_depth);
         let mid = self.mids[sym as usize];
         let off = depth * self.grid.tick_units;
         let price = if side == Side::Buy {
@@ -328,10 +333,14 @@ impl MixGen {
     /// The next operation.
     pub fn next_op(&mut self) -> Op {
         let sym = self.rng.below(self.mids.len() as u64) as u16;
-        // Slow random walk of the mid, bounded to +-2% of nothing drifting out of the band.
-        if self.rng.below(100) == 0 {
+        // Slow random walk of the mid (1% of operations move it one tick), as the workload
+        // files do. Not for the passive mix: a moving mid lets a new passive order cross an
+        // older one, and that mix promises no trades.
+        if self.mix != Mix::Passive && self.rng.below(100) == 0 {
             let step = if self.rng.below(2) == 0 { 1 } else { -1 } * self.grid.tick_units;
-            self.mids[sym as usize] += step;
+            let r = self.refs[sym as usize];
+            let m = &mut self.mids[sym as usize];
+            *m = (*m + step).clamp(r - r / 50, r + r / 50);
         }
         if self.live.len() >= self.max_live {
             return self.cancel();
@@ -504,7 +513,11 @@ impl Replay {
                     let Some(&(sym, side, price, orig)) = self.orders.get(&r.order_id) else {
                         continue;
                     };
-                    let new_token = self.request_token();
+                    let new_token = if self.same_token_replace {
+                        orig
+                    } else {
+                        self.request_token()
+                    };
                     self.orders
                         .insert(r.order_id, (sym, side, price, new_token));
                     return Some(Op::Replace {
@@ -571,7 +584,7 @@ mod tests {
         let mut g = MixGen::new(Mix::Standard, 7, &syms, GRID, 1_000, 1_000_000);
         let (mut new_passive, mut ioc, mut market, mut cancel, mut replace) = (0, 0, 0, 0, 0);
         let mut tokens = std::collections::HashSet::new();
-        let n = 100_000;
+        let n = 300_000;
         for _ in 0..n {
             match g.next_op() {
                 Op::New {

@@ -225,3 +225,57 @@ fn floor_json_line_has_the_required_keys() {
         (Some(48), Some(64))
     );
 }
+
+#[test]
+fn a_workload_file_replays_over_both_protocols_with_every_order_answered() {
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../workloads/gen_workload.py"
+        ))
+        .arg("smoke")
+        .output()
+        .expect(
+            "python3 is needed to generate workloads: install it with `apt-get install python3`",
+        );
+    assert!(out.status.success());
+    let path = std::env::temp_dir().join(format!("bench-e2e-workload-{}.txt", std::process::id()));
+    std::fs::write(&path, &out.stdout).unwrap();
+    let app = start();
+    for (proto, port) in [
+        ("binary", app.binary_addr.port()),
+        ("fix", app.fix_addr.port()),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_bench"))
+            .args(["latency", "--protocol", proto, "--port", &port.to_string()])
+            .args(["--workload"])
+            .arg(&path)
+            .args([
+                "--connections",
+                "2",
+                "--mode",
+                "pipelined",
+                "--window",
+                "8",
+                "--duration",
+                "0.5",
+                "--warmup",
+                "0.1",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{proto}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+        assert!(v["orders"].as_u64().unwrap() > 100, "{proto}: {v}");
+        assert_eq!(v["unanswered"], 0, "{proto}: {v}");
+        assert!(v.get("errors").is_none(), "{proto}: {v}");
+    }
+    drop(app.stop());
+    let _ = std::fs::remove_file(&path);
+}
