@@ -4,6 +4,9 @@
 //!
 //! - `parse_validate/new_order_single`: framer (BodyLength, CheckSum) + field decoder + full
 //!   FIX 4.4 dictionary validation of a typical NewOrderSingle (target < 150 ns);
+//! - `parse_validate/new_order_single_layout_changes`: the same order in five field orders
+//!   in turn, so that no message matches the kept layout (the fast path of `codec/shape.rs`
+//!   never applies and the kept shape is replaced every fourth message: its worst case);
 //! - `parse_validate_view/new_order_single`: the same plus the typed view and exact price
 //!   conversion;
 //! - `encode/execution_report`: header, body and trailer of a typical fill into a buffer
@@ -37,6 +40,32 @@ fn nos(seq: u64) -> Vec<u8> {
     frame(&format!(
         "35=D|34={seq}|49=CLIENT01|52=20240301-12:00:00.000|56=VENUE|1=ACCT-7|11=ORD-000123456|21=1|38=1500|40=2|44=101.25|54=1|55=INTC|59=0|60=20240301-12:00:00.000|"
     ))
+}
+
+/// The typical NewOrderSingle in five layouts: its body fields rotated by 0 to 4 places.
+fn layouts() -> Vec<Vec<u8>> {
+    let body = [
+        "1=ACCT-7",
+        "11=ORD-000123456",
+        "21=1",
+        "38=1500",
+        "40=2",
+        "44=101.25",
+        "54=1",
+        "55=INTC",
+        "59=0",
+        "60=20240301-12:00:00.000",
+    ];
+    (0..5)
+        .map(|r| {
+            let mut b = body.to_vec();
+            b.rotate_left(r);
+            frame(&format!(
+                "35=D|34=2|49=CLIENT01|52=20240301-12:00:00.000|56=VENUE|{}|",
+                b.join("|")
+            ))
+        })
+        .collect()
 }
 
 fn fill() -> ExecutionReport<'static> {
@@ -75,6 +104,23 @@ fn parse_validate(c: &mut Criterion) {
     c.bench_function("parse_validate/new_order_single", |b| {
         b.iter(|| {
             let input = black_box(&msg[..]);
+            let FrameStatus::Complete(f) = next_frame(input, 8192) else {
+                unreachable!()
+            };
+            let m = decode(input, &f, &mut idx).unwrap();
+            black_box(validate(&m, &mut seen)).unwrap();
+            black_box(m.seq_num())
+        })
+    });
+    // The same order in five layouts (its body fields rotated), in turn: every message
+    // misses the kept shape (`codec/shape.rs`), which is replaced every fourth message, the
+    // worst case for it.
+    let layouts = layouts();
+    let mut k = 0usize;
+    c.bench_function("parse_validate/new_order_single_layout_changes", |b| {
+        b.iter(|| {
+            k = if k == layouts.len() - 1 { 0 } else { k + 1 };
+            let input = black_box(&layouts[k][..]);
             let FrameStatus::Complete(f) = next_frame(input, 8192) else {
                 unreachable!()
             };

@@ -222,7 +222,7 @@ pub fn decode<'a>(
     }
     if let Some((n, info)) = decode_common(buf, &mut index.fields) {
         if info.valid {
-            index.shape.record(buf, &index.fields[..n], &info);
+            index.shape.offer(buf, &index.fields[..n], &info);
         }
         return Ok(Message {
             buf,

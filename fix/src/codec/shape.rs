@@ -24,6 +24,13 @@ use crate::dict::one_pass::{self, role, FieldSpec};
 /// Longest message (in fields) whose shape is kept.
 const MAX_FIELDS: usize = 40;
 
+/// Valid messages of another shape in a row (no match in between) after which the last one's
+/// shape replaces the kept one. Recording a shape costs about a third of decoding the message;
+/// waiting for a few misses keeps a stream where layouts take turns (several clients' engines
+/// on one gateway thread) from paying it on every message, and keeps the dominant layout
+/// when other messages (a heartbeat) come in between.
+const ADOPT_AFTER: u32 = 4;
+
 /// One field of a shape.
 #[derive(Debug, Clone, Copy)]
 struct Step {
@@ -57,6 +64,8 @@ pub(crate) struct Shape {
     msg_type_len: usize,
     body_first: u16,
     trailer_first: u16,
+    /// Valid messages of another shape since the last match or adoption.
+    misses: u32,
 }
 
 impl Shape {
@@ -69,6 +78,7 @@ impl Shape {
             msg_type_len: 0,
             body_first: 0,
             trailer_first: 0,
+            misses: 0,
         }
     }
 
@@ -76,7 +86,7 @@ impl Shape {
     /// otherwise, having decided nothing.
     #[inline(always)]
     pub(crate) fn decode(
-        &self,
+        &mut self,
         buf: &[u8],
         fields: &mut [FieldRef],
     ) -> Option<(usize, HeaderInfo)> {
@@ -144,14 +154,26 @@ impl Shape {
         info.body_first = self.body_first;
         info.trailer_first = self.trailer_first;
         info.valid = !failed;
+        self.misses = 0;
         Some((n, info))
+    }
+
+    /// A message of another shape that the one-pass check accepted (`info`): its shape is
+    /// kept when there is none yet, or after [`ADOPT_AFTER`] such messages in a row.
+    #[inline(always)]
+    pub(crate) fn offer(&mut self, buf: &[u8], fields: &[FieldRef], info: &HeaderInfo) {
+        self.misses += 1;
+        if self.len == 0 || self.misses >= ADOPT_AFTER {
+            self.misses = 0;
+            self.record(buf, fields, info);
+        }
     }
 
     /// Keeps the shape of `fields`, a message of `buf` the one-pass check accepted (`info`),
     /// decoded as contiguous `tag=value<SOH>` fields with tags of at most four digits.
     #[cold]
     #[inline(never)]
-    pub(crate) fn record(&mut self, buf: &[u8], fields: &[FieldRef], info: &HeaderInfo) {
+    fn record(&mut self, buf: &[u8], fields: &[FieldRef], info: &HeaderInfo) {
         self.len = 0;
         if !info.valid || fields.len() > MAX_FIELDS || fields.len() < 3 {
             return;
@@ -167,11 +189,20 @@ impl Shape {
             if value_at > 5 {
                 return;
             }
-            let mut prefix = [0u8; 8];
-            prefix[..value_at].copy_from_slice(&buf[p..f.start as usize]);
+            // The prefix as one word load where eight bytes are readable (every field but
+            // the last few of the frame); the mask keeps its bytes only.
+            let word = match buf.get(p..p + 8) {
+                Some(b) => u64::from_le_bytes(b.try_into().expect("8 bytes")),
+                None => {
+                    let mut b = [0u8; 8];
+                    b[..value_at].copy_from_slice(&buf[p..f.start as usize]);
+                    u64::from_le_bytes(b)
+                }
+            };
+            let mask = u64::MAX >> (64 - 8 * value_at);
             *st = Step {
-                prefix: u64::from_le_bytes(prefix),
-                mask: u64::MAX >> (64 - 8 * value_at),
+                prefix: word & mask,
+                mask,
                 value_at: value_at as u8,
                 tag: f.tag,
                 spec: one_pass::spec(f.tag),
