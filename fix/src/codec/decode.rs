@@ -212,25 +212,48 @@ pub fn decode<'a>(
     frame: &Frame,
     index: &'a mut FieldIndex,
 ) -> Result<Message<'a>, DecodeError> {
-    let buf = &buf[..frame.len];
-    if let Some((n, info)) = index.shape.decode(buf, &mut index.fields) {
+    let FieldIndex { fields, shape } = index;
+    decode_in(&buf[..frame.len], fields, shape)
+}
+
+/// [`decode`] with the kept shape supplied by the caller instead of the index's own.
+///
+/// Why: a shape pays only while the messages it sees share one layout, and layouts belong to
+/// the peer's FIX engine. A gateway thread decodes every session's messages with one index, so
+/// a session keeps its own peer's shape and lends it here; clients whose engines order fields
+/// differently then never take turns replacing each other's shape.
+pub(crate) fn decode_with_shape<'a>(
+    buf: &'a [u8],
+    frame: &Frame,
+    index: &'a mut FieldIndex,
+    shape: &mut Shape,
+) -> Result<Message<'a>, DecodeError> {
+    decode_in(&buf[..frame.len], &mut index.fields, shape)
+}
+
+fn decode_in<'a>(
+    buf: &'a [u8],
+    fields: &'a mut [FieldRef],
+    shape: &mut Shape,
+) -> Result<Message<'a>, DecodeError> {
+    if let Some((n, info)) = shape.decode(buf, fields) {
         return Ok(Message {
             buf,
-            fields: &index.fields[..n],
+            fields: &fields[..n],
             info,
         });
     }
-    if let Some((n, info)) = decode_common(buf, &mut index.fields) {
+    if let Some((n, info)) = decode_common(buf, fields) {
         if info.valid {
-            index.shape.offer(buf, &index.fields[..n], &info);
+            shape.offer(buf, &fields[..n], &info);
         }
         return Ok(Message {
             buf,
-            fields: &index.fields[..n],
+            fields: &fields[..n],
             info,
         });
     }
-    decode_general(buf, index)
+    decode_general(buf, fields)
 }
 
 /// The usual message, decoded by three tight loops, one per section: header fields, then
@@ -352,9 +375,8 @@ fn decode_common(buf: &[u8], fields: &mut [FieldRef]) -> Option<(usize, HeaderIn
 #[inline(never)]
 fn decode_general<'a>(
     buf: &'a [u8],
-    index: &'a mut FieldIndex,
+    fields: &'a mut [FieldRef],
 ) -> Result<Message<'a>, DecodeError> {
-    let fields = &mut index.fields[..];
     let cap = fields.len();
     let mut n = 0usize;
     let mut info = HeaderInfo::default();
@@ -451,7 +473,7 @@ fn decode_general<'a>(
     info.valid = check.passed(info.out_of_order_tag.is_none() && info.negative_tag.is_none());
     Ok(Message {
         buf,
-        fields: &index.fields[..n],
+        fields: &fields[..n],
         info,
     })
 }

@@ -17,10 +17,11 @@ pub mod queue;
 pub mod reject;
 pub mod store;
 
-use crate::codec::decode::{decode, DecodeError, FieldIndex, Message};
+use crate::codec::decode::{decode, decode_with_shape, DecodeError, FieldIndex, Message};
 use crate::codec::encode::{BufferTooSmall, Encoder};
 use crate::codec::frame::{next_frame, FrameError, FrameStatus};
 use crate::codec::num::parse_u64;
+use crate::codec::shape::Shape;
 use crate::codec::time::{parse_timestamp, NANOS_PER_SEC};
 use crate::dict::{self, TagSet, Violation};
 use crate::tags;
@@ -220,6 +221,10 @@ pub struct Session<S: MessageStore> {
     enc: Box<[u8]>,
     resend_buf: Box<[u8]>,
     resend_index: FieldIndex,
+    /// The layout of this peer's last valid message (`codec::shape`): kept per session
+    /// because layouts belong to the peer's FIX engine, while the gateway thread's index is
+    /// shared by every session it serves.
+    shape: Box<Shape>,
     queue: InboundQueue,
     hb_ns: u64,
     last_sent: u64,
@@ -276,6 +281,7 @@ impl<S: MessageStore> Session<S> {
             enc: vec![0u8; max + 64].into_boxed_slice(),
             resend_buf: vec![0u8; max + 64].into_boxed_slice(),
             resend_index: FieldIndex::for_message_size(max + 64),
+            shape: Box::new(Shape::empty()),
             cfg,
             store,
             phase: Phase::AwaitingLogon,
@@ -386,18 +392,20 @@ impl<S: MessageStore> Session<S> {
             if let Some(n) = self.queue.take(expected, replay) {
                 let bytes: &'a [u8] = &replay[..n];
                 let event = match next_frame(bytes, bytes.len() + 1) {
-                    FrameStatus::Complete(f) => match decode(bytes, &f, index) {
-                        Ok(msg) => {
-                            if matches!(msg.msg_type(), b"A" | b"2") {
-                                // QuickFIX: a queued Logon or ResendRequest only advances.
-                                self.set_target(expected.saturating_add(1))
-                                    .map_or_else(Event::Disconnect, |_| Event::Handled)
-                            } else {
-                                self.process(msg, seen, now, out)
+                    FrameStatus::Complete(f) => {
+                        match decode_with_shape(bytes, &f, index, &mut self.shape) {
+                            Ok(msg) => {
+                                if matches!(msg.msg_type(), b"A" | b"2") {
+                                    // QuickFIX: a queued Logon or ResendRequest only advances.
+                                    self.set_target(expected.saturating_add(1))
+                                        .map_or_else(Event::Disconnect, |_| Event::Handled)
+                                } else {
+                                    self.process(msg, seen, now, out)
+                                }
                             }
+                            Err(e) => Event::Ignored(Ignored::Decode(e)),
                         }
-                        Err(e) => Event::Ignored(Ignored::Decode(e)),
-                    },
+                    }
                     _ => Event::Ignored(Ignored::Queued),
                 };
                 return Received { consumed: 0, event };
@@ -422,7 +430,7 @@ impl<S: MessageStore> Session<S> {
                 }
             }
             FrameStatus::Complete(f) => {
-                let event = match decode(input, &f, index) {
+                let event = match decode_with_shape(input, &f, index, &mut self.shape) {
                     Ok(msg) => self.process(msg, seen, now, out),
                     Err(e) if !self.is_logged_on() => {
                         let _ = e;
@@ -1378,3 +1386,6 @@ fn format_with_tag(out: &mut [u8; 96], text: &[u8], tag: i64) -> usize {
     out[n] = b')';
     n + 1
 }
+
+#[cfg(test)]
+mod tests;
