@@ -1,7 +1,7 @@
 //! How long a hot thread of the appliance takes to see a message after an idle gap, with the
-//! appliance's own idle strategy (`appliance::runtime::wait`: spin, then `yield_now` x 100,
-//! then park) against the same without the yield phase (spin, then park), with and without
-//! CPU-bound neighbours on the cores.
+//! appliance's idle strategy (`appliance::runtime::wait`: spin for `SPIN_TIME`, then park)
+//! against the strategy it replaced (1,000 spins, then `yield_now` x 100, then park), with and
+//! without CPU-bound neighbours on the cores.
 //!
 //! A producer publishes a TSC timestamp into a one-slot mailbox every `--gap-us` and wakes the
 //! consumer the way the appliance's producers do (`Waker::wake_after_publish`); the consumer
@@ -14,7 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use appliance::config::WaitStrategy;
-use appliance::runtime::wait::{Idle, Idler, Waker, SPIN_ITERATIONS};
+use appliance::runtime::wait::{Idle, Idler, Waker};
+
+/// The replaced strategy: spin iterations, then yields, then park.
+const OLD_SPINS: u32 = 1_000;
+const OLD_YIELDS: u32 = 100;
 use bench::latency::{new_histogram, Percentiles};
 
 fn run(yield_phase: bool, hogs: usize, gap: Duration, secs: f64) -> Percentiles {
@@ -55,11 +59,18 @@ fn run(yield_phase: bool, hogs: usize, gap: Duration, secs: f64) -> Percentiles 
                     continue;
                 }
                 let sleep = if yield_phase {
-                    idler.idle() == Idle::Sleep
-                } else {
                     spins += 1;
-                    std::hint::spin_loop();
-                    spins > SPIN_ITERATIONS
+                    if spins <= OLD_SPINS {
+                        std::hint::spin_loop();
+                        false
+                    } else if spins <= OLD_SPINS + OLD_YIELDS {
+                        std::thread::yield_now();
+                        false
+                    } else {
+                        true
+                    }
+                } else {
+                    idler.idle() == Idle::Sleep
                 };
                 if sleep {
                     waker.prepare_sleep();
@@ -109,9 +120,9 @@ fn main() {
             println!(
                 "{:<34} {} CPU-bound neighbours: n {:>6}  p50 {:>8.1}  p90 {:>8.1}  p99 {:>8.1}  max {:>8.1}",
                 if yield_phase {
-                    "spin, yield x100, park (appliance)"
+                    "spin, yield x100, park (replaced)"
                 } else {
-                    "spin, park (no yield phase)"
+                    "spin 200 us, park (appliance)"
                 },
                 hogs,
                 p.count,

@@ -69,8 +69,8 @@ pub struct Config {
 pub enum WaitStrategy {
     /// Poll without ever yielding the core: lowest latency, burns the core. For isolated cores.
     BusySpin,
-    /// Poll for a short while, then yield, then sleep in short naps until work arrives: costs a
-    /// few microseconds on the first message after a quiet spell, leaves the core to others.
+    /// Poll for 200 µs, then sleep until work arrives: costs a few microseconds on the first
+    /// message after a quiet spell, leaves the core to others while idle.
     SpinThenPark,
 }
 

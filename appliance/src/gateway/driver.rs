@@ -48,6 +48,10 @@ pub trait Backend {
     /// Handles every I/O completion or readiness that is ready now, without blocking.
     fn poll_io(&mut self, gw: &mut Gateway) -> bool;
     /// Sends queued output, (re)arms or stops reads, closes connections that should close.
+    /// Calls [`Gateway::sends_submitted`] at the moment the replies are handed to the kernel,
+    /// before the submitting system call: the internal latency ends at submission, and the
+    /// kernel's own send work (on loopback, the whole delivery to the peer) belongs to the
+    /// round trip a client measures, not to the appliance's stages.
     fn flush(&mut self, gw: &mut Gateway, scratch: &mut Vec<ConnId>);
     /// Blocks until I/O, a wake-up on the gateway's eventfd, or `timeout`.
     fn wait(&mut self, gw: &mut Gateway, timeout: Duration);
@@ -103,7 +107,6 @@ pub fn run(
             gw.on_timer();
         }
         backend.flush(gw, &mut scratch);
-        gw.sends_submitted();
         gw.telemetry_tick();
         if shutdown_at.is_none() && stop.load(Ordering::Acquire) {
             backend.close_listeners();

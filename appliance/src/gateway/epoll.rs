@@ -233,6 +233,8 @@ impl Backend for EpollBackend {
 
     fn flush(&mut self, gw: &mut Gateway, dirty: &mut Vec<ConnId>) {
         gw.take_dirty(dirty);
+        // The writes below are the submission.
+        gw.sends_submitted();
         for &c in dirty.iter() {
             if self.fds[c as usize] < 0 {
                 continue;

@@ -396,6 +396,8 @@ impl Backend for UringBackend {
             self.service(gw, c);
         }
         dirty.clear();
+        // The sends are in the submission queue: this is their submission.
+        gw.sends_submitted();
         // Connections the loop above left waiting on a cancel are picked up when it completes.
         if self.ring.submit().is_err() {
             self.stats.submit_errors += 1;

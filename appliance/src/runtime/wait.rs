@@ -4,10 +4,14 @@
 //! family:
 //! - **busy-spin**: poll forever with `spin_loop` hints. Lowest latency; owns the core. Only for
 //!   isolated cores.
-//! - **spin-then-park** (the shared-host default): spin for a while, yield for a while, then
-//!   announce "I am going to sleep" and sleep until a producer wakes it (or a short timeout
-//!   passes). The first message after a quiet spell pays the wake-up (a futex or eventfd
-//!   write and a context switch, several microseconds); a busy stream never sleeps.
+//! - **spin-then-park** (the shared-host default): spin for [`SPIN_TIME`], then announce "I am
+//!   going to sleep" and sleep until a producer wakes it (or a short timeout passes). The
+//!   first message after a quiet spell pays the wake-up (a futex or eventfd write and a
+//!   context switch, several microseconds); a stream faster than one message per
+//!   [`SPIN_TIME`] never sleeps. There is deliberately no `yield_now` phase between spinning
+//!   and sleeping: a yielding thread is not marked sleeping, so nobody wakes it, and with a
+//!   CPU-bound neighbour on its core one yield can hand the core over for the neighbour's
+//!   whole time slice (measured: ~0.6 ms hops, `docs/benchmarks.md`, "Wake-up cost").
 //!
 //! The sleep protocol is the classic Dekker pairing, and each side needs a full fence:
 //! - sleeper: `sleeping = true` (SeqCst) -> re-check its queues -> sleep if still empty;
@@ -24,13 +28,15 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::Thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Spins before yielding, in idle loop iterations (each a poll of the thread's queues, roughly
-/// 20-100 ns): about 50 µs of spinning covers the gap between two orders of a busy client.
-pub const SPIN_ITERATIONS: u32 = 1_000;
-/// `yield_now` calls before sleeping: lets another runnable thread have the core first.
-pub const YIELD_ITERATIONS: u32 = 100;
+/// How long an idle spin-then-park thread keeps polling before it sleeps. Longer than the gap
+/// between two orders of a client sending 5,000 orders/s or more, so such a stream never pays
+/// a wake-up; short enough that an idle appliance costs nothing measurable.
+pub const SPIN_TIME: Duration = Duration::from_micros(200);
+/// Idle iterations between two clock reads while spinning (an iteration is one poll of the
+/// thread's queues, 20-100 ns; a clock read is ~20 ns through the vDSO).
+const CLOCK_EVERY: u32 = 64;
 /// Longest sleep before a sleeper looks at its queues again by itself (bounds timers too).
 pub const PARK_TIMEOUT: Duration = Duration::from_millis(1);
 
@@ -48,6 +54,10 @@ pub enum Idle {
 pub struct Idler {
     strategy: WaitStrategy,
     idle_iterations: u32,
+    /// When the current idle spell began (read on its first iteration).
+    idle_since: Instant,
+    /// The spell has spun for [`SPIN_TIME`]: sleep at once until work is found.
+    spun: bool,
 }
 
 impl Idler {
@@ -56,6 +66,8 @@ impl Idler {
         Self {
             strategy,
             idle_iterations: 0,
+            idle_since: Instant::now(),
+            spun: false,
         }
     }
 
@@ -63,6 +75,7 @@ impl Idler {
     #[inline]
     pub fn reset(&mut self) {
         self.idle_iterations = 0;
+        self.spun = false;
     }
 
     /// Nothing was found this iteration.
@@ -74,16 +87,20 @@ impl Idler {
                 Idle::Poll
             }
             WaitStrategy::SpinThenPark => {
-                self.idle_iterations = self.idle_iterations.saturating_add(1);
-                if self.idle_iterations <= SPIN_ITERATIONS {
-                    std::hint::spin_loop();
-                    Idle::Poll
-                } else if self.idle_iterations <= SPIN_ITERATIONS + YIELD_ITERATIONS {
-                    std::thread::yield_now();
-                    Idle::Poll
-                } else {
-                    Idle::Sleep
+                if self.spun {
+                    return Idle::Sleep;
                 }
+                if self.idle_iterations == 0 {
+                    self.idle_since = Instant::now();
+                }
+                self.idle_iterations = self.idle_iterations.wrapping_add(1);
+                if self.idle_iterations % CLOCK_EVERY == 0 && self.idle_since.elapsed() >= SPIN_TIME
+                {
+                    self.spun = true;
+                    return Idle::Sleep;
+                }
+                std::hint::spin_loop();
+                Idle::Poll
             }
         }
     }
@@ -213,7 +230,6 @@ impl Waker {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicU64;
-    use std::time::Instant;
 
     #[test]
     fn busy_spin_never_sleeps() {
@@ -222,13 +238,20 @@ mod tests {
     }
 
     #[test]
-    fn spin_then_park_sleeps_after_spinning_and_yielding() {
+    fn spin_then_park_spins_for_the_spin_time_then_sleeps_until_reset() {
         let mut i = Idler::new(WaitStrategy::SpinThenPark);
-        let polls = (0..SPIN_ITERATIONS + YIELD_ITERATIONS)
-            .filter(|_| i.idle() == Idle::Poll)
-            .count();
-        assert_eq!(polls as u32, SPIN_ITERATIONS + YIELD_ITERATIONS);
-        assert_eq!(i.idle(), Idle::Sleep);
+        let start = Instant::now();
+        let mut polls = 0u64;
+        while i.idle() == Idle::Poll {
+            polls += 1;
+        }
+        assert!(
+            start.elapsed() >= SPIN_TIME,
+            "slept before spinning SPIN_TIME"
+        );
+        assert!(polls >= u64::from(CLOCK_EVERY) - 1, "{polls} polls");
+        // Without work found, every later idle iteration sleeps at once (no second spin).
+        assert!((0..1_000).all(|_| i.idle() == Idle::Sleep));
         i.reset();
         assert_eq!(i.idle(), Idle::Poll);
     }
