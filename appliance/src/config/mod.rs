@@ -69,7 +69,7 @@ pub struct Config {
 pub enum WaitStrategy {
     /// Poll without ever yielding the core: lowest latency, burns the core. For isolated cores.
     BusySpin,
-    /// Poll for 200 µs, then sleep until work arrives: costs a few microseconds on the first
+    /// Poll for up to 200 µs (less after long gaps), then sleep until work arrives: costs a few microseconds on the first
     /// message after a quiet spell, leaves the core to others while idle.
     SpinThenPark,
 }

@@ -4,14 +4,15 @@
 //! family:
 //! - **busy-spin**: poll forever with `spin_loop` hints. Lowest latency; owns the core. Only for
 //!   isolated cores.
-//! - **spin-then-park** (the shared-host default): spin for [`SPIN_TIME`], then announce "I am
-//!   going to sleep" and sleep until a producer wakes it (or a short timeout passes). The
-//!   first message after a quiet spell pays the wake-up (a futex or eventfd write and a
-//!   context switch, several microseconds); a stream faster than one message per
-//!   [`SPIN_TIME`] never sleeps. There is deliberately no `yield_now` phase between spinning
-//!   and sleeping: a yielding thread is not marked sleeping, so nobody wakes it, and with a
-//!   CPU-bound neighbour on its core one yield can hand the core over for the neighbour's
-//!   whole time slice (measured: ~0.6 ms hops, `docs/benchmarks.md`, "Wake-up cost").
+//! - **spin-then-park** (the shared-host default): spin for up to [`SPIN_TIME`] (less when
+//!   recent gaps were longer than that: [`Idler::reset`]), then announce "I am going to
+//!   sleep" and sleep until a producer wakes it (or a short timeout passes). The first
+//!   message after a quiet spell pays the wake-up (a futex or eventfd write and a context
+//!   switch, several microseconds); a stream faster than one message per [`SPIN_TIME`] never
+//!   sleeps. There is deliberately no `yield_now` phase between spinning and sleeping: a
+//!   yielding thread is not marked sleeping, so nobody wakes it, and with a CPU-bound
+//!   neighbour on its core one yield can hand the core over for the neighbour's whole time
+//!   slice (measured: ~0.6 ms hops, `docs/benchmarks.md`).
 //!
 //! The sleep protocol is the classic Dekker pairing, and each side needs a full fence:
 //! - sleeper: `sleeping = true` (SeqCst) -> re-check its queues -> sleep if still empty;
@@ -56,8 +57,11 @@ pub struct Idler {
     idle_iterations: u32,
     /// When the current idle spell began (read on its first iteration).
     idle_since: Instant,
-    /// The spell has spun for [`SPIN_TIME`]: sleep at once until work is found.
+    /// The spell has spun for its budget: sleep at once until work is found.
     spun: bool,
+    /// How long this spell may spin: [`SPIN_TIME`] after a short gap, halved after each
+    /// gap longer than that (see [`Idler::reset`]).
+    budget: Duration,
 }
 
 impl Idler {
@@ -68,14 +72,40 @@ impl Idler {
             idle_iterations: 0,
             idle_since: Instant::now(),
             spun: false,
+            budget: SPIN_TIME,
         }
     }
 
     /// Work was found: start the next idle spell from the top (spinning).
+    ///
+    /// The spin budget adapts to the gaps this thread sees. Spinning pays only when work
+    /// comes back within [`SPIN_TIME`]; when it does not, the spin was pure cost, and on a
+    /// shared host it is worse than that: with nothing pinned, a peer thread woken onto this
+    /// CPU waits behind the spin (measured: every reply ~210 µs late at 1,000 orders/s, the
+    /// engine spinning on the gateway's CPU; `docs/benchmarks.md`). So a gap longer than
+    /// [`SPIN_TIME`] halves the next spell's budget (a thread fed every millisecond soon
+    /// parks almost at once), and a gap within it restores the full budget (a stream of
+    /// 5,000 orders/s or more keeps every thread spinning, never paying a wake-up).
     #[inline]
     pub fn reset(&mut self) {
+        if self.idle_iterations != 0 || self.spun {
+            self.end_spell(Instant::now());
+        }
         self.idle_iterations = 0;
         self.spun = false;
+    }
+
+    /// The spin budget the next idle spell starts with.
+    pub fn spin_budget(&self) -> Duration {
+        self.budget
+    }
+
+    fn end_spell(&mut self, now: Instant) {
+        self.budget = if now.saturating_duration_since(self.idle_since) <= SPIN_TIME {
+            SPIN_TIME
+        } else {
+            self.budget / 2
+        };
     }
 
     /// Nothing was found this iteration.
@@ -94,7 +124,8 @@ impl Idler {
                     self.idle_since = Instant::now();
                 }
                 self.idle_iterations = self.idle_iterations.wrapping_add(1);
-                if self.idle_iterations % CLOCK_EVERY == 0 && self.idle_since.elapsed() >= SPIN_TIME
+                if self.idle_iterations % CLOCK_EVERY == 0
+                    && self.idle_since.elapsed() >= self.budget
                 {
                     self.spun = true;
                     return Idle::Sleep;
@@ -254,6 +285,28 @@ mod tests {
         assert!((0..1_000).all(|_| i.idle() == Idle::Sleep));
         i.reset();
         assert_eq!(i.idle(), Idle::Poll);
+    }
+
+    /// Gaps longer than SPIN_TIME halve the next spell's spin; a short gap restores it.
+    #[test]
+    fn spin_budget_shrinks_after_long_gaps_and_recovers_after_a_short_one() {
+        let mut i = Idler::new(WaitStrategy::SpinThenPark);
+        assert_eq!(i.spin_budget(), SPIN_TIME);
+        for halvings in 1..=3u32 {
+            while i.idle() == Idle::Poll {}
+            let since = i.idle_since;
+            i.end_spell(since + SPIN_TIME * 5);
+            i.idle_iterations = 0;
+            i.spun = false;
+            assert_eq!(i.spin_budget(), SPIN_TIME / 2u32.pow(halvings));
+        }
+        // A shorter budget is honoured: the spell sleeps sooner than SPIN_TIME allows.
+        let start = Instant::now();
+        while i.idle() == Idle::Poll {}
+        assert!(start.elapsed() >= SPIN_TIME / 8);
+        let since = i.idle_since;
+        i.end_spell(since + SPIN_TIME / 10);
+        assert_eq!(i.spin_budget(), SPIN_TIME);
     }
 
     /// A parked consumer is woken by a producer's publish long before the park timeout would
