@@ -146,6 +146,66 @@ fn check_type(msg: &Message<'_>, t: &[u8]) -> Result<(), AppReject> {
     }
 }
 
+/// The order fields NewOrderSingle and OrderCancelReplaceRequest share, read in one pass over
+/// the body; required ones stay `Option` so each view reports the first missing one in its
+/// own field order.
+struct OrderFields<'a> {
+    orig_cl_ord_id: Option<&'a [u8]>,
+    cl_ord_id: Option<&'a [u8]>,
+    order_id: Option<&'a [u8]>,
+    account: Option<&'a [u8]>,
+    symbol: Option<&'a [u8]>,
+    side: Option<Side>,
+    order_qty: Option<u64>,
+    ord_type: OrdType,
+    price: Option<&'a [u8]>,
+    time_in_force: TimeInForce,
+    transact_time: Option<&'a [u8]>,
+}
+
+impl<'a> OrderFields<'a> {
+    /// Reads the fields, checks OrdType is present and a limit order has a Price.
+    fn scan(msg: &Message<'a>) -> Result<Self, AppReject> {
+        let (mut orig, mut cl, mut oid, mut acct, mut sym, mut side) =
+            (None, None, None, None, None, None);
+        let (mut q, mut ot, mut px, mut tif, mut tt) = (None, None, None, TimeInForce::Day, None);
+        for f in msg.body_fields() {
+            let v = msg.value(f);
+            match f.tag {
+                tags::ORIG_CL_ORD_ID => orig = Some(v),
+                tags::CL_ORD_ID => cl = Some(v),
+                tags::ORDER_ID => oid = Some(v),
+                tags::ACCOUNT => acct = Some(v),
+                tags::SYMBOL => sym = Some(v),
+                tags::SIDE => side = Some(Side::parse(v)?),
+                tags::ORDER_QTY => q = Some(qty(v, tags::ORDER_QTY)?),
+                tags::ORD_TYPE => ot = Some(OrdType::parse(v)?),
+                tags::PRICE => px = Some(v),
+                tags::TIME_IN_FORCE => tif = TimeInForce::parse(v)?,
+                tags::TRANSACT_TIME => tt = Some(v),
+                _ => {}
+            }
+        }
+        let ord_type = need(ot, tags::ORD_TYPE)?;
+        if ord_type == OrdType::Limit && px.is_none() {
+            return Err(AppReject::MissingField(tags::PRICE));
+        }
+        Ok(OrderFields {
+            orig_cl_ord_id: orig,
+            cl_ord_id: cl,
+            order_id: oid,
+            account: acct,
+            symbol: sym,
+            side,
+            order_qty: q,
+            ord_type,
+            price: px,
+            time_in_force: tif,
+            transact_time: tt,
+        })
+    }
+}
+
 /// NewOrderSingle (35=D).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NewOrderSingle<'a> {
@@ -174,46 +234,17 @@ impl<'a> NewOrderSingle<'a> {
     /// Decodes the view from a validated message.
     pub fn decode(msg: &Message<'a>) -> Result<Self, AppReject> {
         check_type(msg, b"D")?;
-        let (mut cl, mut acct, mut sym, mut side, mut q, mut ot, mut px, mut tif, mut tt) = (
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            TimeInForce::Day,
-            None,
-        );
-        for f in msg.body_fields() {
-            let v = msg.value(f);
-            match f.tag {
-                tags::CL_ORD_ID => cl = Some(v),
-                tags::ACCOUNT => acct = Some(v),
-                tags::SYMBOL => sym = Some(v),
-                tags::SIDE => side = Some(Side::parse(v)?),
-                tags::ORDER_QTY => q = Some(qty(v, tags::ORDER_QTY)?),
-                tags::ORD_TYPE => ot = Some(OrdType::parse(v)?),
-                tags::PRICE => px = Some(v),
-                tags::TIME_IN_FORCE => tif = TimeInForce::parse(v)?,
-                tags::TRANSACT_TIME => tt = Some(v),
-                _ => {}
-            }
-        }
-        let ord_type = need(ot, tags::ORD_TYPE)?;
-        if ord_type == OrdType::Limit && px.is_none() {
-            return Err(AppReject::MissingField(tags::PRICE));
-        }
+        let f = OrderFields::scan(msg)?;
         Ok(NewOrderSingle {
-            cl_ord_id: need(cl, tags::CL_ORD_ID)?,
-            account: acct,
-            symbol: need(sym, tags::SYMBOL)?,
-            side: need(side, tags::SIDE)?,
-            order_qty: need(q, tags::ORDER_QTY)?,
-            ord_type,
-            price: px,
-            time_in_force: tif,
-            transact_time: need(tt, tags::TRANSACT_TIME)?,
+            cl_ord_id: need(f.cl_ord_id, tags::CL_ORD_ID)?,
+            account: f.account,
+            symbol: need(f.symbol, tags::SYMBOL)?,
+            side: need(f.side, tags::SIDE)?,
+            order_qty: need(f.order_qty, tags::ORDER_QTY)?,
+            ord_type: f.ord_type,
+            price: f.price,
+            time_in_force: f.time_in_force,
+            transact_time: need(f.transact_time, tags::TRANSACT_TIME)?,
         })
     }
 }
@@ -295,64 +326,19 @@ impl<'a> OrderCancelReplaceRequest<'a> {
     /// Decodes the view from a validated message.
     pub fn decode(msg: &Message<'a>) -> Result<Self, AppReject> {
         check_type(msg, b"G")?;
-        let (
-            mut orig,
-            mut cl,
-            mut oid,
-            mut acct,
-            mut sym,
-            mut side,
-            mut q,
-            mut ot,
-            mut px,
-            mut tif,
-            mut tt,
-        ) = (
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            TimeInForce::Day,
-            None,
-        );
-        for f in msg.body_fields() {
-            let v = msg.value(f);
-            match f.tag {
-                tags::ORIG_CL_ORD_ID => orig = Some(v),
-                tags::CL_ORD_ID => cl = Some(v),
-                tags::ORDER_ID => oid = Some(v),
-                tags::ACCOUNT => acct = Some(v),
-                tags::SYMBOL => sym = Some(v),
-                tags::SIDE => side = Some(Side::parse(v)?),
-                tags::ORDER_QTY => q = Some(qty(v, tags::ORDER_QTY)?),
-                tags::ORD_TYPE => ot = Some(OrdType::parse(v)?),
-                tags::PRICE => px = Some(v),
-                tags::TIME_IN_FORCE => tif = TimeInForce::parse(v)?,
-                tags::TRANSACT_TIME => tt = Some(v),
-                _ => {}
-            }
-        }
-        let ord_type = need(ot, tags::ORD_TYPE)?;
-        if ord_type == OrdType::Limit && px.is_none() {
-            return Err(AppReject::MissingField(tags::PRICE));
-        }
+        let f = OrderFields::scan(msg)?;
         Ok(OrderCancelReplaceRequest {
-            orig_cl_ord_id: need(orig, tags::ORIG_CL_ORD_ID)?,
-            cl_ord_id: need(cl, tags::CL_ORD_ID)?,
-            order_id: oid,
-            account: acct,
-            symbol: need(sym, tags::SYMBOL)?,
-            side: need(side, tags::SIDE)?,
-            order_qty: need(q, tags::ORDER_QTY)?,
-            ord_type,
-            price: px,
-            time_in_force: tif,
-            transact_time: need(tt, tags::TRANSACT_TIME)?,
+            orig_cl_ord_id: need(f.orig_cl_ord_id, tags::ORIG_CL_ORD_ID)?,
+            cl_ord_id: need(f.cl_ord_id, tags::CL_ORD_ID)?,
+            order_id: f.order_id,
+            account: f.account,
+            symbol: need(f.symbol, tags::SYMBOL)?,
+            side: need(f.side, tags::SIDE)?,
+            order_qty: need(f.order_qty, tags::ORDER_QTY)?,
+            ord_type: f.ord_type,
+            price: f.price,
+            time_in_force: f.time_in_force,
+            transact_time: need(f.transact_time, tags::TRANSACT_TIME)?,
         })
     }
 }
