@@ -156,11 +156,21 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         }
     }
     tracing::info!(
-        "ready: FIX on {}, binary on {}, {} engine thread(s), {} gateway thread(s)",
+        "threading: {} ({})",
+        running.plan.mode.name(),
+        running.plan.reason
+    );
+    tracing::info!(
+        "ready: FIX on {}, binary on {}, {} engine(s), {} gateway(s), {}",
         running.fix_addr,
         running.binary_addr,
         cfg.engine.threads,
-        cfg.gateway.threads
+        cfg.gateway.threads,
+        match running.plan.mode {
+            crate::runtime::threading::Mode::Shared => "on one shared thread".to_string(),
+            crate::runtime::threading::Mode::Dedicated =>
+                format!("{} hot threads", cfg.engine.threads + cfg.gateway.threads),
+        }
     );
     let _ = crate::platform::notify_ready();
     let started = Instant::now();
@@ -171,8 +181,8 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         let slice = match deadline {
             Some(d) => d
                 .saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(250)),
-            None => Duration::from_millis(250),
+                .min(Duration::from_secs(1)),
+            None => Duration::from_secs(1),
         };
         if let Some(sig) = signals.wait(slice) {
             tracing::info!("signal {sig}: shutting down (logging sessions out)");

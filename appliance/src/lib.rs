@@ -10,13 +10,19 @@
 //! - [`cli`]: the `appliance` command line. Cold path.
 //! - [`config`]: the TOML configuration and its embedded default. Cold path.
 //! - [`engine`]: the sans-IO matching core (commands in, events out). Hot path.
+//! - [`exporter`]: the low-priority exporter thread serving `/metrics` and `/health/*`.
+//!   Cold path.
 //! - [`gateway`]: client connections, FIX and binary protocols over io_uring or epoll. Hot path.
 //! - [`platform`]: what the appliance asks of the host at start-up: hugepage-backed memory,
 //!   memory locking, pinning, scheduling class, readiness notification. Cold path.
-//! - [`runtime`]: threads, SPSC rings, wait strategies: the loops that drive the cores.
+//! - [`rings`]: the primitives hot threads share: SPSC rings, wakers and wait strategies, TSC
+//!   stamps. Hot path, leaf.
+//! - [`runtime`]: agents and the threads that run them (dedicated or shared), start-up and
+//!   shutdown.
 //! - [`host`]: `appliance check-host`, the read-only report on how well the host is tuned.
-//! - [`telemetry`]: per-thread counters and histogram hand-over (hot side); the low-priority
-//!   exporter thread serving `/metrics` and `/health/*` (cold side).
+//! - [`telemetry`]: what hot threads count and hand over to the exporter. Hot path.
+//! - [`vocab`]: reject codes, disconnect causes and the other shared words, with their
+//!   labels and texts. Leaf.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
@@ -24,8 +30,11 @@ pub mod binary;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod exporter;
 pub mod gateway;
 pub mod host;
 pub mod platform;
+pub mod rings;
 pub mod runtime;
 pub mod telemetry;
+pub mod vocab;

@@ -97,7 +97,7 @@ fn scenario(io: IoBackend) {
     assert!(
         stopped
             .histograms
-            .get(appliance::runtime::stamp::Stage::WireToWire)
+            .get(appliance::rings::stamp::Stage::WireToWire)
             .len()
             > 10
     );

@@ -4,7 +4,7 @@
 mod support;
 
 use appliance::binary::wire::{self, ClientMessage, ServerMessage};
-use appliance::gateway::core::ConnState;
+use appliance::gateway::conn::ConnState;
 use support::{enter, Rig};
 
 const PX: i64 = 1_000_000; // 100.00 with 4 implied decimals
@@ -62,7 +62,7 @@ fn login_is_checked_and_answered() {
     );
 
     // Anything before a login is refused.
-    let c = rig.connect(appliance::gateway::core::Protocol::Binary);
+    let c = rig.connect(appliance::vocab::Protocol::Binary);
     rig.bin_send(c, enter(1, "ACME", b'B', PX, 1, b'0'), 1);
     assert_eq!(
         rig.bin_take(c),
@@ -391,9 +391,8 @@ fn full_engine_ring_pauses_the_connection_and_loses_nothing() {
     assert_eq!(tokens, (1..=100).collect::<Vec<u64>>());
     assert!(
         rig.gw
-            .stats
-            .backpressure_events
-            .load(std::sync::atomic::Ordering::Relaxed)
+            .counters()
+            .get(appliance::telemetry::counters::gw::BACKPRESSURE)
             > 0
     );
 }

@@ -8,7 +8,7 @@
 mod support;
 
 use appliance::binary::wire::{self, ClientMessage};
-use appliance::gateway::core::ConnId;
+use appliance::gateway::conn::ConnId;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use support::{enter, Rig};
@@ -173,7 +173,7 @@ fn decode_ring_match_encode_allocates_nothing_after_warm_up() {
 /// the connection's output.
 #[test]
 fn fix_decode_ring_match_encode_allocates_nothing_after_warm_up() {
-    use appliance::gateway::core::Protocol;
+    use appliance::vocab::Protocol;
     use fix::app::client::{CancelOrder, NewOrder, ReplaceOrder};
     use fix::app::outbound::Id;
     use fix::app::{OrdType, Side, TimeInForce};
@@ -299,7 +299,7 @@ fn fix_decode_ring_match_encode_allocates_nothing_after_warm_up() {
     assert_eq!(allocs(), 0, "allocations on the FIX hot path after warm-up");
     assert_eq!(
         rig.gw.state(conns[0]),
-        appliance::gateway::core::ConnState::Open,
+        appliance::gateway::conn::ConnState::Open,
         "no session-level trouble"
     );
 }

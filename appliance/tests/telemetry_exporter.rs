@@ -162,7 +162,7 @@ fn metrics_follow_the_load_and_health_reports_readiness() {
     let stopped = app.stop();
     let w2w = stopped
         .histograms
-        .get(appliance::runtime::stamp::Stage::WireToWire)
+        .get(appliance::rings::stamp::Stage::WireToWire)
         .len();
     assert!(w2w >= total && w2w >= 43, "summary {w2w}, exported {total}");
 }
@@ -178,7 +178,7 @@ fn disabled_exporter_serves_nothing_and_keeps_the_summary() {
     assert!(
         stopped
             .histograms
-            .get(appliance::runtime::stamp::Stage::WireToWire)
+            .get(appliance::rings::stamp::Stage::WireToWire)
             .len()
             >= 7
     );

@@ -7,7 +7,7 @@
 
 mod support;
 
-use appliance::runtime::stamp::{Stage, StageHistograms};
+use appliance::rings::stamp::{Stage, StageHistograms};
 use appliance::telemetry::counters::GatewayMetrics;
 use appliance::telemetry::handover;
 use appliance::telemetry::GatewayTelemetry;
@@ -97,8 +97,9 @@ fn gateway_with_telemetry_publishing_every_iteration_allocates_nothing() {
     let metrics = Arc::new(GatewayMetrics::default());
     // Interval of 1 ns: every telemetry_tick hands over and publishes.
     rig.gw.attach_telemetry(GatewayTelemetry {
-        handover: tx,
+        handover: Some(tx),
         metrics: metrics.clone(),
+        interval_ns: 1,
     });
     let (a, _) = rig.bin_login("CLIENT1", 0);
     let (b, _) = rig.bin_login("CLIENT2", 0);

@@ -1,5 +1,5 @@
 //! How long a hot thread of the appliance takes to see a message after an idle gap, with the
-//! appliance's idle strategy (`appliance::runtime::wait`: spin for `SPIN_TIME`, then park)
+//! appliance's idle strategy (`appliance::rings::wait`: spin for `SPIN_TIME`, then park)
 //! against the strategy it replaced (1,000 spins, then `yield_now` x 100, then park), with and
 //! without CPU-bound neighbours on the cores.
 //!
@@ -13,8 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use appliance::config::WaitStrategy;
-use appliance::runtime::wait::{Idle, Idler, Waker};
+use appliance::rings::wait::{Idle, IdleStrategy, SpinThenPark, Waker, MAX_PARK};
 
 /// The replaced strategy: spin iterations, then yields, then park.
 const OLD_SPINS: u32 = 1_000;
@@ -44,7 +43,7 @@ fn run(yield_phase: bool, hogs: usize, gap: Duration, secs: f64) -> Percentiles 
         std::thread::spawn(move || {
             let waker = Waker::for_current_thread();
             tx.send(waker.clone()).unwrap();
-            let mut idler = Idler::new(WaitStrategy::SpinThenPark);
+            let mut idler = SpinThenPark::new();
             let mut spins = 0u32;
             let mut last = 0u64;
             let mut h = new_histogram();
@@ -79,7 +78,7 @@ fn run(yield_phase: bool, hogs: usize, gap: Duration, secs: f64) -> Percentiles 
                         waker.woke();
                         continue;
                     }
-                    waker.park();
+                    waker.park(MAX_PARK);
                 }
             }
             h

@@ -208,6 +208,22 @@ impl Connection {
         self.last_tx_ns = now_ns;
     }
 
+    /// The earliest time (same clock as `now_ns`) at which [`Connection::on_timer`] may have
+    /// something to do, so an idle gateway can sleep until then; `None` once closing.
+    pub fn next_deadline(&self) -> Option<u64> {
+        if self.state == State::Closing {
+            return None;
+        }
+        let timeout = self
+            .last_rx_ns
+            .saturating_add(HEARTBEAT_TIMEOUT_INTERVALS * self.heartbeat_ns)
+            .saturating_add(1);
+        Some(match self.state {
+            State::Active => timeout.min(self.last_tx_ns.saturating_add(self.heartbeat_ns)),
+            _ => timeout,
+        })
+    }
+
     /// What the heartbeat timers ask for at `now_ns`. Before login the same timeout applies
     /// (with the default interval), so a connection that never logs in is closed.
     pub fn on_timer(&self, now_ns: u64) -> TimerAction {

@@ -48,6 +48,9 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// How the hot agents are laid out on threads.
+    #[serde(default)]
+    pub runtime: RuntimeSection,
     /// Matching engine threads.
     pub engine: EngineSection,
     /// Gateway (network) threads.
@@ -72,6 +75,36 @@ pub enum WaitStrategy {
     /// Poll for up to 200 µs (less after long gaps), then sleep until work arrives: costs a few microseconds on the first
     /// message after a quiet spell, leaves the core to others while idle.
     SpinThenPark,
+}
+
+/// How gateways and engines are laid out on threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Threading {
+    /// Pick from the host: `dedicated` pinned and busy-spinning when there is an isolated CPU
+    /// for each hot thread; `shared` when the process may use fewer CPUs than hot threads
+    /// plus one; `dedicated` otherwise.
+    Auto,
+    /// One thread per gateway and per engine (for hosts with a core for each).
+    Dedicated,
+    /// Every gateway and engine in one duty cycle on one thread.
+    Shared,
+}
+
+/// `[runtime]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSection {
+    /// Threading mode.
+    pub threading: Threading,
+}
+
+impl Default for RuntimeSection {
+    fn default() -> Self {
+        Self {
+            threading: Threading::Auto,
+        }
+    }
 }
 
 /// `[engine]`

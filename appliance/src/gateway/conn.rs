@@ -1,9 +1,70 @@
-//! Per-connection buffers, reserved when the gateway starts.
+//! Connection slots and their buffers, reserved when the gateway starts.
 //!
 //! Input: bytes received but not yet framed (a message split across reads waits here).
 //! Output: encoded replies not yet handed to the kernel. With io_uring a send reads the buffer
 //! after submission, so the region of an in-flight send is locked: appends go after it and the
 //! buffer is compacted only when no send is in flight.
+
+use crate::vocab::{DisconnectCause, Protocol};
+
+/// Connection handle: the index of the connection's slot.
+pub type ConnId = u32;
+
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnState {
+    /// Slot unused.
+    Free,
+    /// Reading and writing.
+    Open,
+    /// A goodbye is queued: close once the output is flushed, read nothing more.
+    Closing,
+    /// Close now (peer gone, stream corrupt, or output overflowed); the driver closes the
+    /// socket and releases the slot once no operation is in flight.
+    Dead,
+}
+
+/// One client connection's slot.
+pub struct Conn {
+    /// Life-cycle state.
+    pub state: ConnState,
+    /// Protocol of the listener it came from.
+    pub protocol: Protocol,
+    /// Bound session (local index), once logged in.
+    pub session: Option<u16>,
+    /// Received bytes not yet framed.
+    pub input: InBuf,
+    /// Replies not yet sent.
+    pub output: OutBuf,
+    /// Input processing stopped because an engine ring was full.
+    pub paused: bool,
+    /// TSC of the last receive completion (stamped on the commands it produced).
+    pub t_recv: u64,
+    /// When the connection was accepted (monotonic ns): unbound connections time out.
+    pub opened_ns: u64,
+    /// Why it left `Open` (read when its session is detached).
+    pub cause: DisconnectCause,
+    /// Queued for the driver's attention.
+    pub(super) dirty: bool,
+}
+
+impl Conn {
+    /// A free slot with its buffers reserved.
+    pub fn new(input_bytes: usize, output_bytes: usize) -> Self {
+        Self {
+            state: ConnState::Free,
+            protocol: Protocol::Binary,
+            session: None,
+            input: InBuf::new(input_bytes),
+            output: OutBuf::new(output_bytes),
+            paused: false,
+            t_recv: 0,
+            opened_ns: 0,
+            cause: DisconnectCause::PeerClosed,
+            dirty: false,
+        }
+    }
+}
 
 /// Bytes received and not yet consumed.
 pub struct InBuf {
@@ -56,6 +117,15 @@ impl InBuf {
     /// Forgets everything (connection reuse).
     pub fn clear(&mut self) {
         self.len = 0;
+    }
+
+    /// A buffer with no capacity (no allocation): the placeholder left in a connection while
+    /// its real buffer is borrowed out for framing.
+    pub fn empty() -> Self {
+        Self {
+            buf: Box::default(),
+            len: 0,
+        }
     }
 }
 

@@ -1,16 +1,14 @@
-//! The gateway thread's loop, shared by the io_uring and epoll backends.
-//!
-//! One iteration: reap I/O (accepts, received bytes, send completions), drain the engines'
-//! events into replies, run timers every few milliseconds, then submit sends and closes for
-//! every connection that changed, and record egress latencies at that submission. When an
-//! iteration finds nothing, the wait strategy decides between polling again and sleeping in
-//! the backend (io_uring wait or epoll_wait) until I/O, an engine's wake-up, or a timeout.
+//! What the gateway's loop needs from an I/O backend ([`Backend`]), shared by io_uring and
+//! epoll, and the choice between them ([`make_backend`]). The loop itself is the runtime's
+//! gateway agent (`runtime::gateway_agent`): reap I/O, drain the engines' events into
+//! replies, run timers, then submit sends and closes for every connection that changed.
 
-use super::core::{ConnId, Gateway, Protocol};
-use crate::config::WaitStrategy;
-use crate::runtime::wait::{Idle, Idler, Waker, PARK_TIMEOUT};
+use super::conn::ConnId;
+use super::Gateway;
+use crate::rings::wait::Waker;
+use crate::vocab::Protocol;
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,6 +55,15 @@ pub trait Backend {
     fn wait(&mut self, gw: &mut Gateway, timeout: Duration);
     /// Stops accepting (graceful shutdown).
     fn close_listeners(&mut self);
+    /// Makes this backend's I/O wake a thread that sleeps in another backend's wait (shared
+    /// threading with several gateways): either the backend signals `wake_fd` itself on
+    /// every completion (io_uring: a registered eventfd; returns `None`), or it returns an fd
+    /// that becomes readable when it has I/O (epoll: its epoll fd), for the sleeping backend
+    /// to [`Backend::watch`].
+    fn wake_source(&mut self, wake_fd: RawFd) -> std::io::Result<Option<RawFd>>;
+    /// Adds `fd` to what this backend's [`Backend::wait`] returns on (its readiness only
+    /// wakes the thread; the fd's owner handles it).
+    fn watch(&mut self, fd: RawFd) -> std::io::Result<()>;
     /// Counters.
     fn stats(&self) -> BackendStats;
     /// Backend name for logs and metrics.
@@ -78,69 +85,8 @@ pub fn tune_socket(fd: i32) {
     }
 }
 
-/// How often timers (heartbeats, timeouts) run.
-pub const TIMER_INTERVAL_NS: u64 = 5_000_000;
 /// How long a graceful shutdown waits for Logout replies and flushes.
 pub const SHUTDOWN_GRACE_NS: u64 = 2_000_000_000;
-
-/// Runs a gateway until `stop` is set and its connections have been logged out and closed
-/// (or the grace period ends).
-pub fn run(
-    gw: &mut Gateway,
-    backend: &mut dyn Backend,
-    waker: &Waker,
-    wait: WaitStrategy,
-    stop: &AtomicBool,
-) {
-    let mut idler = Idler::new(wait);
-    let mut scratch: Vec<ConnId> = Vec::with_capacity(1024);
-    let mut last_timer = 0u64;
-    let mut shutdown_at: Option<u64> = None;
-    gw.stats.listening.store(true, Ordering::Release);
-    loop {
-        gw.tick_clock();
-        let mut did = backend.poll_io(gw);
-        did |= gw.poll();
-        let now = gw.now_ns;
-        if now.saturating_sub(last_timer) >= TIMER_INTERVAL_NS {
-            last_timer = now;
-            gw.on_timer();
-        }
-        backend.flush(gw, &mut scratch);
-        gw.telemetry_tick();
-        if shutdown_at.is_none() && stop.load(Ordering::Acquire) {
-            backend.close_listeners();
-            gw.stats.listening.store(false, Ordering::Release);
-            gw.begin_shutdown();
-            backend.flush(gw, &mut scratch);
-            shutdown_at = Some(now);
-        }
-        if let Some(t) = shutdown_at {
-            if !gw.has_connections() || now.saturating_sub(t) > SHUTDOWN_GRACE_NS {
-                break;
-            }
-        }
-        if did {
-            idler.reset();
-            continue;
-        }
-        if idler.idle() == Idle::Sleep {
-            waker.prepare_sleep();
-            if gw.engine_events_waiting() {
-                waker.woke();
-                continue;
-            }
-            let until_timer =
-                TIMER_INTERVAL_NS.saturating_sub(gw.now_ns.saturating_sub(last_timer));
-            backend.wait(
-                gw,
-                PARK_TIMEOUT.min(Duration::from_nanos(until_timer.max(100_000))),
-            );
-            waker.woke();
-            waker.drain_eventfd();
-        }
-    }
-}
 
 /// Builds the backend the configuration asks for, falling back from io_uring to epoll when
 /// `auto` and the host refuses io_uring. Returns the backend and, on fallback, why.
@@ -150,7 +96,7 @@ pub fn make_backend(
     max_connections: usize,
     waker: &Arc<Waker>,
     sqpoll: bool,
-) -> std::io::Result<(Box<dyn Backend + Send>, Option<String>)> {
+) -> std::io::Result<(Box<dyn Backend>, Option<String>)> {
     use crate::config::IoBackend;
     let wake_fd = waker.eventfd().expect("gateway wakers are eventfd-backed");
     for l in &listeners {

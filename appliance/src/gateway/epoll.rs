@@ -3,8 +3,9 @@
 //! only the system calls differ: non-blocking sockets, `read`/`write` on readiness, and
 //! `epoll_wait` (with the gateway's eventfd in the set) when idle.
 
-use super::core::{ConnId, Gateway};
+use super::conn::ConnId;
 use super::driver::{Backend, BackendStats, Listener};
+use super::Gateway;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
@@ -121,7 +122,7 @@ impl EpollBackend {
     fn read_all(&mut self, gw: &mut Gateway, c: ConnId) {
         let fd = self.fds[c as usize];
         while gw.wants_input(c) {
-            let t_recv = gw.tsc.now();
+            let t_recv = gw.core.tsc.now();
             // SAFETY: reads into our own buffer of the given length.
             let n =
                 unsafe { libc::read(fd, self.read_buf.as_mut_ptr().cast(), self.read_buf.len()) };
@@ -239,7 +240,7 @@ impl Backend for EpollBackend {
             if self.fds[c as usize] < 0 {
                 continue;
             }
-            if gw.state(c) != super::core::ConnState::Dead {
+            if gw.state(c) != super::conn::ConnState::Dead {
                 self.write_out(gw, c);
                 if gw.wants_input(c) {
                     // Resumed after back-pressure: bytes may be waiting in the kernel.
@@ -265,6 +266,21 @@ impl Backend for EpollBackend {
 
     fn close_listeners(&mut self) {
         self.listeners.clear();
+    }
+
+    fn wake_source(&mut self, _wake_fd: RawFd) -> std::io::Result<Option<RawFd>> {
+        // An epoll fd is readable while its set has events: the sleeping backend watches it.
+        Ok(Some(self.epfd.as_raw_fd()))
+    }
+
+    fn watch(&mut self, fd: RawFd) -> std::io::Result<()> {
+        ctl(
+            self.epfd.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            fd,
+            libc::EPOLLIN as u32,
+            TAG_WAKE,
+        )
     }
 
     fn stats(&self) -> BackendStats {

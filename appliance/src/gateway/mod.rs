@@ -1,23 +1,59 @@
 //! Gateways: client connections in, engine commands out; engine events in, replies out.
 //!
-//! [`core`] is protocol- and I/O-neutral (connections, sessions, orders, rings);
-//! `binary_glue` and [`fix_glue`] speak the two protocols on top of it; [`driver`] runs the
-//! loop over an I/O backend, [`uring`] (io_uring, the default) or [`epoll`] (the fallback).
+//! A [`Gateway`] is three parts with disjoint borrows:
+//! - [`core::Core`], protocol-neutral: connection slots and buffers, the order table, the
+//!   instruments, the rings to and from the engines, clocks, stamps and counters;
+//! - the sessions ([`session`]): each one's identity and its protocol state, a FIX session
+//!   ([`fix`]) or a binary user ([`binary`]), living for the whole run;
+//! - one handler per protocol ([`fix::FixHandler`], [`binary::BinaryHandler`]) that borrows
+//!   the core and one session per call.
+//!
+//! The `Gateway` itself does only what needs sessions and connections together: binding a
+//! connection to a session at logon, detaching it when the core closes the connection
+//! (cancel on disconnect included), and routing engine events to the session they belong to
+//! ([`events`]). [`driver`] runs the loop over an I/O backend, [`uring`] (io_uring, the
+//! default) or [`epoll`] (the fallback).
 
-mod binary_glue;
+pub mod binary;
 pub mod conn;
 pub mod core;
 pub mod driver;
 pub mod epoll;
-pub mod fix_glue;
+mod events;
+pub mod fix;
 pub mod instruments;
 pub mod orders;
+pub mod session;
 pub mod uring;
 
-pub use self::core::Gateway;
-use crate::runtime::stamp::StageHistograms;
+use self::binary::{BinaryHandler, BinaryStep};
+use self::conn::{ConnId, ConnState, OutBuf};
+use self::core::{Core, GatewayRings, GatewaySizing};
+use self::fix::{FixHandler, FixSettings};
+use self::instruments::Instruments;
+use self::session::{SessionKind, SessionSlot};
+use crate::binary::wire::{self, credential_str, LoginRejectReason};
+use crate::rings::stamp::StageHistograms;
+use crate::telemetry::counters::{gw as slot, GatewayCounters};
+use crate::telemetry::GatewayTelemetry;
+use crate::vocab::{DisconnectCause, Protocol};
 
-/// What a gateway thread reports when it stops.
+/// How often timers (heartbeats, timeouts) run while connections exist.
+pub const TIMER_INTERVAL_NS: u64 = 5_000_000;
+
+/// A gateway: its core, its sessions and its protocol handlers.
+pub struct Gateway {
+    /// The protocol-neutral core.
+    pub core: Core,
+    sessions: Vec<SessionSlot>,
+    fix: FixHandler,
+    fix_settings: FixSettings,
+    binary: BinaryHandler,
+    telemetry: Option<GatewayTelemetry>,
+    next_publish_ns: u64,
+}
+
+/// What a gateway reports when it stops.
 #[derive(Default)]
 pub struct GatewayReport {
     /// Its latency histograms (ingress, egress, wire-to-wire).
@@ -26,12 +62,502 @@ pub struct GatewayReport {
     pub backend: driver::BackendStats,
 }
 
-impl GatewayReport {
-    /// The report of a stopped gateway.
-    pub fn new(gw: &Gateway, backend: driver::BackendStats) -> Self {
+impl Gateway {
+    /// Builds a gateway with its memory reserved (cold path).
+    pub fn new(
+        id: usize,
+        sessions: Vec<SessionSlot>,
+        instruments: Instruments,
+        rings: GatewayRings,
+        sizing: GatewaySizing,
+        fix_settings: FixSettings,
+    ) -> Self {
         Self {
-            histograms: gw.histograms().clone(),
-            backend,
+            core: Core::new(id, instruments, rings, sizing),
+            sessions,
+            fix: FixHandler::new(id, &fix_settings),
+            fix_settings,
+            binary: BinaryHandler::new(sizing.max_connections),
+            telemetry: None,
+            next_publish_ns: 0,
         }
+    }
+
+    /// Gateway index.
+    pub fn id(&self) -> usize {
+        self.core.id
+    }
+
+    /// The configured sessions (for inspection and tests).
+    pub fn sessions(&self) -> &[SessionSlot] {
+        &self.sessions
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Driver API
+    // ---------------------------------------------------------------------------------------
+
+    /// Refreshes the cached clocks; drivers call it once per loop iteration.
+    #[inline]
+    pub fn tick_clock(&mut self) {
+        self.core.tick_clock();
+    }
+
+    /// Monotonic nanoseconds since the gateway started, as of the last `tick_clock`.
+    #[inline]
+    pub fn now_ns(&self) -> u64 {
+        self.core.now_ns
+    }
+
+    /// A new connection from a listener of `protocol`; `None` when every slot is taken
+    /// (the driver closes the socket).
+    pub fn accept(&mut self, protocol: Protocol) -> Option<ConnId> {
+        let c = self.core.accept(protocol)?;
+        if protocol == Protocol::Binary {
+            self.binary.on_accept(c, self.core.now_ns);
+        }
+        Some(c)
+    }
+
+    /// The connection's state.
+    #[inline]
+    pub fn state(&self, c: ConnId) -> ConnState {
+        self.core.state(c)
+    }
+
+    /// Bytes arrived on `c`, received at TSC `t_recv`. Returns `false` when the input buffer
+    /// is full: the driver must stop reading the connection until [`Gateway::wants_input`].
+    #[inline]
+    pub fn on_recv(&mut self, c: ConnId, data: &[u8], t_recv: u64) -> bool {
+        if self.core.state(c) != ConnState::Open {
+            return true;
+        }
+        if !self.core.append_input(c, data, t_recv) {
+            return false;
+        }
+        self.process_input(c);
+        self.settle();
+        true
+    }
+
+    /// Whether the driver should (re)arm reading on `c`.
+    #[inline]
+    pub fn wants_input(&self, c: ConnId) -> bool {
+        self.core.wants_input(c)
+    }
+
+    /// The peer closed `c`, or the socket failed. The driver then closes the socket and,
+    /// once nothing is in flight, calls [`Gateway::release`].
+    pub fn on_closed(&mut self, c: ConnId) {
+        self.core.close_now(c, DisconnectCause::PeerClosed);
+        self.settle();
+    }
+
+    /// Returns `c`'s slot to the pool (after the socket is closed).
+    pub fn release(&mut self, c: ConnId) {
+        self.core.release(c);
+        self.settle();
+    }
+
+    /// Connections with output to send or a state change for the driver, since the last call.
+    #[inline]
+    pub fn take_dirty(&mut self, into: &mut Vec<ConnId>) {
+        self.core.take_dirty(into);
+    }
+
+    /// The connection's output buffer.
+    #[inline]
+    pub fn output(&mut self, c: ConnId) -> &mut OutBuf {
+        self.core.output(c)
+    }
+
+    /// Whether `c` should be closed now: Dead, or Closing with its output flushed.
+    #[inline]
+    pub fn should_close(&self, c: ConnId) -> bool {
+        self.core.should_close(c)
+    }
+
+    /// The driver submitted the sends of this iteration: records egress and wire-to-wire.
+    #[inline]
+    pub fn sends_submitted(&mut self) {
+        self.core.sends_submitted();
+    }
+
+    /// Drains the engines' events into replies, continues replays, pushes cancel-on-
+    /// disconnects that were waiting for ring room and resumes paused connections. Returns
+    /// whether anything was done.
+    pub fn poll(&mut self) -> bool {
+        let mut did = false;
+        for e in 0..self.core.engine_count() {
+            for _ in 0..1024 {
+                let Some(msg) = self.core.pop_event(e) else {
+                    break;
+                };
+                did = true;
+                self.on_event(e, &msg);
+                self.settle();
+            }
+        }
+        if self.binary.replaying() {
+            for c in 0..self.core.conn_count() as ConnId {
+                if !self.binary.is_replaying(c) {
+                    continue;
+                }
+                let Some(s) = self.core.conn(c).session else {
+                    continue;
+                };
+                if let SessionKind::Binary(u) = &self.sessions[s as usize].kind {
+                    self.binary.pump_replay(&mut self.core, c, u);
+                }
+            }
+        }
+        if self
+            .sessions
+            .iter()
+            .any(|s| s.info.disconnect_cancel_pending)
+        {
+            for s in 0..self.sessions.len() as u16 {
+                self.push_pending_cancel(s);
+            }
+        }
+        if self.core.any_paused() {
+            for c in 0..self.core.conn_count() as ConnId {
+                if self.core.conn(c).paused && self.core.rings_ready() {
+                    self.core.resume(c);
+                    self.process_input(c);
+                    self.settle();
+                    did = true;
+                }
+            }
+        }
+        self.core.publish();
+        did
+    }
+
+    /// Heartbeats and timeouts; call every [`TIMER_INTERVAL_NS`] while connections exist
+    /// (cold-ish: walks every connection).
+    pub fn on_timer(&mut self) {
+        for c in 0..self.core.conn_count() as ConnId {
+            if self.core.state(c) != ConnState::Open {
+                continue;
+            }
+            match self.core.conn(c).protocol {
+                Protocol::Binary => self.binary.timer(&mut self.core, c),
+                Protocol::Fix => {
+                    let fs = fix_session_of(&mut self.sessions, self.core.conn(c).session);
+                    self.fix.timer(&mut self.core, fs, c);
+                }
+            }
+            self.settle();
+        }
+        self.core.publish();
+    }
+
+    /// When the gateway next needs [`Gateway::on_timer`] (monotonic ns, the `now_ns` clock),
+    /// or `None` when no connection needs one: what an idle loop may sleep until.
+    pub fn next_timer_deadline(&self) -> Option<u64> {
+        let mut next: Option<u64> = None;
+        let mut take = |t: u64| next = Some(next.map_or(t, |n| n.min(t)));
+        for c in 0..self.core.conn_count() as ConnId {
+            let conn = self.core.conn(c);
+            match conn.state {
+                ConnState::Free | ConnState::Dead => continue,
+                // Flushing a goodbye: look again soon.
+                ConnState::Closing => take(self.core.now_ns + TIMER_INTERVAL_NS),
+                ConnState::Open => match (conn.protocol, conn.session) {
+                    (Protocol::Binary, _) => {
+                        if let Some(t) = self.binary.next_deadline(c) {
+                            take(t);
+                        }
+                    }
+                    (Protocol::Fix, None) => take(conn.opened_ns + fix::UNBOUND_TIMEOUT_NS + 1),
+                    (Protocol::Fix, Some(s)) => {
+                        if let SessionKind::Fix(f) = &self.sessions[s as usize].kind {
+                            // The session's deadline is on the wall clock.
+                            let wall = self.core.wall_ns.max(0) as u64;
+                            let d = f.session.next_deadline().saturating_sub(wall);
+                            take(self.core.now_ns.saturating_add(d));
+                        }
+                    }
+                },
+            }
+        }
+        next
+    }
+
+    /// Starts a graceful shutdown: every logged-in session gets a Logout, connections close
+    /// once flushed (cold path).
+    pub fn begin_shutdown(&mut self) {
+        for c in 0..self.core.conn_count() as ConnId {
+            if self.core.state(c) != ConnState::Open {
+                continue;
+            }
+            match self.core.conn(c).protocol {
+                Protocol::Binary => self.binary.shutdown(&mut self.core, c),
+                Protocol::Fix => {
+                    let fs = fix_session_of(&mut self.sessions, self.core.conn(c).session);
+                    self.fix.shutdown(&mut self.core, fs, c);
+                }
+            }
+            self.settle();
+        }
+        self.core.publish();
+    }
+
+    /// Whether any connection is still open or closing (shutdown waits for none).
+    pub fn has_connections(&self) -> bool {
+        self.core.has_connections()
+    }
+
+    /// Whether an engine has events waiting for this gateway (checked before sleeping).
+    pub fn engine_events_waiting(&self) -> bool {
+        self.core.engine_events_waiting()
+    }
+
+    /// This thread's latency histograms (what has not been handed to the exporter yet).
+    pub fn histograms(&self) -> &StageHistograms {
+        &self.core.hist
+    }
+
+    /// Business and session counters counted so far (not yet published ones included).
+    pub fn counters(&self) -> &GatewayCounters {
+        &self.core.counters
+    }
+
+    /// Connects the gateway to the exporter (cold path, before the loop starts).
+    pub fn attach_telemetry(&mut self, t: GatewayTelemetry) {
+        self.next_publish_ns = t.interval_ns;
+        self.telemetry = Some(t);
+    }
+
+    /// When the next publication of counters is due (monotonic ns), if telemetry is on.
+    pub fn next_publish_ns(&self) -> Option<u64> {
+        self.telemetry.as_ref().map(|_| self.next_publish_ns)
+    }
+
+    /// Publishes counters and hands the histograms over when the interval has elapsed;
+    /// drivers call it once per loop iteration (one compare when not due).
+    #[inline]
+    pub fn telemetry_tick(&mut self) {
+        if self.telemetry.is_some() && self.core.now_ns >= self.next_publish_ns {
+            self.publish_telemetry();
+        }
+    }
+
+    /// Hands the histograms over and copies every counter into the published block (once
+    /// per interval, and once more at shutdown; walks the sessions for the gauges).
+    #[cold]
+    pub fn publish_telemetry(&mut self) {
+        let Some(t) = self.telemetry.as_mut() else {
+            return;
+        };
+        let now = self.core.now_ns;
+        self.next_publish_ns = now + t.interval_ns;
+        if let Some(h) = t.handover.as_mut() {
+            h.hand_over(&mut self.core.hist, now);
+            self.core.counters.set(slot::HANDOVERS, h.handovers);
+            self.core.counters.set(slot::HANDOVER_SKIPS, h.skips);
+        }
+        let mut connected = [0u64; Protocol::ALL.len()];
+        let (mut resend_in, mut resend_out) = (0, 0);
+        for sess in &self.sessions {
+            connected[sess.info.protocol.index()] += sess.info.conn.is_some() as u64;
+            if let SessionKind::Fix(f) = &sess.kind {
+                resend_in += f.session.resend_requests_received();
+                resend_out += f.session.resend_requests_sent();
+            }
+        }
+        for (p, n) in connected.iter().enumerate() {
+            self.core.counters.set(slot::CONNECTED + p, *n);
+        }
+        self.core.counters.set(slot::RESEND_RECEIVED, resend_in);
+        self.core.counters.set(slot::RESEND_SENT, resend_out);
+        t.metrics.publish(&self.core.counters);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Sessions and connections together
+    // ---------------------------------------------------------------------------------------
+
+    fn process_input(&mut self, c: ConnId) {
+        match self.core.conn(c).protocol {
+            Protocol::Binary => self.binary_input(c),
+            Protocol::Fix => self.fix_input(c),
+        }
+    }
+
+    /// Pushes session `s`'s pending cancel-on-disconnect if the rings have room; returns
+    /// whether nothing is pending any more.
+    fn push_pending_cancel(&mut self, s: u16) -> bool {
+        let info = &mut self.sessions[s as usize].info;
+        if !info.disconnect_cancel_pending {
+            return true;
+        }
+        if !self.core.rings_ready() {
+            return false;
+        }
+        info.disconnect_cancel_pending = false;
+        let who = info.who();
+        self.core.disconnect_cancel(&who);
+        true
+    }
+
+    /// Before a bound connection's input is handled, the previous connection's
+    /// cancel-on-disconnect goes first, so it cannot touch orders the new one enters.
+    fn ready_for_input(&mut self, c: ConnId) -> bool {
+        let session = self.core.conn(c).session;
+        match session {
+            Some(s) if !self.push_pending_cancel(s) => {
+                self.core.pause(c);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    fn bind(&mut self, c: ConnId, s: u16) {
+        let info = &mut self.sessions[s as usize].info;
+        self.core.bind(c, s, info.protocol);
+        info.conn = Some(c);
+    }
+
+    /// Detaches the sessions of connections the core closed (at the end of every entry
+    /// point, so a session is never left looking connected).
+    fn settle(&mut self) {
+        while let Some((c, s, cause)) = self.core.take_detached() {
+            let slot = &mut self.sessions[s as usize];
+            self.core
+                .counters
+                .disconnect(slot.info.protocol.index(), cause);
+            slot.info.conn = None;
+            match &mut slot.kind {
+                SessionKind::Fix(f) => f.on_disconnect(),
+                SessionKind::Binary(_) => self.binary.on_detached(c),
+            }
+            if slot.info.cancel_on_disconnect {
+                slot.info.disconnect_cancel_pending = true;
+                self.push_pending_cancel(s);
+            }
+        }
+    }
+
+    fn fix_input(&mut self, c: ConnId) {
+        if self.core.conn(c).session.is_none() && !self.fix_bind(c) {
+            return;
+        }
+        if !self.ready_for_input(c) {
+            return;
+        }
+        let Some(s) = self.core.conn(c).session else {
+            return;
+        };
+        let slot = &mut self.sessions[s as usize];
+        if let SessionKind::Fix(fs) = &mut slot.kind {
+            self.fix.input(&mut self.core, &slot.info, fs, c);
+        }
+    }
+
+    /// Binds unbound FIX connection `c` from its first message, if complete. Returns whether
+    /// it is bound now. Unknown counterparties and sessions already connected elsewhere are
+    /// dropped without an answer (QuickFIX behaviour; the first connection stays).
+    fn fix_bind(&mut self, c: ConnId) -> bool {
+        let found = {
+            let input = self.core.conn(c).input.data();
+            match fix::peek_logon(
+                input,
+                self.fix_settings.max_message_size,
+                &self.fix_settings.sender_comp_id,
+            ) {
+                fix::LogonPeek::Incomplete => return false,
+                fix::LogonPeek::From(sender) => self.sessions.iter().position(|s| {
+                    s.info.protocol == Protocol::Fix && s.info.name.as_bytes() == sender
+                }),
+                fix::LogonPeek::NotForUs => None,
+            }
+        };
+        let Some(s) = found else {
+            self.core.close_now(c, DisconnectCause::ProtocolError);
+            return false;
+        };
+        if self.sessions[s].info.conn.is_some() {
+            self.core.close_now(c, DisconnectCause::ProtocolError);
+            return false;
+        }
+        self.bind(c, s as u16);
+        let now = self.core.wall_ns as u64;
+        if let SessionKind::Fix(f) = &mut self.sessions[s].kind {
+            f.session.on_connected(now);
+        }
+        true
+    }
+
+    fn binary_input(&mut self, c: ConnId) {
+        loop {
+            if !self.ready_for_input(c) {
+                return;
+            }
+            let step = match self.core.conn(c).session {
+                Some(s) => {
+                    let slot = &mut self.sessions[s as usize];
+                    let SessionKind::Binary(u) = &mut slot.kind else {
+                        return;
+                    };
+                    self.binary
+                        .input(&mut self.core, c, Some((&slot.info, u.as_mut())))
+                }
+                None => self.binary.input(&mut self.core, c, None),
+            };
+            match step {
+                BinaryStep::Done => return,
+                BinaryStep::Login(l) => {
+                    self.binary_login(c, &l);
+                    self.settle();
+                }
+            }
+        }
+    }
+
+    fn binary_login(&mut self, c: ConnId, login: &wire::Login) {
+        let name = credential_str(&login.username);
+        let password = credential_str(&login.password);
+        let found = self
+            .sessions
+            .iter()
+            .position(|s| s.info.protocol == Protocol::Binary && s.info.name.as_bytes() == name);
+        let Some(s) = found else {
+            return self
+                .binary
+                .reject_login(&mut self.core, c, LoginRejectReason::NotAuthorized);
+        };
+        let slot = &mut self.sessions[s];
+        let expected = slot.info.password.as_deref().unwrap_or("").as_bytes();
+        if password != expected {
+            return self
+                .binary
+                .reject_login(&mut self.core, c, LoginRejectReason::NotAuthorized);
+        }
+        if slot.info.conn.is_some() {
+            return self
+                .binary
+                .reject_login(&mut self.core, c, LoginRejectReason::AlreadyLoggedIn);
+        }
+        let SessionKind::Binary(u) = &mut slot.kind else {
+            return;
+        };
+        match self.binary.login(&mut self.core, c, u, login) {
+            Ok(()) => self.bind(c, s as u16),
+            Err(reason) => self.binary.reject_login(&mut self.core, c, reason),
+        }
+    }
+}
+
+/// The FIX session bound as `session`, if it is one.
+fn fix_session_of(
+    sessions: &mut [SessionSlot],
+    session: Option<u16>,
+) -> Option<&mut fix::FixSession> {
+    match &mut sessions[session? as usize].kind {
+        SessionKind::Fix(f) => Some(f),
+        SessionKind::Binary(_) => None,
     }
 }

@@ -14,8 +14,9 @@
 //! iteration with nothing pending costs a load of the SQ flags and no syscall. SQPOLL is an
 //! option (`gateway.sqpoll`): its kernel thread takes a whole core.
 
-use super::core::{ConnId, Gateway};
+use super::conn::ConnId;
 use super::driver::{Backend, BackendStats, Listener};
+use super::Gateway;
 use crate::platform::memory::{HugeSlice, MemoryPolicy};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use std::os::fd::{AsRawFd, RawFd};
@@ -125,6 +126,9 @@ pub struct UringBackend {
     dirty: Vec<ConnId>,
     stats: BackendStats,
     sqpoll: bool,
+    /// Other fds whose readiness wakes this ring's wait (shared threading), re-armed like the
+    /// wake-up poll.
+    watched: Vec<RawFd>,
 }
 
 impl UringBackend {
@@ -167,11 +171,12 @@ impl UringBackend {
             dirty: Vec::with_capacity(max_connections),
             stats: BackendStats::default(),
             sqpoll,
+            watched: Vec::new(),
         };
         for i in 0..me.listeners.len() {
             me.arm_accept(i);
         }
-        me.arm_wake();
+        me.arm_wake(0);
         me.ring.submit()?;
         Ok(me)
     }
@@ -199,12 +204,32 @@ impl UringBackend {
         self.push(sqe);
     }
 
-    fn arm_wake(&mut self) {
-        let sqe = opcode::PollAdd::new(types::Fd(self.wake_fd), libc::POLLIN as u32)
+    /// Arms the multishot poll of wake-up source `i`: 0 is the gateway's own eventfd, `i > 0`
+    /// the watched fd `i - 1`.
+    fn arm_wake(&mut self, i: u32) {
+        let fd = match i {
+            0 => self.wake_fd,
+            _ => self.watched[i as usize - 1],
+        };
+        let sqe = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32)
             .multi(true)
             .build()
-            .user_data(user_data(KIND_WAKE, 0, 0));
+            .user_data(user_data(KIND_WAKE, i, 0));
         self.push(sqe);
+    }
+
+    /// Enters the kernel only when there is something to submit or reap: with
+    /// DEFER_TASKRUN + TASKRUN_FLAG the kernel raises a flag when completions are waiting to
+    /// be posted, so an idle pass costs two loads and no system call.
+    #[inline]
+    fn submit_if_needed(&mut self) {
+        let needed = {
+            let sq = self.ring.submission();
+            !sq.is_empty() || sq.taskrun() || sq.cq_overflow()
+        };
+        if (needed || self.sqpoll) && self.ring.submit().is_err() {
+            self.stats.submit_errors += 1;
+        }
     }
 
     fn arm_recv(&mut self, c: ConnId) {
@@ -347,25 +372,24 @@ impl UringBackend {
 
 impl Backend for UringBackend {
     fn poll_io(&mut self, gw: &mut Gateway) -> bool {
-        if self.ring.submit().is_err() {
-            self.stats.submit_errors += 1;
-        }
+        self.submit_if_needed();
         let mut did = false;
-        let tsc = gw.tsc.clone();
+        let tsc = gw.core.tsc.clone();
         // Reap everything that is ready; each CQE is copied out before it is handled, so the
         // handlers may push new SQEs.
         loop {
             let Some(cqe) = self.ring.completion().next() else {
                 break;
             };
-            did = true;
             let t_recv = tsc.now();
             let (kind, id, gen) = split(cqe.user_data());
+            // A wake-up is not work: the loop drains the eventfd after sleeping.
+            did |= kind != KIND_WAKE;
             let (res, flags) = (cqe.result(), cqe.flags());
             match kind {
                 KIND_ACCEPT => self.on_accept(gw, id as usize, res, flags),
-                // The multishot poll on the eventfd ended: re-arm it.
-                KIND_WAKE if !cqueue::more(flags) => self.arm_wake(),
+                // A multishot wake-up poll ended: re-arm it.
+                KIND_WAKE if !cqueue::more(flags) => self.arm_wake(id),
                 KIND_WAKE => {}
                 KIND_RECV | KIND_SEND | KIND_CANCEL => {
                     let Some(&o) = self.ops.get(id as usize) else {
@@ -399,7 +423,8 @@ impl Backend for UringBackend {
         // The sends are in the submission queue: this is their submission.
         gw.sends_submitted();
         // Connections the loop above left waiting on a cancel are picked up when it completes.
-        if self.ring.submit().is_err() {
+        let pending = !self.ring.submission().is_empty();
+        if (pending || self.sqpoll) && self.ring.submit().is_err() {
             self.stats.submit_errors += 1;
         }
     }
@@ -425,6 +450,18 @@ impl Backend for UringBackend {
         }
         let _ = self.ring.submit();
         self.listeners.clear();
+    }
+
+    fn wake_source(&mut self, wake_fd: RawFd) -> std::io::Result<Option<RawFd>> {
+        self.ring.submitter().register_eventfd(wake_fd)?;
+        Ok(None)
+    }
+
+    fn watch(&mut self, fd: RawFd) -> std::io::Result<()> {
+        self.watched.push(fd);
+        self.arm_wake(self.watched.len() as u32);
+        self.ring.submit()?;
+        Ok(())
     }
 
     fn stats(&self) -> BackendStats {

@@ -1,31 +1,44 @@
 //! Start-up and shutdown of the whole appliance (cold path).
 //!
-//! Order of events: validate and resolve the configuration; bind the listeners (so a port
-//! conflict fails start-up with a clear message); build the rings (one per gateway->engine
-//! pair and one per engine->gateway pair); start the engine threads, then the gateway threads
-//! (each builds its own io_uring, because a SINGLE_ISSUER ring belongs to the thread that
-//! created it); wait until every engine runs and every gateway listens; then report ready.
-//! Shutdown reverses it: gateways log their sessions out and drain, then engines stop.
+//! Order of events: validate and resolve the configuration; choose the threading layout
+//! ([`super::threading`]); bind the listeners (so a port conflict fails start-up with a clear
+//! message); build the engines and the rings (one per gateway->engine pair and one per
+//! engine->gateway pair); start the runner threads, each building its own I/O backend (a
+//! SINGLE_ISSUER io_uring belongs to the thread that created it); start the exporter; wait
+//! until every engine runs and every gateway listens; then report ready.
+//!
+//! In `dedicated` mode there is one runner per engine and one per gateway; in `shared` mode
+//! one runner runs them all ([`super::shared::SharedDuty`]). Shutdown is the same either
+//! way: gateways log their sessions out and drain, then engines drain and stop.
 
-use super::engine_thread::{EngineStats, EngineThread};
-use super::msg::{session_id, FromEngine, ToEngine};
-use super::ring::{channel, RingStats};
-use super::stamp::StageHistograms;
-use super::wait::Waker;
-use crate::config::{Config, StpMode as CfgStp};
-use crate::engine::{Capacity, Engine, EngineConfig, InstrumentConfig, PriceBand, StpMode};
-use crate::gateway::core::{GatewayRings, GatewaySizing, GatewayStats, Protocol, SessionSlot};
+use super::agent::{Agent, Reports, Runner};
+use super::engine_agent::EngineAgent;
+use super::gateway_agent::GatewayAgent;
+use super::shared::SharedDuty;
+use super::threading::{self, Host, Mode, Plan};
+use crate::config::{Config, Threading};
+use crate::engine::{Capacity, Engine, EngineConfig, InstrumentConfig, PriceBand};
+use crate::exporter::render::{
+    EngineSource, GatewaySource, InstrumentLabel, Sources, ThreadingLabel,
+};
+use crate::exporter::thread::housekeeping_core;
+use crate::exporter::{Exporter, Placement};
+use crate::gateway::core::{GatewayRings, GatewaySizing};
 use crate::gateway::driver::{self, Listener};
-use crate::gateway::fix_glue::{FixSession, FixSettings};
+use crate::gateway::fix::FixSettings;
 use crate::gateway::instruments::Instruments;
+use crate::gateway::session::build_sessions;
 use crate::gateway::{Gateway, GatewayReport};
+use crate::rings::msg::{FromEngine, ToEngine};
+use crate::rings::ring::{channel, Receiver, RingStats, Sender};
+use crate::rings::stamp::StageHistograms;
+use crate::rings::wait::{idle_strategy, Waker};
 use crate::telemetry::counters::{EngineMetrics, GatewayMetrics};
-use crate::telemetry::exporter::{self, Exporter, Placement};
 use crate::telemetry::handover::{self, HandoverRx};
-use crate::telemetry::render::{EngineSource, GatewaySource, InstrumentLabel, Sources};
+use crate::telemetry::status::ThreadStatus;
 use crate::telemetry::{EngineTelemetry, GatewayTelemetry};
+use crate::vocab::Protocol;
 use anyhow::{bail, Context};
-use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -39,22 +52,32 @@ pub struct StartOptions {
     pub io: Option<crate::config::IoBackend>,
     /// Gateway sizing (connections, buffers); defaults when `None`.
     pub sizing: Option<GatewaySizing>,
+    /// Force a threading mode.
+    pub threading: Option<Threading>,
 }
 
 /// Handles on a running appliance.
 pub struct Running {
     stop: Arc<AtomicBool>,
     engine_stop: Arc<AtomicBool>,
-    gateways: Vec<JoinHandle<GatewayReport>>,
-    engines: Vec<JoinHandle<StageHistograms>>,
+    /// Runners stopped first (gateways, or the shared one), with their wakers.
+    front: Vec<(JoinHandle<Reports>, Arc<Waker>)>,
+    /// Engine runners (dedicated mode), stopped once the front ones have ended.
+    engines: Vec<(JoinHandle<Reports>, Arc<Waker>)>,
     /// Bound addresses of the FIX and binary listeners (ports resolved when 0 was asked).
     pub fix_addr: SocketAddr,
     /// Bound address of the binary listener.
     pub binary_addr: SocketAddr,
-    /// Per-engine counters.
-    pub engine_stats: Vec<Arc<EngineStats>>,
-    /// Per-gateway counters.
-    pub gateway_stats: Vec<Arc<GatewayStats>>,
+    /// The threading layout in use.
+    pub plan: Plan,
+    /// Each engine's thread state.
+    pub engine_status: Vec<Arc<ThreadStatus>>,
+    /// Each gateway's thread state.
+    pub gateway_status: Vec<Arc<ThreadStatus>>,
+    /// Each engine's published counters.
+    pub engine_metrics: Vec<Arc<EngineMetrics>>,
+    /// Each gateway's published counters.
+    pub gateway_metrics: Vec<Arc<GatewayMetrics>>,
     /// Ring counters: `(name, stats)` with names like `g0->e1`.
     pub ring_stats: Vec<(String, Arc<RingStats>)>,
     /// The I/O backend each gateway uses, and why it fell back, if it did.
@@ -68,41 +91,8 @@ pub struct Running {
 pub struct Stopped {
     /// Latency histograms of every hot thread, merged.
     pub histograms: StageHistograms,
-    /// Each gateway's final report.
+    /// Each gateway's final report, by gateway index.
     pub gateways: Vec<GatewayReport>,
-}
-
-fn engine_stp(s: CfgStp) -> StpMode {
-    match s {
-        CfgStp::None => StpMode::None,
-        CfgStp::CancelResting => StpMode::CancelResting,
-        CfgStp::CancelAggressing => StpMode::CancelAggressing,
-        CfgStp::CancelBoth => StpMode::CancelBoth,
-    }
-}
-
-/// Owner (firm) names to ids: sorted, numbered from 1, so the same configuration always
-/// gives the same ids (the engine's input must not depend on hash order).
-fn owner_ids(cfg: &Config) -> BTreeMap<String, u32> {
-    let mut names: Vec<String> = cfg
-        .fix
-        .sessions
-        .iter()
-        .map(|s| s.owner.clone().unwrap_or_else(|| s.target_comp_id.clone()))
-        .chain(
-            cfg.binary
-                .users
-                .iter()
-                .map(|u| u.owner.clone().unwrap_or_else(|| u.username.clone())),
-        )
-        .collect();
-    names.sort();
-    names.dedup();
-    names
-        .into_iter()
-        .enumerate()
-        .map(|(i, n)| (n, i as u32 + 1))
-        .collect()
 }
 
 /// Engine configuration for engine `e`: its shard of instruments and its capacities.
@@ -140,11 +130,71 @@ pub fn engine_config(cfg: &Config, e: usize) -> EngineConfig {
     }
 }
 
+/// Everything a gateway agent is built from, handed to the thread that runs it.
+struct GatewayParts {
+    gw: Gateway,
+    listeners: Vec<Listener>,
+    waker: Arc<Waker>,
+}
+
+type BackendReady = (usize, anyhow::Result<(String, Option<String>)>);
+
+impl GatewayParts {
+    /// Builds the backend on the calling thread (the one that will run it) and the agent.
+    fn build(
+        self,
+        io: crate::config::IoBackend,
+        max_connections: usize,
+        sqpoll: bool,
+        ready: &std::sync::mpsc::Sender<BackendReady>,
+    ) -> Option<GatewayAgent> {
+        let g = self.gw.id();
+        match driver::make_backend(io, self.listeners, max_connections, &self.waker, sqpoll) {
+            Ok((backend, fallback)) => {
+                let _ = ready.send((g, Ok((backend.name().to_string(), fallback))));
+                Some(GatewayAgent::new(self.gw, backend))
+            }
+            Err(e) => {
+                let _ = ready.send((g, Err(e.into())));
+                None
+            }
+        }
+    }
+}
+
+fn spawn_runner(
+    name: String,
+    core: Option<usize>,
+    build: impl FnOnce() -> Option<Runner> + Send + 'static,
+) -> anyhow::Result<JoinHandle<Reports>> {
+    let role = name.clone();
+    std::thread::Builder::new()
+        .name(name.clone())
+        .spawn(move || {
+            let name = role;
+            if let Some(core) = core {
+                if let Err(err) = crate::platform::pin_current_thread(core) {
+                    tracing::warn!("{name}: cannot pin to core {core}: {err}");
+                }
+            }
+            match build() {
+                Some(r) => r.run(),
+                None => Reports::default(),
+            }
+        })
+        .with_context(|| format!("spawning {name}"))
+}
+
 /// Starts the appliance described by `cfg`.
 pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
+    let mut cfg = cfg.clone();
+    if let Some(t) = opts.threading {
+        cfg.runtime.threading = t;
+    }
+    let cfg = &cfg;
     let n_eng = cfg.engine.threads;
     let n_gw = cfg.gateway.threads;
-    let owners = owner_ids(cfg);
+    let plan = threading::plan(cfg, &Host::current());
     let sizing = opts.sizing.unwrap_or(GatewaySizing {
         max_connections: cfg.gateway.max_connections,
         max_orders: cfg.gateway.max_orders,
@@ -177,41 +227,6 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         .with_context(|| format!("binary.listen: cannot listen on {}", cfg.binary.listen))?;
     let fix_addr = fix_listener.local_addr()?;
     let binary_addr = bin_listener.local_addr()?;
-
-    // Telemetry: one hand-over pair per hot thread (engines first, then gateways), all
-    // histogram sets allocated here.
-    let telemetry_on = cfg.exporter.enabled;
-    let interval_ns = cfg.exporter.interval_ms.saturating_mul(1_000_000);
-    let n_instruments = resolved.len();
-    let mut handover_rx: Vec<HandoverRx> = Vec::new();
-    let mut engine_metrics = Vec::with_capacity(n_eng);
-    let mut engine_tel: Vec<Option<EngineTelemetry>> = Vec::with_capacity(n_eng);
-    for _ in 0..n_eng {
-        let m = Arc::new(EngineMetrics::new(n_instruments));
-        engine_metrics.push(m.clone());
-        engine_tel.push(telemetry_on.then(|| {
-            let (tx, rx) = handover::pair(interval_ns);
-            handover_rx.push(rx);
-            EngineTelemetry {
-                handover: tx,
-                metrics: m,
-            }
-        }));
-    }
-    let mut gateway_metrics = Vec::with_capacity(n_gw);
-    let mut gateway_tel: Vec<Option<GatewayTelemetry>> = Vec::with_capacity(n_gw);
-    for _ in 0..n_gw {
-        let m = Arc::new(GatewayMetrics::default());
-        gateway_metrics.push(m.clone());
-        gateway_tel.push(telemetry_on.then(|| {
-            let (tx, rx) = handover::pair(interval_ns);
-            handover_rx.push(rx);
-            GatewayTelemetry {
-                handover: tx,
-                metrics: m,
-            }
-        }));
-    }
     let mut listeners: Vec<Vec<Listener>> = (0..n_gw).map(|_| Vec::new()).collect();
     listeners[cfg.fix.gateway].push(Listener {
         socket: fix_listener,
@@ -222,13 +237,50 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         protocol: Protocol::Binary,
     });
 
+    // Telemetry: published counters for every agent; one hand-over pair per agent when the
+    // exporter runs (engines first, then gateways), all histogram sets allocated here.
+    let telemetry_on = cfg.exporter.enabled;
+    let interval_ns = cfg.exporter.interval_ms.saturating_mul(1_000_000);
+    let mut handover_rx: Vec<HandoverRx> = Vec::new();
+    let mut handover = || {
+        telemetry_on.then(|| {
+            let (tx, rx) = handover::pair(interval_ns);
+            handover_rx.push(rx);
+            tx
+        })
+    };
+    let engine_metrics: Vec<Arc<EngineMetrics>> = (0..n_eng)
+        .map(|_| Arc::new(EngineMetrics::new(resolved.len())))
+        .collect();
+    let mut engine_tel: Vec<Option<EngineTelemetry>> = engine_metrics
+        .iter()
+        .map(|m| {
+            Some(EngineTelemetry {
+                handover: handover(),
+                metrics: m.clone(),
+                interval_ns,
+            })
+        })
+        .collect();
+    let gateway_metrics: Vec<Arc<GatewayMetrics>> = (0..n_gw)
+        .map(|_| Arc::new(GatewayMetrics::default()))
+        .collect();
+    let gateway_tel: Vec<GatewayTelemetry> = gateway_metrics
+        .iter()
+        .map(|m| GatewayTelemetry {
+            handover: handover(),
+            metrics: m.clone(),
+            interval_ns,
+        })
+        .collect();
+
     // Rings: to[g][e] and from[e][g].
     let cap = cfg.gateway.ring_capacity;
     let mut ring_stats = Vec::new();
-    let mut to_tx: Vec<Vec<_>> = (0..n_gw).map(|_| Vec::new()).collect();
-    let mut to_rx: Vec<Vec<_>> = (0..n_eng).map(|_| Vec::new()).collect();
-    let mut from_tx: Vec<Vec<_>> = (0..n_eng).map(|_| Vec::new()).collect();
-    let mut from_rx: Vec<Vec<_>> = (0..n_gw).map(|_| Vec::new()).collect();
+    let mut to_tx: Vec<Vec<Sender<ToEngine>>> = (0..n_gw).map(|_| Vec::new()).collect();
+    let mut to_rx: Vec<Vec<Receiver<ToEngine>>> = (0..n_eng).map(|_| Vec::new()).collect();
+    let mut from_tx: Vec<Vec<Sender<FromEngine>>> = (0..n_eng).map(|_| Vec::new()).collect();
+    let mut from_rx: Vec<Vec<Receiver<FromEngine>>> = (0..n_gw).map(|_| Vec::new()).collect();
     for (g, to_g) in to_tx.iter_mut().enumerate() {
         for (e, to_e) in to_rx.iter_mut().enumerate() {
             let (tx, rx, st) = channel::<ToEngine>(cap);
@@ -246,107 +298,91 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         }
     }
 
-    let gateway_wakers: Vec<Arc<Waker>> = (0..n_gw)
-        .map(|_| Waker::with_eventfd())
-        .collect::<std::io::Result<_>>()
-        .context("creating gateway wake-up eventfds")?;
+    // Wakers: a gateway sleeps in its I/O wait with an eventfd armed; an engine on its own
+    // thread sleeps on a futex. In shared mode the one thread sleeps in the first gateway's
+    // wait, and every producer wakes it through the same eventfd.
+    let shared_waker = match plan.mode {
+        Mode::Shared => Some(Waker::with_eventfd().context("creating the wake-up eventfd")?),
+        Mode::Dedicated => None,
+    };
+    let gateway_wakers: Vec<Arc<Waker>> = match &shared_waker {
+        Some(w) => vec![w.clone(); n_gw],
+        None => (0..n_gw)
+            .map(|_| Waker::with_eventfd())
+            .collect::<std::io::Result<_>>()
+            .context("creating gateway wake-up eventfds")?,
+    };
 
     let stop = Arc::new(AtomicBool::new(false));
     let engine_stop = Arc::new(AtomicBool::new(false));
+    let fix_settings = FixSettings::from_config(&cfg.fix);
+    let io = opts.io.unwrap_or(cfg.gateway.io);
+    let (sqpoll, max_conn) = (cfg.gateway.sqpoll, sizing.max_connections);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<BackendReady>();
 
-    // Engine threads: spawned first, each handed its parts (with a waker made from its own
-    // thread handle, shared with the gateways) through a one-shot channel.
-    let mut engine_handles = Vec::with_capacity(n_eng);
-    let mut engine_wakers = Vec::with_capacity(n_eng);
-    let mut engine_stats = Vec::with_capacity(n_eng);
+    // Engine agents need the engines' wakers, which in dedicated mode are made from the
+    // engine threads' handles: spawn those threads first and hand them their agents.
+    let mut engine_status = Vec::with_capacity(n_eng);
+    let mut engine_threads = Vec::new();
+    let mut engine_wakers: Vec<Arc<Waker>> = Vec::with_capacity(n_eng);
+    let mut engine_agents: Vec<EngineAgent> = Vec::new();
+    let shared_status = Arc::new(ThreadStatus::default());
     for (e, engine) in engines.into_iter().enumerate() {
-        let (tx, rx) = std::sync::mpsc::channel::<EngineThread>();
-        let core = cfg.engine.cores.get(e).copied();
-        let rt = cfg.engine.realtime_priority;
-        let handle = std::thread::Builder::new()
-            .name(format!("engine-{e}"))
-            .spawn(move || {
-                if let Some(core) = core {
-                    if let Err(err) = crate::platform::pin_current_thread(core) {
-                        eprintln!("engine-{e}: cannot pin to core {core}: {err}");
-                    }
-                    if rt > 0 {
+        let agent_parts = (
+            engine,
+            std::mem::take(&mut to_rx[e]),
+            std::mem::take(&mut from_tx[e]),
+            engine_tel[e]
+                .take()
+                .expect("one telemetry block per engine"),
+        );
+        let make = {
+            let gateway_wakers = gateway_wakers.clone();
+            move |(engine, inputs, outputs, tel): (Engine, _, _, EngineTelemetry)| {
+                EngineAgent::new(e, engine, inputs, outputs, gateway_wakers, tel)
+            }
+        };
+        match &shared_waker {
+            Some(w) => {
+                engine_wakers.push(w.clone());
+                engine_status.push(shared_status.clone());
+                engine_agents.push(make(agent_parts));
+            }
+            None => {
+                let status = Arc::new(ThreadStatus::default());
+                let (tx, rx) = std::sync::mpsc::channel::<Arc<Waker>>();
+                let (stop, st, wait) = (engine_stop.clone(), status.clone(), plan.engine_wait);
+                let rt = cfg.engine.realtime_priority;
+                let core = plan.engine_cores[e];
+                let agent = make(agent_parts);
+                let handle = spawn_runner(format!("engine-{e}"), core, move || {
+                    if let (Some(core), true) = (core, rt > 0) {
                         if let Err(err) = crate::platform::set_realtime(rt as i32, core) {
-                            eprintln!("engine-{e}: SCHED_FIFO refused: {err}");
+                            tracing::warn!("engine-{e}: SCHED_FIFO refused: {err}");
                         }
                     }
-                }
-                let et = rx.recv().expect("the launcher sends the engine's parts");
-                et.run()
-            })
-            .context("spawning an engine thread")?;
-        let waker = Waker::for_thread(handle.thread().clone());
-        let stats = Arc::new(EngineStats::default());
-        tx.send(EngineThread {
-            engine,
-            inputs: std::mem::take(&mut to_rx[e]),
-            outputs: std::mem::take(&mut from_tx[e]),
-            gateway_wakers: gateway_wakers.clone(),
-            waker: waker.clone(),
-            wait: cfg.engine.wait,
-            stop: engine_stop.clone(),
-            stats: stats.clone(),
-            telemetry: engine_tel[e].take(),
-        })
-        .expect("engine thread is waiting for its parts");
-        engine_wakers.push(waker);
-        engine_stats.push(stats);
-        engine_handles.push(handle);
+                    let waker = rx.recv().ok()?;
+                    Some(Runner {
+                        agent: Box::new(agent),
+                        idle: idle_strategy(wait),
+                        waker,
+                        stop,
+                        status: st,
+                    })
+                })?;
+                let waker = Waker::for_thread(handle.thread().clone());
+                tx.send(waker.clone())
+                    .expect("the engine thread waits for its waker");
+                engine_wakers.push(waker.clone());
+                engine_status.push(status);
+                engine_threads.push((handle, waker));
+            }
+        }
     }
 
-    // Gateway threads.
-    let fix_settings = FixSettings::from_config(&cfg.fix);
-    let mut gateway_handles = Vec::with_capacity(n_gw);
-    let mut gateway_stats = Vec::with_capacity(n_gw);
-    let (ready_tx, ready_rx) =
-        std::sync::mpsc::channel::<(usize, anyhow::Result<(String, Option<String>)>)>();
-    for (g, gw_listeners) in listeners.into_iter().enumerate() {
-        let mut sessions = Vec::new();
-        if cfg.fix.gateway == g {
-            for s in &cfg.fix.sessions {
-                let local = sessions.len() as u16;
-                let owner = owners[&s.owner.clone().unwrap_or_else(|| s.target_comp_id.clone())];
-                sessions.push(SessionSlot {
-                    protocol: Protocol::Fix,
-                    global: session_id(g, local),
-                    name: s.target_comp_id.clone(),
-                    username: s.username.clone(),
-                    password: s.password.clone(),
-                    owner,
-                    stp: engine_stp(s.self_trade_prevention),
-                    cancel_on_disconnect: s.cancel_on_disconnect,
-                    conn: None,
-                    user: None,
-                    fix: Some(FixSession::new(&fix_settings, s)),
-                    disconnect_cancel_pending: false,
-                });
-            }
-        }
-        if cfg.binary.gateway == g {
-            for u in &cfg.binary.users {
-                let local = sessions.len() as u16;
-                let owner = owners[&u.owner.clone().unwrap_or_else(|| u.username.clone())];
-                sessions.push(SessionSlot {
-                    protocol: Protocol::Binary,
-                    global: session_id(g, local),
-                    name: u.username.clone(),
-                    username: None,
-                    password: u.password.clone(),
-                    owner,
-                    stp: engine_stp(u.self_trade_prevention),
-                    cancel_on_disconnect: u.cancel_on_disconnect,
-                    conn: None,
-                    user: Some(Gateway::binary_user_state(&sizing)),
-                    fix: None,
-                    disconnect_cancel_pending: false,
-                });
-            }
-        }
+    // Gateways.
+    let mut parts: Vec<GatewayParts> = Vec::with_capacity(n_gw);
+    for (g, (gw_listeners, tel)) in listeners.into_iter().zip(gateway_tel).enumerate() {
         let rings = GatewayRings {
             to_engines: std::mem::take(&mut to_tx[g]),
             engine_wakers: engine_wakers.clone(),
@@ -354,46 +390,76 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         };
         let mut gw = Gateway::new(
             g,
-            sessions,
+            build_sessions(cfg, g, &sizing),
             Instruments::new(&resolved),
             rings,
             sizing,
             fix_settings.clone(),
         );
-        gateway_stats.push(gw.stats.clone());
-        if let Some(t) = gateway_tel[g].take() {
-            gw.attach_telemetry(t);
-        }
-        let waker = gateway_wakers[g].clone();
-        let wait = cfg.gateway.wait;
-        let io = opts.io.unwrap_or(cfg.gateway.io);
-        let sqpoll = cfg.gateway.sqpoll;
-        let core = cfg.gateway.cores.get(g).copied();
-        let stop = stop.clone();
-        let ready_tx = ready_tx.clone();
-        let max_conn = sizing.max_connections;
-        let handle = std::thread::Builder::new()
-            .name(format!("gateway-{g}"))
-            .spawn(move || {
-                if let Some(core) = core {
-                    if let Err(err) = crate::platform::pin_current_thread(core) {
-                        eprintln!("gateway-{g}: cannot pin to core {core}: {err}");
-                    }
+        gw.attach_telemetry(tel);
+        parts.push(GatewayParts {
+            gw,
+            listeners: gw_listeners,
+            waker: gateway_wakers[g].clone(),
+        });
+    }
+    let mut gateway_status = Vec::with_capacity(n_gw);
+    let mut front = Vec::new();
+    match shared_waker {
+        Some(waker) => {
+            gateway_status = vec![shared_status.clone(); n_gw];
+            let (stop, status, wait, ready) = (
+                stop.clone(),
+                shared_status.clone(),
+                plan.gateway_wait,
+                ready_tx.clone(),
+            );
+            let w2 = waker.clone();
+            let handle = spawn_runner("shared".into(), plan.shared_core, move || {
+                let mut gateways = Vec::with_capacity(parts.len());
+                for p in parts {
+                    gateways.push(p.build(io, max_conn, sqpoll, &ready)?);
                 }
-                let (mut backend, fallback) =
-                    match driver::make_backend(io, gw_listeners, max_conn, &waker, sqpoll) {
-                        Ok(b) => b,
-                        Err(e) => {
-                            let _ = ready_tx.send((g, Err(e.into())));
-                            return GatewayReport::default();
-                        }
-                    };
-                let _ = ready_tx.send((g, Ok((backend.name().to_string(), fallback))));
-                driver::run(&mut gw, backend.as_mut(), &waker, wait, &stop);
-                GatewayReport::new(&gw, backend.stats())
-            })
-            .context("spawning a gateway thread")?;
-        gateway_handles.push(handle);
+                let fd = w2.eventfd().expect("the shared waker is eventfd-backed");
+                let duty = match SharedDuty::new(gateways, engine_agents, fd) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::error!("shared runner: cannot wire the backends' wake-ups: {e}");
+                        return None;
+                    }
+                };
+                Some(Runner {
+                    agent: Box::new(duty) as Box<dyn Agent>,
+                    idle: idle_strategy(wait),
+                    waker: w2,
+                    stop,
+                    status,
+                })
+            })?;
+            front.push((handle, waker));
+        }
+        None => {
+            for p in parts {
+                let g = p.gw.id();
+                let status = Arc::new(ThreadStatus::default());
+                gateway_status.push(status.clone());
+                let waker = p.waker.clone();
+                let (stop, wait, ready) = (stop.clone(), plan.gateway_wait, ready_tx.clone());
+                let w2 = waker.clone();
+                let handle =
+                    spawn_runner(format!("gateway-{g}"), plan.gateway_cores[g], move || {
+                        let agent = p.build(io, max_conn, sqpoll, &ready)?;
+                        Some(Runner {
+                            agent: Box::new(agent),
+                            idle: idle_strategy(wait),
+                            waker: w2,
+                            stop,
+                            status,
+                        })
+                    })?;
+                front.push((handle, waker));
+            }
+        }
     }
     drop(ready_tx);
 
@@ -413,12 +479,15 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
     let mut running = Running {
         stop,
         engine_stop,
-        gateways: gateway_handles,
-        engines: engine_handles,
+        front,
+        engines: engine_threads,
         fix_addr,
         binary_addr,
-        engine_stats,
-        gateway_stats,
+        plan,
+        engine_status,
+        gateway_status,
+        engine_metrics,
+        gateway_metrics,
         ring_stats,
         backends,
         exporter_addr: None,
@@ -432,21 +501,21 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
     if telemetry_on {
         let sources = Sources {
             engines: running
-                .engine_stats
+                .engine_status
                 .iter()
-                .zip(engine_metrics)
-                .map(|(stats, metrics)| EngineSource {
-                    stats: stats.clone(),
-                    metrics,
+                .zip(&running.engine_metrics)
+                .map(|(status, metrics)| EngineSource {
+                    status: status.clone(),
+                    metrics: metrics.clone(),
                 })
                 .collect(),
             gateways: running
-                .gateway_stats
+                .gateway_status
                 .iter()
-                .zip(gateway_metrics)
-                .map(|(stats, metrics)| GatewaySource {
-                    stats: stats.clone(),
-                    metrics,
+                .zip(&running.gateway_metrics)
+                .map(|(status, metrics)| GatewaySource {
+                    status: status.clone(),
+                    metrics: metrics.clone(),
                 })
                 .collect(),
             rings: running.ring_stats.clone(),
@@ -457,16 +526,22 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
                     price_decimals: r.price_decimals,
                 })
                 .collect(),
+            threading: ThreadingLabel {
+                mode: running.plan.mode.name(),
+                reason: running.plan.reason.clone(),
+            },
         };
-        let pinned: Vec<usize> = cfg
-            .engine
-            .cores
+        let pinned: Vec<usize> = running
+            .plan
+            .engine_cores
             .iter()
-            .chain(&cfg.gateway.cores)
+            .chain(&running.plan.gateway_cores)
+            .chain(std::iter::once(&running.plan.shared_core))
+            .flatten()
             .copied()
             .collect();
         let placement = Placement {
-            core: exporter::housekeeping_core(&pinned),
+            core: housekeeping_core(&pinned),
         };
         match Exporter::start(cfg.exporter.listen, sources, handover_rx, placement) {
             Ok(x) => {
@@ -494,49 +569,52 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
 impl Running {
     /// Whether every engine runs and every gateway listens.
     pub fn is_ready(&self) -> bool {
-        self.engine_stats
+        self.engine_status
             .iter()
-            .all(|s| s.running.load(Ordering::Acquire))
-            && self
-                .gateway_stats
-                .iter()
-                .all(|s| s.listening.load(Ordering::Acquire))
+            .chain(&self.gateway_status)
+            .all(|s| s.running())
     }
 
     /// Asks every thread to stop (gateways log sessions out first).
     pub fn request_stop(&self) {
         self.stop.store(true, Ordering::Release);
+        for (_, w) in &self.front {
+            w.wake();
+        }
     }
 
     /// Stops and joins everything, returning the merged histograms.
     pub fn stop(self) -> Stopped {
         self.request_stop();
-        let mut histograms = StageHistograms::new();
-        let mut gateways = Vec::new();
-        for h in self.gateways {
+        let mut reports = Reports::default();
+        let mut take = |r: Reports| {
+            reports.histograms.merge(&r.histograms);
+            reports.gateways.extend(r.gateways);
+        };
+        for (h, _) in self.front {
             if let Ok(r) = h.join() {
-                histograms.merge(&r.histograms);
-                gateways.push(r);
+                take(r);
             }
         }
         // Gateways are gone: engines drain what is queued and stop.
         self.engine_stop.store(true, Ordering::Release);
-        for h in &self.engines {
-            h.thread().unpark();
+        for (_, w) in &self.engines {
+            w.wake();
         }
-        for h in self.engines {
-            if let Ok(hist) = h.join() {
-                histograms.merge(&hist);
+        for (h, _) in self.engines {
+            if let Ok(r) = h.join() {
+                take(r);
             }
         }
         // Last: the exporter takes the hot threads' final hand-overs, then gives back every
         // sample it received, so the summary covers the whole run.
         if let Some(x) = self.exporter {
-            histograms.merge(&x.stop());
+            reports.histograms.merge(&x.stop());
         }
+        reports.gateways.sort_by_key(|(g, _)| *g);
         Stopped {
-            histograms,
-            gateways,
+            histograms: reports.histograms,
+            gateways: reports.gateways.into_iter().map(|(_, r)| r).collect(),
         }
     }
 }

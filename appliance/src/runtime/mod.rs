@@ -1,9 +1,21 @@
-//! The running appliance: threads, rings and the loops that drive the sans-IO cores.
+//! The running appliance: agents, the threads that run them, and start-up and shutdown.
+//!
+//! - [`agent`]: the `Agent` duty-cycle trait and the `Runner` that drives one on a thread
+//!   (idle strategy, sleep and wake-up, stop phases).
+//! - [`engine_agent`], [`gateway_agent`]: the two hot agents; [`shared`]: both kinds composed
+//!   into one duty cycle.
+//! - [`drain`]: the one batch path from a command ring into an engine (prefetch hints).
+//! - [`threading`]: `dedicated` or `shared`, and where each hot thread goes.
+//! - [`launch`]: builds everything from the configuration, starts and stops it.
+//! - [`signals`]: SIGINT/SIGTERM without handlers.
+//!
+//! The primitives the agents share (rings, wakers, stamps) are `crate::rings`.
 
-pub mod engine_thread;
+pub mod agent;
+pub mod drain;
+pub mod engine_agent;
+pub mod gateway_agent;
 pub mod launch;
-pub mod msg;
-pub mod ring;
+pub mod shared;
 pub mod signals;
-pub mod stamp;
-pub mod wait;
+pub mod threading;

@@ -10,11 +10,18 @@
 //! exporter needs each value to be one the writer stored, not a consistent snapshot across
 //! cells (Prometheus scrapes are not atomic either). Nothing else is published through them.
 
-use super::labels::{
-    DisconnectCause, CANCEL_REASONS, DISCONNECT_CAUSES, ORD_TYPES, PROTOCOLS, REJECT_SLOTS, SIDES,
-};
+use crate::vocab::{DisconnectCause, Protocol, CANCEL_SLOTS, REJECT_SLOTS};
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+/// Sides counted (buy, sell).
+pub const SIDES: usize = 2;
+/// Order types counted (limit, market).
+pub const ORD_TYPES: usize = 2;
+/// Protocols counted.
+pub const PROTOCOLS: usize = Protocol::ALL.len();
+/// Disconnect causes counted.
+pub const DISCONNECT_CAUSES: usize = DisconnectCause::ALL.len();
 
 /// Offsets of each family in a gateway's flat counter array.
 pub mod gw {
@@ -22,29 +29,33 @@ pub mod gw {
     /// Orders received: `[protocol][side][type]`.
     pub const ORDERS: usize = 0;
     /// New-order rejects by reason index.
-    pub const REJECTS: usize = ORDERS + PROTOCOLS.len() * SIDES.len() * ORD_TYPES.len();
+    pub const REJECTS: usize = ORDERS + PROTOCOLS * SIDES * ORD_TYPES;
     /// Cancel/replace rejects by reason index.
     pub const CANCEL_REJECTS: usize = REJECTS + REJECT_SLOTS;
     /// Logons by protocol.
     pub const LOGONS: usize = CANCEL_REJECTS + REJECT_SLOTS;
     /// Disconnects `[protocol][cause]`.
-    pub const DISCONNECTS: usize = LOGONS + PROTOCOLS.len();
+    pub const DISCONNECTS: usize = LOGONS + PROTOCOLS;
     /// Messages decoded by protocol.
-    pub const MESSAGES_IN: usize = DISCONNECTS + PROTOCOLS.len() * DISCONNECT_CAUSES.len();
+    pub const MESSAGES_IN: usize = DISCONNECTS + PROTOCOLS * DISCONNECT_CAUSES;
     /// Messages queued to clients by protocol.
-    pub const MESSAGES_OUT: usize = MESSAGES_IN + PROTOCOLS.len();
+    pub const MESSAGES_OUT: usize = MESSAGES_IN + PROTOCOLS;
     /// Connected sessions by protocol (gauge, counted at publication).
-    pub const CONNECTED: usize = MESSAGES_OUT + PROTOCOLS.len();
+    pub const CONNECTED: usize = MESSAGES_OUT + PROTOCOLS;
     /// FIX ResendRequests received (summed over the sessions at publication).
-    pub const RESEND_RECEIVED: usize = CONNECTED + PROTOCOLS.len();
+    pub const RESEND_RECEIVED: usize = CONNECTED + PROTOCOLS;
     /// FIX ResendRequests sent.
     pub const RESEND_SENT: usize = RESEND_RECEIVED + 1;
     /// Histogram hand-overs done.
     pub const HANDOVERS: usize = RESEND_SENT + 1;
     /// Hand-overs skipped because the exporter had not returned an empty histogram.
     pub const HANDOVER_SKIPS: usize = HANDOVERS + 1;
+    /// Times a connection's input was paused because an engine ring was full.
+    pub const BACKPRESSURE: usize = HANDOVER_SKIPS + 1;
+    /// Connections closed because their output overflowed (slow consumers).
+    pub const SLOW_CONSUMERS: usize = BACKPRESSURE + 1;
     /// Slots in all.
-    pub const LEN: usize = HANDOVER_SKIPS + 1;
+    pub const LEN: usize = SLOW_CONSUMERS + 1;
 }
 
 /// A gateway thread's own counters (plain integers; see the module doc).
@@ -63,7 +74,7 @@ impl GatewayCounters {
     /// A new order was decoded.
     #[inline]
     pub fn order_received(&mut self, protocol: usize, side: usize, ord_type: usize) {
-        self.v[gw::ORDERS + (protocol * SIDES.len() + side) * ORD_TYPES.len() + ord_type] += 1;
+        self.v[gw::ORDERS + (protocol * SIDES + side) * ORD_TYPES + ord_type] += 1;
     }
     /// A new order was refused (reason index from `labels::reject_index`).
     #[inline]
@@ -83,7 +94,7 @@ impl GatewayCounters {
     /// A logged-on session lost its connection.
     #[inline]
     pub fn disconnect(&mut self, protocol: usize, cause: DisconnectCause) {
-        self.v[gw::DISCONNECTS + protocol * DISCONNECT_CAUSES.len() + cause as usize] += 1;
+        self.v[gw::DISCONNECTS + protocol * DISCONNECT_CAUSES + cause as usize] += 1;
     }
     /// A message was decoded.
     #[inline]
@@ -140,11 +151,11 @@ impl GatewayMetrics {
     }
     /// Orders received for `[protocol][side][type]`.
     pub fn orders(&self, protocol: usize, side: usize, ord_type: usize) -> u64 {
-        self.get(gw::ORDERS + (protocol * SIDES.len() + side) * ORD_TYPES.len() + ord_type)
+        self.get(gw::ORDERS + (protocol * SIDES + side) * ORD_TYPES + ord_type)
     }
     /// Disconnects for `[protocol][cause]`.
     pub fn disconnects(&self, protocol: usize, cause: usize) -> u64 {
-        self.get(gw::DISCONNECTS + protocol * DISCONNECT_CAUSES.len() + cause)
+        self.get(gw::DISCONNECTS + protocol * DISCONNECT_CAUSES + cause)
     }
 }
 
@@ -155,7 +166,7 @@ pub const NO_PRICE: i64 = i64::MIN;
 #[derive(Clone, Debug)]
 pub struct EngineCounters {
     /// Cancels by reason index.
-    pub cancels: [u64; CANCEL_REASONS.len()],
+    pub cancels: [u64; CANCEL_SLOTS],
     /// Trades by instrument id.
     pub trades: Box<[u64]>,
     /// Traded quantity by instrument id.
@@ -166,18 +177,30 @@ pub struct EngineCounters {
     pub handovers: u64,
     /// Hand-overs skipped.
     pub handover_skips: u64,
+    /// Commands processed.
+    pub commands: u64,
+    /// Loop iterations that found work.
+    pub busy_loops: u64,
+    /// Loop iterations that found none.
+    pub idle_loops: u64,
+    /// Times the engine waited on a full outbound ring.
+    pub out_ring_waits: u64,
 }
 
 impl EngineCounters {
     /// Counters for `instruments` instrument ids (allocated here, at start-up).
     pub fn new(instruments: usize) -> Self {
         Self {
-            cancels: [0; CANCEL_REASONS.len()],
+            cancels: [0; CANCEL_SLOTS],
             trades: vec![0; instruments].into_boxed_slice(),
             volume: vec![0; instruments].into_boxed_slice(),
             busy_ns: 0,
             handovers: 0,
             handover_skips: 0,
+            commands: 0,
+            busy_loops: 0,
+            idle_loops: 0,
+            out_ring_waits: 0,
         }
     }
 }
@@ -219,7 +242,7 @@ impl Default for InstrumentCells {
 #[derive(Debug)]
 pub struct EngineMetrics {
     /// Cancels by reason index.
-    pub cancels: CachePadded<[AtomicU64; CANCEL_REASONS.len()]>,
+    pub cancels: CachePadded<[AtomicU64; CANCEL_SLOTS]>,
     /// Busy nanoseconds (cumulative).
     pub busy_ns: AtomicU64,
     /// Busy share of the last interval, in parts per million.
@@ -228,6 +251,14 @@ pub struct EngineMetrics {
     pub handovers: AtomicU64,
     /// Hand-overs skipped.
     pub handover_skips: AtomicU64,
+    /// Commands processed.
+    pub commands: AtomicU64,
+    /// Loop iterations that found work.
+    pub busy_loops: AtomicU64,
+    /// Loop iterations that found none.
+    pub idle_loops: AtomicU64,
+    /// Times the engine waited on a full outbound ring.
+    pub out_ring_waits: AtomicU64,
     /// Per instrument id (only the engine's own instruments are written).
     pub instruments: Box<[InstrumentCells]>,
 }
@@ -241,6 +272,10 @@ impl EngineMetrics {
             busy_ppm: AtomicU64::new(0),
             handovers: AtomicU64::new(0),
             handover_skips: AtomicU64::new(0),
+            commands: AtomicU64::new(0),
+            busy_loops: AtomicU64::new(0),
+            idle_loops: AtomicU64::new(0),
+            out_ring_waits: AtomicU64::new(0),
             instruments: (0..instruments)
                 .map(|_| InstrumentCells::default())
                 .collect(),
@@ -259,13 +294,17 @@ impl EngineMetrics {
         self.busy_ns.store(c.busy_ns, Relaxed);
         self.handovers.store(c.handovers, Relaxed);
         self.handover_skips.store(c.handover_skips, Relaxed);
+        self.commands.store(c.commands, Relaxed);
+        self.busy_loops.store(c.busy_loops, Relaxed);
+        self.idle_loops.store(c.idle_loops, Relaxed);
+        self.out_ring_waits.store(c.out_ring_waits, Relaxed);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::labels::{reject_index, REJECT_OTHER};
+    use crate::vocab::{reject_index, REJECT_OTHER};
 
     #[test]
     fn gateway_counters_reach_the_exporter_only_when_published() {
@@ -285,7 +324,7 @@ mod tests {
         assert_eq!(m.disconnects(0, DisconnectCause::SlowConsumer as usize), 1);
         // The families do not overlap and fill the array exactly.
         const {
-            assert!(gw::LEN == gw::HANDOVER_SKIPS + 1);
+            assert!(gw::LEN == gw::SLOW_CONSUMERS + 1);
             assert!(gw::REJECTS >= 8 && gw::CANCEL_REJECTS - gw::REJECTS == REJECT_SLOTS);
         }
     }

@@ -12,7 +12,7 @@
 //! empty, the hot thread keeps recording into the set it has (nothing is lost, the samples are
 //! only late) and counts a skipped hand-over, which the exporter exports.
 
-use crate::runtime::stamp::StageHistograms;
+use crate::rings::stamp::StageHistograms;
 
 /// Empty sets waiting in each thread's return ring: with one in flight to the exporter and
 /// one being reset, two spares let the exporter be a whole interval late without a skip.
@@ -115,7 +115,7 @@ impl HandoverRx {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::stamp::Stage;
+    use crate::rings::stamp::Stage;
 
     #[test]
     fn sets_go_round_and_a_slow_exporter_costs_skips_not_samples() {

@@ -1,45 +1,40 @@
-//! Latency and business telemetry: what the hot threads count and hand over, and the
-//! low-priority exporter thread that serves it to Prometheus.
+//! The hot side of telemetry: what the engine and gateway loops count and hand over, with no
+//! allocation, lock or system call.
 //!
-//! Hot path (inside the engine and gateway loops):
 //! - [`counters`]: plain per-thread counters, copied once per interval into the thread's own
-//!   cache-padded block of atomics (single writer, `Relaxed` stores).
+//!   cache-padded block of atomics (single writer, `Relaxed` stores): the one path statistics
+//!   take from a hot thread to the exporter.
 //! - [`handover`]: the per-thread SPSC swap of full latency histograms for empty ones.
-//! - [`labels`]: the dense indexes counters use and their label values.
+//! - [`status`]: each hot thread's life-cycle state (starting, running, stopped, died), what
+//!   readiness and liveness are computed from.
 //!
-//! Cold path (the exporter thread, `SCHED_IDLE` on a housekeeping core):
-//! - [`exporter`]: the thread: collects hand-overs, serves HTTP.
-//! - [`render`]: builds the Prometheus families (`prometheus` crate) from what was published.
-//! - [`health`]: the JSON bodies of `/health/live` and `/health/ready`.
-//! - [`http`]: the minimal HTTP/1.1 server the exporter answers on.
-//!
-//! See `docs/monitoring.md` for every metric and `monitoring/` for the Prometheus and
-//! Grafana assets.
+//! The cold side, the exporter thread that reads all of this and serves it over HTTP, is
+//! `crate::exporter`.
 
 pub mod counters;
-pub mod exporter;
 pub mod handover;
-pub mod health;
-pub mod http;
-pub mod labels;
-pub mod render;
+pub mod status;
 
 use counters::{EngineMetrics, GatewayMetrics};
 use handover::HandoverTx;
 use std::sync::Arc;
 
-/// What a gateway thread needs to publish (absent when the exporter is disabled).
+/// What a gateway needs to publish.
 pub struct GatewayTelemetry {
-    /// Histogram hand-over to the exporter.
-    pub handover: HandoverTx,
+    /// Histogram hand-over to the exporter (`None` when the exporter is disabled).
+    pub handover: Option<HandoverTx>,
     /// The gateway's published counters.
     pub metrics: Arc<GatewayMetrics>,
+    /// Publication period, nanoseconds.
+    pub interval_ns: u64,
 }
 
-/// What an engine thread needs to publish (absent when the exporter is disabled).
+/// What an engine needs to publish.
 pub struct EngineTelemetry {
-    /// Histogram hand-over to the exporter.
-    pub handover: HandoverTx,
+    /// Histogram hand-over to the exporter (`None` when the exporter is disabled).
+    pub handover: Option<HandoverTx>,
     /// The engine's published counters and book state.
     pub metrics: Arc<EngineMetrics>,
+    /// Publication period, nanoseconds.
+    pub interval_ns: u64,
 }

@@ -5,14 +5,17 @@
 use appliance::binary::wire::{self, ClientMessage, ServerMessage};
 use appliance::config::Config;
 use appliance::engine::{Engine, Event, EventSink};
-use appliance::gateway::core::{ConnId, GatewayRings, GatewaySizing, Protocol, SessionSlot};
-use appliance::gateway::fix_glue::{FixSession, FixSettings};
+use appliance::gateway::conn::ConnId;
+use appliance::gateway::core::{GatewayRings, GatewaySizing};
+use appliance::gateway::fix::FixSettings;
 use appliance::gateway::instruments::Instruments;
+use appliance::gateway::session::build_sessions;
 use appliance::gateway::Gateway;
+use appliance::rings::msg::{gateway_of, FromEngine, ToEngine};
+use appliance::rings::ring::{channel, Receiver, Sender};
+use appliance::rings::wait::Waker;
 use appliance::runtime::launch::engine_config;
-use appliance::runtime::msg::{gateway_of, session_id, FromEngine, ToEngine};
-use appliance::runtime::ring::{channel, Receiver, Sender};
-use appliance::runtime::wait::Waker;
+use appliance::vocab::Protocol;
 
 /// One gateway (id 0) and one engine over the default configuration.
 pub struct Rig {
@@ -54,41 +57,7 @@ impl Rig {
             replay_log_bytes: 1 << 20,
         };
         let settings = FixSettings::from_config(&cfg.fix);
-        let mut sessions = Vec::new();
-        for s in &cfg.fix.sessions {
-            let local = sessions.len() as u16;
-            sessions.push(SessionSlot {
-                protocol: Protocol::Fix,
-                global: session_id(0, local),
-                name: s.target_comp_id.clone(),
-                username: s.username.clone(),
-                password: s.password.clone(),
-                owner: local as u32 + 1,
-                stp: appliance::engine::StpMode::None,
-                cancel_on_disconnect: s.cancel_on_disconnect,
-                conn: None,
-                user: None,
-                fix: Some(FixSession::new(&settings, s)),
-                disconnect_cancel_pending: false,
-            });
-        }
-        for u in &cfg.binary.users {
-            let local = sessions.len() as u16;
-            sessions.push(SessionSlot {
-                protocol: Protocol::Binary,
-                global: session_id(0, local),
-                name: u.username.clone(),
-                username: None,
-                password: u.password.clone(),
-                owner: local as u32 + 1,
-                stp: appliance::engine::StpMode::None,
-                cancel_on_disconnect: u.cancel_on_disconnect,
-                conn: None,
-                user: Some(Gateway::binary_user_state(&sizing)),
-                fix: None,
-                disconnect_cancel_pending: false,
-            });
-        }
+        let sessions = build_sessions(&cfg, 0, &sizing);
         let (to_tx, to_rx, _) = channel::<ToEngine>(ring);
         let (from_tx, from_rx, _) = channel::<FromEngine>(1 << 16);
         let rings = GatewayRings {

@@ -140,6 +140,24 @@ impl<T> Receiver<T> {
         self.inner.is_empty()
     }
 
+    /// Up to `max` waiting items as (at most) two slices, handed to `f`, then consumed: the
+    /// batch read a consumer uses to see several items ahead (prefetch hints) without
+    /// popping them one by one. Returns how many were consumed.
+    #[inline]
+    pub fn read_batch(&mut self, max: usize, f: impl FnOnce(&[T], &[T])) -> usize {
+        let n = self.inner.slots().min(max);
+        if n == 0 {
+            return 0;
+        }
+        let Ok(chunk) = self.inner.read_chunk(n) else {
+            return 0;
+        };
+        let (a, b) = chunk.as_slices();
+        f(a, b);
+        chunk.commit_all();
+        n
+    }
+
     /// Items waiting.
     #[inline]
     pub fn len(&self) -> usize {

@@ -12,11 +12,13 @@
 //! Replies are sent through the session even while it is disconnected: they are numbered and
 //! stored, and the client gets them with a ResendRequest after logging on again.
 
-use super::core::{ConnId, ConnState, Gateway, GatewayReject, OrderRequest, Reply};
+use super::conn::{ConnId, ConnState};
+use super::core::{Core, OrderRequest, Reply, Who};
 use super::orders::{ClientId, OrderInfo, OrderState};
+use super::session::SessionInfo;
 use crate::config::{FixSection, FixSessionConfig};
-use crate::engine::{CancelKind, CancelReason, OrdType, RejectReason, Side, TimeInForce};
-use crate::telemetry::labels::DisconnectCause;
+use crate::engine::{CancelKind, CancelReason, OrdType, Side, TimeInForce};
+use crate::vocab::{cancel_text, DisconnectCause, GatewayReject, Protocol, RejectCode};
 use fix::app::outbound::Id;
 use fix::app::{
     self, price, CxlRejResponseTo, ExecType, ExecutionReport, MassCancelScope, NewOrderSingle,
@@ -86,110 +88,6 @@ impl FixSession {
     }
 }
 
-/// Per-gateway FIX scratch: the decoder's field index and the session output buffer.
-pub struct FixShared {
-    scratch: Option<Scratch>,
-    out: Vec<u8>,
-    exec_counter: u64,
-    max_message_size: usize,
-}
-
-impl FixShared {
-    /// Reserved once per gateway.
-    pub fn new(settings: &FixSettings) -> Self {
-        Self {
-            scratch: Some(Scratch::new(settings.max_message_size)),
-            out: Vec::with_capacity(1 << 20),
-            exec_counter: 0,
-            max_message_size: settings.max_message_size,
-        }
-    }
-}
-
-/// FIX OrdRejReason (103) for an engine or gateway reject code.
-pub fn ord_rej_reason(code: u16) -> u32 {
-    match code {
-        c if c == RejectReason::UnknownInstrument as u16 => 1,
-        c if c == GatewayReject::UnknownSymbol as u16 => 1,
-        c if c == RejectReason::OutsidePriceBand as u16
-            || c == RejectReason::NotionalOverMax as u16 =>
-        {
-            3
-        }
-        c if c == RejectReason::ZeroQuantity as u16
-            || c == RejectReason::OffLot as u16
-            || c == RejectReason::QuantityOverMax as u16
-            || c == GatewayReject::InvalidQuantity as u16 =>
-        {
-            13
-        }
-        c if c == GatewayReject::DuplicateClientId as u16
-            || c == RejectReason::DuplicateOrderId as u16 =>
-        {
-            6
-        }
-        c if c == RejectReason::PostOnlyNotResting as u16
-            || c == GatewayReject::InvalidOrdType as u16
-            || c == GatewayReject::InvalidTimeInForce as u16 =>
-        {
-            11
-        }
-        _ => 99,
-    }
-}
-
-/// FIX CxlRejReason (102) for a cancel/replace refusal code.
-pub fn cxl_rej_reason(code: u16) -> u32 {
-    match code {
-        c if c == GatewayReject::OrderNotLive as u16 => 0,
-        c if c == GatewayReject::UnknownOrder as u16 || c == RejectReason::UnknownOrder as u16 => 1,
-        c if c == GatewayReject::RequestPending as u16 => 3,
-        c if c == GatewayReject::DuplicateClientId as u16 => 6,
-        _ => 99,
-    }
-}
-
-/// Human text for a reject code (Text, 58).
-pub fn reject_text(code: u16) -> &'static [u8] {
-    let engine = RejectReason::ALL.iter().find(|r| **r as u16 == code);
-    if let Some(r) = engine {
-        return match r {
-            RejectReason::UnknownInstrument => b"unknown instrument",
-            RejectReason::ZeroQuantity => b"zero quantity",
-            RejectReason::OffLot => b"quantity not a multiple of the lot size",
-            RejectReason::QuantityOverMax => b"quantity above the maximum",
-            RejectReason::OffTick => b"price not a multiple of the tick size",
-            RejectReason::OutsidePriceBand => b"price outside the price band",
-            RejectReason::NotionalOverMax => b"notional above the maximum",
-            RejectReason::PostOnlyWouldTake => b"post-only order would take liquidity",
-            RejectReason::PostOnlyNotResting => b"post-only order cannot rest",
-            RejectReason::DuplicateOrderId => b"duplicate order id",
-            RejectReason::InvalidPrice => b"price must be positive",
-            RejectReason::OrderCapacityExhausted => b"engine order capacity exhausted",
-            RejectReason::LevelCapacityExhausted => b"engine price-level capacity exhausted",
-            RejectReason::UnknownOrder => b"unknown order",
-            RejectReason::NotOrderOwner => b"order belongs to another session",
-        };
-    }
-    match code {
-        100 => b"unknown symbol",
-        101 => b"duplicate ClOrdID",
-        102 => b"invalid side",
-        103 => b"unsupported order type",
-        104 => b"unsupported time in force",
-        105 => b"invalid self-trade prevention",
-        106 => b"invalid flags",
-        107 => b"gateway capacity exhausted",
-        108 => b"unknown order",
-        109 => b"too late: order no longer live",
-        110 => b"a cancel or replace is already pending",
-        111 => b"invalid price for the instrument",
-        112 => b"invalid quantity",
-        113 => b"ClOrdID longer than 24 characters",
-        _ => b"rejected",
-    }
-}
-
 fn fix_side(s: Side) -> app::Side {
     match s {
         Side::Buy => app::Side::Buy,
@@ -233,151 +131,204 @@ fn avg_px(o: &OrderInfo) -> i64 {
     (scaled / o.cum_qty as i128) as i64
 }
 
-impl Gateway {
-    /// A FIX connection was accepted: it stays unbound until its Logon.
-    pub(super) fn fix_on_accept(&mut self, c: ConnId) {
-        let now = self.now_ns;
-        self.conns[c as usize].opened_ns = now;
-    }
+/// What the first bytes of an unbound FIX connection say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogonPeek<'a> {
+    /// The Logon is not complete yet.
+    Incomplete,
+    /// A complete FIX 4.4 Logon addressed to us, from this CompID.
+    From(&'a [u8]),
+    /// The first message cannot be a Logon for us: drop the connection without an answer,
+    /// as QuickFIX does.
+    NotForUs,
+}
 
-    #[inline]
-    fn fix_now(&self) -> u64 {
-        self.wall_ns as u64
+/// Reads the Logon at the start of `input` without consuming it.
+pub fn peek_logon<'a>(
+    input: &'a [u8],
+    max_message_size: usize,
+    our_comp_id: &str,
+) -> LogonPeek<'a> {
+    match fix::session::acceptor::peek_logon(input, max_message_size) {
+        Ok(None) => LogonPeek::Incomplete,
+        Ok(Some(id))
+            if id.begin_string == b"FIX.4.4" && id.target_comp_id == our_comp_id.as_bytes() =>
+        {
+            LogonPeek::From(id.sender_comp_id)
+        }
+        _ => LogonPeek::NotForUs,
     }
+}
 
-    /// Copies what the sessions wrote into `c`'s output.
-    #[inline]
-    fn fix_flush(&mut self, c: Option<ConnId>, out: &mut Vec<u8>) {
-        if !out.is_empty() {
-            if let Some(c) = c {
-                self.send_bytes(c, out);
-            }
-            out.clear();
+/// The FIX protocol handler of one gateway: the decoder's scratch (shared by the gateway's
+/// sessions) and the application logic that turns D, F, G, q into order operations and
+/// replies into ExecutionReports. It borrows the core and one session per call.
+pub struct FixHandler {
+    scratch: Scratch,
+    app: FixApp,
+}
+
+/// The half of the handler a decoded message's borrow of the scratch does not cover.
+struct FixApp {
+    out: Vec<u8>,
+    exec_counter: u64,
+    gateway: usize,
+}
+
+impl FixHandler {
+    /// Reserved once per gateway (cold path).
+    pub fn new(gateway: usize, settings: &FixSettings) -> Self {
+        Self {
+            scratch: Scratch::new(settings.max_message_size),
+            app: FixApp {
+                out: Vec::with_capacity(1 << 20),
+                exec_counter: 0,
+                gateway,
+            },
         }
     }
 
-    /// Binds unbound connection `c` from its first message, if complete. Returns whether it
-    /// is bound now.
-    fn fix_bind(&mut self, c: ConnId) -> bool {
-        let max = self.fix_shared.max_message_size;
-        let input = self.conns[c as usize].input.data();
-        let ident = match fix::session::acceptor::peek_logon(input, max) {
-            Ok(None) => return false,
-            Ok(Some(id)) => id,
-            Err(_) => {
-                self.on_closed(c);
-                self.mark_dirty(c);
-                return false;
-            }
-        };
-        let ours = ident.begin_string == b"FIX.4.4"
-            && ident.target_comp_id == self.fix_settings.sender_comp_id.as_bytes();
-        let found = ours
-            .then(|| {
-                self.sessions.iter().position(|s| {
-                    s.protocol == super::core::Protocol::Fix
-                        && s.name.as_bytes() == ident.sender_comp_id
-                })
-            })
-            .flatten();
-        let Some(s) = found else {
-            // Unknown counterparty: drop without an answer (QuickFIX behaviour).
-            self.on_closed(c);
-            self.mark_dirty(c);
-            return false;
-        };
-        if self.sessions[s].conn.is_some() {
-            // Already logged on elsewhere: this connection goes, the first one stays.
-            self.on_closed(c);
-            self.mark_dirty(c);
-            return false;
-        }
-        let now = self.fix_now();
-        self.bind(c, s as u16);
-        if let Some(f) = self.sessions[s].fix.as_mut() {
-            f.session.on_connected(now);
-        }
-        true
-    }
-
-    /// Handles everything buffered on FIX connection `c`.
-    pub(super) fn fix_input(&mut self, c: ConnId) {
-        if self.conns[c as usize].session.is_none() && !self.fix_bind(c) {
-            return;
-        }
-        let Some(s) = self.conns[c as usize].session else {
-            return;
-        };
-        let mut input = std::mem::replace(
-            &mut self.conns[c as usize].input,
-            super::conn::InBuf::new(0),
-        );
-        let mut scratch = self.fix_shared.scratch.take().expect("scratch is home");
-        let mut out = std::mem::take(&mut self.fix_shared.out);
-        let mut fs = self.sessions[s as usize]
-            .fix
-            .take()
-            .expect("a FIX session slot");
-        let t_recv = self.conns[c as usize].t_recv;
-        let now = self.fix_now();
+    /// Handles everything buffered on FIX connection `c`, bound to session `fs`.
+    pub fn input(&mut self, core: &mut Core, info: &SessionInfo, fs: &mut FixSession, c: ConnId) {
+        let mut input = core.take_input(c);
+        let t_recv = core.conn(c).t_recv;
+        let now = core.wall_ns as u64;
+        let who = info.who();
         let mut pos = 0;
-        let mut close = false;
+        let mut close = None;
         loop {
-            if self.conns[c as usize].state != ConnState::Open {
+            if core.state(c) != ConnState::Open {
                 break;
             }
             // Room for any command this message may produce, before the session consumes it.
-            if !self.rings_ready() {
-                self.pause(c);
+            if !core.rings_ready() {
+                core.pause(c);
                 break;
             }
-            let r = fs
-                .session
-                .on_input(&input.data()[pos..], &mut scratch, now, &mut out);
+            let r = fs.session.on_input(
+                &input.data()[pos..],
+                &mut self.scratch,
+                now,
+                &mut self.app.out,
+            );
             pos += r.consumed;
             match r.event {
                 Event::NeedMore => break,
                 Event::App(msg) => {
-                    self.count_in(super::core::Protocol::Fix);
-                    self.fix_app(s, &mut fs.session, &msg, now, &mut out, t_recv);
+                    core.count_in(Protocol::Fix);
+                    self.app
+                        .message(core, &who, &mut fs.session, &msg, now, t_recv);
                 }
                 Event::Disconnect(why) => {
-                    close = true;
-                    self.close_cause = Some(DisconnectCause::from_fix(why));
+                    close = Some(DisconnectCause::from_fix(why));
                     break;
                 }
-                _ => self.count_in(super::core::Protocol::Fix),
+                _ => core.count_in(Protocol::Fix),
             }
             // Send as we go: a long resend must not wait for the whole input.
-            if out.len() > 64 << 10 {
-                self.fix_flush(Some(c), &mut out);
+            if self.app.out.len() > 64 << 10 {
+                self.app.flush(core, Some(c));
             }
         }
         input.consume(pos);
-        self.conns[c as usize].input = input;
-        self.sessions[s as usize].fix = Some(fs);
-        self.fix_flush(Some(c), &mut out);
-        self.fix_shared.out = out;
-        self.fix_shared.scratch = Some(scratch);
-        if close {
-            self.close_after_flush(c);
+        core.put_input(c, input);
+        self.app.flush(core, Some(c));
+        if let Some(cause) = close {
+            core.close_after_flush(c, cause);
         }
     }
 
-    /// One validated application message from session `s`.
-    fn fix_app(
+    /// Renders an engine reply for session `fs` (sequenced and stored even when the session
+    /// is disconnected, so the client gets it with a ResendRequest after logging on again).
+    pub fn render(
         &mut self,
-        s: u16,
+        core: &mut Core,
+        info: &SessionInfo,
+        fs: &mut FixSession,
+        reply: &Reply,
+    ) {
+        let now = core.wall_ns as u64;
+        let exec_id = match *reply {
+            Reply::Fill { exec_id, .. } => exec_id,
+            _ => self.app.next_exec_id(),
+        };
+        self.app.render(core, &mut fs.session, reply, exec_id, now);
+        self.app.flush(core, info.conn);
+    }
+
+    /// Timers of FIX connection `c`: its session's heartbeats and timeouts, or the logon
+    /// timeout of a connection that never bound.
+    pub fn timer(&mut self, core: &mut Core, fs: Option<&mut FixSession>, c: ConnId) {
+        let Some(fs) = fs else {
+            let waited = core.now_ns.saturating_sub(core.conn(c).opened_ns);
+            if waited > UNBOUND_TIMEOUT_NS {
+                core.close_now(c, DisconnectCause::HeartbeatTimeout);
+            }
+            return;
+        };
+        let now = core.wall_ns as u64;
+        let disconnect = fs.session.on_timer(now, &mut self.app.out);
+        self.app.flush(core, Some(c));
+        if let Some(why) = disconnect {
+            core.close_after_flush(c, DisconnectCause::from_fix(why));
+        }
+    }
+
+    /// Starts the Logout handshake on FIX connection `c` (shutdown); the connection closes
+    /// when the counterparty answers or the logout timeout passes.
+    pub fn shutdown(&mut self, core: &mut Core, fs: Option<&mut FixSession>, c: ConnId) {
+        let Some(fs) = fs else {
+            core.close_after_flush(c, DisconnectCause::Shutdown);
+            return;
+        };
+        let now = core.wall_ns as u64;
+        let ok = fs
+            .session
+            .logout(Some(b"appliance shutting down"), now, &mut self.app.out)
+            .is_ok();
+        self.app.flush(core, Some(c));
+        if !ok {
+            core.close_after_flush(c, DisconnectCause::Shutdown);
+        }
+    }
+}
+
+/// How long a FIX connection may stay unbound (no Logon) before it is dropped.
+pub const UNBOUND_TIMEOUT_NS: u64 = 10_000_000_000;
+
+impl FixApp {
+    /// Copies what the session wrote into `c`'s output (nothing when disconnected).
+    #[inline]
+    fn flush(&mut self, core: &mut Core, c: Option<ConnId>) {
+        if !self.out.is_empty() {
+            if let Some(c) = c {
+                core.send(c, &self.out);
+            }
+            self.out.clear();
+        }
+    }
+
+    /// Exec ids for reports that are not trades: the top bit set, so they never collide with
+    /// the engine's trade ids (`instrument << 40 | n`, below 2^60).
+    fn next_exec_id(&mut self) -> u64 {
+        self.exec_counter += 1;
+        (1 << 63) | ((self.gateway as u64) << 48) | self.exec_counter
+    }
+
+    /// One validated application message.
+    fn message(
+        &mut self,
+        core: &mut Core,
+        who: &Who,
         session: &mut Session<MemoryStore>,
         msg: &Message<'_>,
         now: u64,
-        out: &mut Vec<u8>,
         t_recv: u64,
     ) {
         match msg.msg_type() {
             b"D" => match NewOrderSingle::decode(msg) {
-                Ok(o) => self.fix_new_order(s, session, msg, &o, now, out, t_recv),
-                Err(e) => self.fix_business_reject(session, msg, e, now, out),
+                Ok(o) => self.new_order(core, who, session, msg, &o, now, t_recv),
+                Err(e) => self.business_reject(session, msg, e, now),
             },
             b"F" => match OrderCancelRequest::decode(msg) {
                 Ok(x) => {
@@ -385,40 +336,40 @@ impl Gateway {
                         ClientId::from_bytes(x.orig_cl_ord_id),
                         ClientId::from_bytes(x.cl_ord_id),
                     ) else {
-                        return self.fix_cancel_reject_now(
+                        return self.cancel_reject_now(
+                            core,
                             session,
                             x.cl_ord_id,
                             x.orig_cl_ord_id,
                             None,
                             CxlRejResponseTo::Cancel,
-                            GatewayReject::UnknownOrder as u16,
+                            GatewayReject::UnknownOrder.code(),
                             now,
-                            out,
                         );
                     };
-                    if let Err((r, slot)) = self.cancel(s, &orig, req, t_recv) {
-                        let st = slot.map(|k| status(self.orders.get(k)));
-                        self.fix_cancel_reject_now(
+                    if let Err((r, slot)) = core.cancel(who, &orig, req, t_recv) {
+                        let st = slot.map(|k| status(core.orders.get(k)));
+                        self.cancel_reject_now(
+                            core,
                             session,
                             x.cl_ord_id,
                             x.orig_cl_ord_id,
                             st,
                             CxlRejResponseTo::Cancel,
-                            r as u16,
+                            r.code(),
                             now,
-                            out,
                         );
                     }
                 }
-                Err(e) => self.fix_business_reject(session, msg, e, now, out),
+                Err(e) => self.business_reject(session, msg, e, now),
             },
             b"G" => match OrderCancelReplaceRequest::decode(msg) {
-                Ok(x) => self.fix_replace(s, session, &x, now, out, t_recv),
-                Err(e) => self.fix_business_reject(session, msg, e, now, out),
+                Ok(x) => self.replace(core, who, session, &x, now, t_recv),
+                Err(e) => self.business_reject(session, msg, e, now),
             },
             b"q" => match OrderMassCancelRequest::decode(msg) {
-                Ok(m) => self.fix_mass_cancel(s, session, &m, now, out, t_recv),
-                Err(e) => self.fix_business_reject(session, msg, e, now, out),
+                Ok(m) => self.mass_cancel(core, who, session, &m, now, t_recv),
+                Err(e) => self.business_reject(session, msg, e, now),
             },
             _ => {
                 let _ = session.send_business_reject(
@@ -427,19 +378,18 @@ impl Gateway {
                     None,
                     Some(b"Unsupported Message Type"),
                     now,
-                    out,
+                    &mut self.out,
                 );
             }
         }
     }
 
-    fn fix_business_reject(
+    fn business_reject(
         &mut self,
         session: &mut Session<MemoryStore>,
         msg: &Message<'_>,
         e: app::AppReject,
         now: u64,
-        out: &mut Vec<u8>,
     ) {
         let tag = (e.tag() != 0).then_some(e.tag());
         let text: &[u8] = match e {
@@ -448,18 +398,25 @@ impl Gateway {
             app::AppReject::InvalidValue(_) => b"Invalid value",
             app::AppReject::WrongMsgType => b"Unsupported Message Type",
         };
-        let _ = session.send_business_reject(msg, e.business_reason(), tag, Some(text), now, out);
+        let _ = session.send_business_reject(
+            msg,
+            e.business_reason(),
+            tag,
+            Some(text),
+            now,
+            &mut self.out,
+        );
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn fix_new_order(
+    fn new_order(
         &mut self,
-        s: u16,
+        core: &mut Core,
+        who: &Who,
         session: &mut Session<MemoryStore>,
         msg: &Message<'_>,
         o: &NewOrderSingle<'_>,
         now: u64,
-        out: &mut Vec<u8>,
         t_recv: u64,
     ) {
         let side = match o.side {
@@ -476,24 +433,29 @@ impl Gateway {
             app::TimeInForce::ImmediateOrCancel => TimeInForce::Ioc,
             app::TimeInForce::FillOrKill => TimeInForce::Fok,
         };
-        let mut reject = |gw: &mut Self, session: &mut Session<MemoryStore>, code: u16| {
-            gw.fix_order_reject_now(session, o, code, now, out);
-        };
         let Some(client_id) = ClientId::from_bytes(o.cl_ord_id) else {
-            return reject(self, session, GatewayReject::ClientIdTooLong as u16);
+            return self.order_reject_now(core, session, o, GatewayReject::ClientIdTooLong, now);
         };
-        let Some(ins) = self.instruments.find(o.symbol) else {
-            return reject(self, session, GatewayReject::UnknownSymbol as u16);
+        let Some(ins) = core.instruments.find(o.symbol) else {
+            return self.order_reject_now(core, session, o, GatewayReject::UnknownSymbol, now);
         };
         let (ins_id, decimals) = (ins.id, ins.price_decimals);
         let price = match (ord_type, o.price) {
             (OrdType::Market, _) => 0,
             (OrdType::Limit, Some(text)) => match price::to_units(text, decimals) {
                 Ok(p) => p,
-                Err(_) => return reject(self, session, GatewayReject::InvalidPrice as u16),
+                Err(_) => {
+                    return self.order_reject_now(
+                        core,
+                        session,
+                        o,
+                        GatewayReject::InvalidPrice,
+                        now,
+                    )
+                }
             },
             (OrdType::Limit, None) => {
-                return reject(self, session, GatewayReject::InvalidPrice as u16)
+                return self.order_reject_now(core, session, o, GatewayReject::InvalidPrice, now)
             }
         };
         // ExecInst (18) containing '6' (participate, don't initiate) asks for post-only.
@@ -511,18 +473,18 @@ impl Gateway {
             post_only,
             stp: None,
         };
-        if let Err(r) = self.enter(s, &req, t_recv) {
-            reject(self, session, r as u16);
+        if let Err(r) = core.enter(who, &req, t_recv) {
+            self.order_reject_now(core, session, o, r, now);
         }
     }
 
-    fn fix_replace(
+    fn replace(
         &mut self,
-        s: u16,
+        core: &mut Core,
+        who: &Who,
         session: &mut Session<MemoryStore>,
         x: &OrderCancelReplaceRequest<'_>,
         now: u64,
-        out: &mut Vec<u8>,
         t_recv: u64,
     ) {
         let to = CxlRejResponseTo::Replace;
@@ -530,71 +492,72 @@ impl Gateway {
             ClientId::from_bytes(x.orig_cl_ord_id),
             ClientId::from_bytes(x.cl_ord_id),
         ) else {
-            return self.fix_cancel_reject_now(
+            return self.cancel_reject_now(
+                core,
                 session,
                 x.cl_ord_id,
                 x.orig_cl_ord_id,
                 None,
                 to,
-                GatewayReject::UnknownOrder as u16,
+                GatewayReject::UnknownOrder.code(),
                 now,
-                out,
             );
         };
-        let decimals = self
+        let decimals = core
             .orders
-            .find(s, &orig)
-            .and_then(|k| self.instruments.get(self.orders.get(k).instrument))
+            .find(who.local, &orig)
+            .and_then(|k| core.instruments.get(core.orders.get(k).instrument))
             .map_or(0, |i| i.price_decimals);
         let price = match (x.ord_type, x.price) {
             (app::OrdType::Limit, Some(text)) => match price::to_units(text, decimals) {
                 Ok(p) => Some(p),
                 Err(_) => {
-                    return self.fix_cancel_reject_now(
+                    return self.cancel_reject_now(
+                        core,
                         session,
                         x.cl_ord_id,
                         x.orig_cl_ord_id,
                         None,
                         to,
-                        GatewayReject::InvalidPrice as u16,
+                        GatewayReject::InvalidPrice.code(),
                         now,
-                        out,
                     )
                 }
             },
             _ => None,
         };
-        if let Err((r, slot)) = self.replace(s, &orig, new_id, price, x.order_qty, t_recv) {
-            let st = slot.map(|k| status(self.orders.get(k)));
-            self.fix_cancel_reject_now(
+        if let Err((r, slot)) = core.replace(who, &orig, new_id, price, x.order_qty, t_recv) {
+            let st = slot.map(|k| status(core.orders.get(k)));
+            self.cancel_reject_now(
+                core,
                 session,
                 x.cl_ord_id,
                 x.orig_cl_ord_id,
                 st,
                 to,
-                r as u16,
+                r.code(),
                 now,
-                out,
             );
         }
     }
 
-    fn fix_mass_cancel(
+    fn mass_cancel(
         &mut self,
-        s: u16,
+        core: &mut Core,
+        who: &Who,
         session: &mut Session<MemoryStore>,
         m: &OrderMassCancelRequest<'_>,
         now: u64,
-        out: &mut Vec<u8>,
         t_recv: u64,
     ) {
         let instrument = match (m.scope, m.symbol) {
             (MassCancelScope::All, _) => Ok(None),
             (MassCancelScope::Security, Some(sym)) => {
-                self.instruments.find(sym).map(|i| Some(i.id)).ok_or(1u32)
+                core.instruments.find(sym).map(|i| Some(i.id)).ok_or(1u32)
             }
             (MassCancelScope::Security, None) => Err(99),
         };
+        let out = &mut self.out;
         let reject = |session: &mut Session<MemoryStore>, reason: u32, out: &mut Vec<u8>| {
             let r = OrderMassCancelReport {
                 cl_ord_id: Some(m.cl_ord_id),
@@ -613,21 +576,22 @@ impl Gateway {
         let (Ok(instrument), Some(req)) = (instrument, ClientId::from_bytes(m.cl_ord_id)) else {
             return reject(session, 1, out);
         };
-        if self.mass_cancel(s, req, instrument, t_recv).is_err() {
+        if core.mass_cancel(who, req, instrument, t_recv).is_err() {
             reject(session, 99, out);
         }
     }
 
-    fn fix_order_reject_now(
+    fn order_reject_now(
         &mut self,
+        core: &mut Core,
         session: &mut Session<MemoryStore>,
         o: &NewOrderSingle<'_>,
-        code: u16,
+        code: GatewayReject,
         now: u64,
-        out: &mut Vec<u8>,
     ) {
-        self.count_reject(code);
+        core.count_reject(code.code());
         let exec_id = self.next_exec_id();
+        let code = RejectCode::Gateway(code);
         let er = ExecutionReport {
             order_id: Id::Text(b"NONE"),
             cl_ord_id: o.cl_ord_id,
@@ -635,7 +599,7 @@ impl Gateway {
             exec_id: Id::Num(exec_id),
             exec_type: ExecType::Rejected,
             ord_status: OrdStatus::Rejected,
-            ord_rej_reason: Some(ord_rej_reason(code)),
+            ord_rej_reason: Some(code.fix_ord_rej_reason()),
             account: o.account,
             symbol: o.symbol,
             side: o.side,
@@ -652,14 +616,15 @@ impl Gateway {
             price_scale: 0,
             transact_time: now,
             time_precision: TimePrecision::Millis,
-            text: Some(reject_text(code)),
+            text: Some(code.text()),
         };
-        let _ = session.send(&er, now, out);
+        let _ = session.send(&er, now, &mut self.out);
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn fix_cancel_reject_now(
+    fn cancel_reject_now(
         &mut self,
+        core: &mut Core,
         session: &mut Session<MemoryStore>,
         cl_ord_id: &[u8],
         orig: &[u8],
@@ -667,9 +632,8 @@ impl Gateway {
         to: CxlRejResponseTo,
         code: u16,
         now: u64,
-        out: &mut Vec<u8>,
     ) {
-        self.count_cancel_reject(code);
+        core.count_cancel_reject(code);
         let r = OrderCancelReject {
             order_id: Id::Text(b"NONE"),
             cl_ord_id,
@@ -680,52 +644,18 @@ impl Gateway {
             transact_time: Some(now),
             text: Some(reject_text(code)),
         };
-        let _ = session.send(&r, now, out);
+        let _ = session.send(&r, now, &mut self.out);
     }
 
-    /// Exec ids for reports that are not trades: the top bit set, so they never collide with
-    /// the engine's trade ids (`instrument << 40 | n`, below 2^60).
-    fn next_exec_id(&mut self) -> u64 {
-        self.fix_shared.exec_counter += 1;
-        (1 << 63) | ((self.id as u64) << 48) | self.fix_shared.exec_counter
-    }
-
-    /// Renders an engine reply for FIX session `s` (sequenced and stored even when the
-    /// session is disconnected).
-    pub(super) fn fix_reply(&mut self, s: u16, reply: &Reply) {
-        let now = self.fix_now();
-        let exec_id = match *reply {
-            Reply::Fill { exec_id, .. } => exec_id,
-            _ => self.next_exec_id(),
-        };
-        let mut out = std::mem::take(&mut self.fix_shared.out);
-        let mut fs = self.sessions[s as usize]
-            .fix
-            .take()
-            .expect("a FIX session slot");
-        self.fix_render(&mut fs.session, reply, exec_id, now, &mut out);
-        self.sessions[s as usize].fix = Some(fs);
-        let conn = self.sessions[s as usize].conn;
-        self.fix_flush(conn, &mut out);
-        self.fix_shared.out = out;
-    }
-
-    fn fix_render(
+    fn render(
         &mut self,
+        core: &Core,
         session: &mut Session<MemoryStore>,
         reply: &Reply,
         exec_id: u64,
         now: u64,
-        out: &mut Vec<u8>,
     ) {
-        let order_er = |gw: &Gateway, slot: u32| -> (OrderInfo, u8, u64) {
-            let o = *gw.orders.get(slot);
-            let d = gw
-                .instruments
-                .get(o.instrument)
-                .map_or(0, |i| i.price_decimals);
-            (o, d, gw.orders.order_id(slot))
-        };
+        let out = &mut self.out;
         match *reply {
             Reply::CancelRejected {
                 slot,
@@ -735,7 +665,7 @@ impl Gateway {
                 reason,
             } => {
                 let (st, oid) = match slot {
-                    Some(k) => (status(self.orders.get(k)), self.orders.order_id(k)),
+                    Some(k) => (status(core.orders.get(k)), core.orders.order_id(k)),
                     None => (OrdStatus::Rejected, 0),
                 };
                 let r = OrderCancelReject {
@@ -759,7 +689,7 @@ impl Gateway {
                 instrument,
             } => {
                 let symbol = instrument
-                    .and_then(|i| self.instruments.get(i))
+                    .and_then(|i| core.instruments.get(i))
                     .map(|i| i.symbol());
                 let scope = if instrument.is_some() {
                     MassCancelScope::Security
@@ -785,11 +715,11 @@ impl Gateway {
             | Reply::Fill { slot, .. }
             | Reply::Cancelled { slot, .. }
             | Reply::Replaced { slot, .. } => {
-                let (o, d, oid) = order_er(self, slot);
-                let symbol = self
-                    .instruments
-                    .get(o.instrument)
-                    .map_or(&b"?"[..], |i| i.symbol());
+                let o = *core.orders.get(slot);
+                let oid = core.orders.order_id(slot);
+                let ins = core.instruments.get(o.instrument);
+                let d = ins.map_or(0, |i| i.price_decimals);
+                let symbol = ins.map_or(&b"?"[..], |i| i.symbol());
                 let mut er = ExecutionReport {
                     order_id: Id::Num(oid),
                     cl_ord_id: o.client_id.as_bytes(),
@@ -844,12 +774,13 @@ impl Gateway {
                     Reply::Cancelled {
                         reason, request, ..
                     } => {
-                        er.exec_type = if reason == CancelReason::DayExpired {
+                        let expired = reason == CancelReason::DayExpired;
+                        er.exec_type = if expired {
                             ExecType::Expired
                         } else {
                             ExecType::Canceled
                         };
-                        er.ord_status = if reason == CancelReason::DayExpired {
+                        er.ord_status = if expired {
                             OrdStatus::Expired
                         } else {
                             OrdStatus::Canceled
@@ -880,68 +811,19 @@ impl Gateway {
             }
         }
     }
-
-    /// Timers of FIX connection `c`: the session's heartbeats and timeouts, or the logon
-    /// timeout of a connection that never bound.
-    pub(super) fn fix_timer(&mut self, c: ConnId) {
-        let Some(s) = self.conns[c as usize].session else {
-            let waited = self.now_ns.saturating_sub(self.conns[c as usize].opened_ns);
-            if waited > 10_000_000_000 {
-                self.on_closed(c);
-                self.mark_dirty(c);
-            }
-            return;
-        };
-        let now = self.fix_now();
-        let mut out = std::mem::take(&mut self.fix_shared.out);
-        let disconnect = self.sessions[s as usize]
-            .fix
-            .as_mut()
-            .and_then(|f| f.session.on_timer(now, &mut out));
-        self.fix_flush(Some(c), &mut out);
-        self.fix_shared.out = out;
-        if let Some(why) = disconnect {
-            self.close_cause = Some(DisconnectCause::from_fix(why));
-            self.close_after_flush(c);
-        }
-    }
-
-    /// Starts the Logout handshake on FIX connection `c` (shutdown); the connection closes
-    /// when the counterparty answers or the logout timeout passes.
-    pub(super) fn fix_shutdown(&mut self, c: ConnId) {
-        let Some(s) = self.conns[c as usize].session else {
-            self.close_after_flush(c);
-            return;
-        };
-        let now = self.fix_now();
-        let mut out = std::mem::take(&mut self.fix_shared.out);
-        let ok = self.sessions[s as usize]
-            .fix
-            .as_mut()
-            .map(|f| {
-                f.session
-                    .logout(Some(b"appliance shutting down"), now, &mut out)
-                    .is_ok()
-            })
-            .unwrap_or(false);
-        self.fix_flush(Some(c), &mut out);
-        self.fix_shared.out = out;
-        if !ok {
-            self.close_cause = Some(DisconnectCause::Shutdown);
-            self.close_after_flush(c);
-        }
-    }
 }
 
-fn cancel_text(r: CancelReason) -> &'static [u8] {
-    match r {
-        CancelReason::User => b"cancelled by request",
-        CancelReason::Unfilled => b"unfilled remainder of an immediate order",
-        CancelReason::FokUnfillable => b"fill or kill could not be filled",
-        CancelReason::SelfTrade => b"self-trade prevention",
-        CancelReason::MassCancel => b"mass cancel",
-        CancelReason::Disconnect => b"cancel on disconnect",
-        CancelReason::DayExpired => b"day order expired",
-        CancelReason::ReplacedBelowFilled => b"replaced below the filled quantity",
-    }
+/// FIX OrdRejReason (103) of a numeric reject code.
+fn ord_rej_reason(code: u16) -> u32 {
+    RejectCode::from_code(code).map_or(99, |c| c.fix_ord_rej_reason())
+}
+
+/// FIX CxlRejReason (102) of a numeric reject code.
+fn cxl_rej_reason(code: u16) -> u32 {
+    RejectCode::from_code(code).map_or(99, |c| c.fix_cxl_rej_reason())
+}
+
+/// Text (58) of a numeric reject code.
+fn reject_text(code: u16) -> &'static [u8] {
+    RejectCode::from_code(code).map_or(b"rejected", |c| c.text())
 }

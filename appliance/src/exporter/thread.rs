@@ -2,15 +2,17 @@
 //!
 //! It never touches a hot thread's memory except the published atomics and the hand-over
 //! rings. Its loop: take every histogram set the hot threads handed over (merge into the
-//! since-start totals and the since-last-scrape window, reset, return), then accept one HTTP
-//! connection if any is waiting, else sleep [`POLL`]. Nothing a hot thread does waits on it:
-//! if it is starved (it is `SCHED_IDLE`), the hot threads skip hand-overs and count them.
+//! since-start totals and the since-last-scrape window, reset, return), then sleep in
+//! `poll(2)` until a client connects, the stop eventfd is written, or [`COLLECT_EVERY`]
+//! passes (an idle exporter costs one system call per interval). Nothing a hot thread does
+//! waits on it: if it is starved (it is `SCHED_IDLE`), the hot threads skip hand-overs and
+//! count them.
 
-use super::handover::HandoverRx;
 use super::health;
 use super::http::{self, Request, Response};
 use super::render::{self, Sources};
-use crate::runtime::stamp::StageHistograms;
+use crate::rings::stamp::StageHistograms;
+use crate::telemetry::handover::HandoverRx;
 use anyhow::Context;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,8 +20,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Sleep between two looks at the listener and the hand-over rings when nothing happened.
-pub const POLL: Duration = Duration::from_millis(20);
+/// Longest sleep between two collections of the hand-over rings (each hot thread hands over
+/// once per telemetry interval and keeps two spares, so this may be as long as the interval).
+pub const COLLECT_EVERY: Duration = Duration::from_millis(500);
 
 /// Where the exporter runs.
 #[derive(Clone, Debug, Default)]
@@ -31,6 +34,7 @@ pub struct Placement {
 /// A running exporter.
 pub struct Exporter {
     stop: Arc<AtomicBool>,
+    stop_fd: Arc<std::os::fd::OwnedFd>,
     handle: JoinHandle<StageHistograms>,
     /// The bound address (port resolved when 0 was asked).
     pub addr: SocketAddr,
@@ -113,6 +117,15 @@ impl Exporter {
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
+        // SAFETY: eventfd has no memory-safety preconditions; the result is checked.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error()).context("exporter stop eventfd");
+        }
+        // SAFETY: `fd` is a fresh descriptor nobody else owns.
+        let stop_fd =
+            Arc::new(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+        let stop_fd2 = stop_fd.clone();
         let handle = std::thread::Builder::new()
             .name("exporter".into())
             .spawn(move || {
@@ -132,11 +145,16 @@ impl Exporter {
                     process: Some(prometheus::process_collector::ProcessCollector::for_self()),
                     started: Instant::now(),
                 };
-                run(&listener, &mut st, &stop2);
+                run(&listener, &mut st, &stop2, &stop_fd2);
                 st.total
             })
             .context("spawning the exporter thread")?;
-        Ok(Exporter { stop, handle, addr })
+        Ok(Exporter {
+            stop,
+            stop_fd,
+            handle,
+            addr,
+        })
     }
 
     /// Stops the thread (after the hot threads ended) and returns every latency sample it
@@ -144,11 +162,21 @@ impl Exporter {
     pub fn stop(self) -> StageHistograms {
         // Release: pairs with the loop's Acquire load; nothing else is published by it.
         self.stop.store(true, Ordering::Release);
+        let one = 1u64;
+        // SAFETY: writes 8 bytes from a valid u64 to an eventfd we own (wakes the poll).
+        unsafe {
+            libc::write(
+                std::os::fd::AsRawFd::as_raw_fd(&*self.stop_fd),
+                (&one as *const u64).cast(),
+                8,
+            );
+        }
         self.handle.join().unwrap_or_default()
     }
 }
 
-fn run(listener: &TcpListener, st: &mut State, stop: &AtomicBool) {
+fn run(listener: &TcpListener, st: &mut State, stop: &AtomicBool, stop_fd: &std::os::fd::OwnedFd) {
+    use std::os::fd::AsRawFd;
     loop {
         st.collect();
         if stop.load(Ordering::Acquire) {
@@ -156,12 +184,29 @@ fn run(listener: &TcpListener, st: &mut State, stop: &AtomicBool) {
             st.collect();
             return;
         }
+        let mut fds = [
+            libc::pollfd {
+                fd: listener.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: stop_fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: polls two valid pollfds in a live array of the given length.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, COLLECT_EVERY.as_millis() as i32) };
+        if n <= 0 || fds[0].revents == 0 {
+            continue;
+        }
         match listener.accept() {
             Ok((stream, _)) => http::serve(stream, |req| st.route(req)),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(POLL),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => {
                 tracing::warn!("exporter: accept failed: {e}");
-                std::thread::sleep(POLL);
+                std::thread::sleep(Duration::from_millis(20));
             }
         }
     }

@@ -5,7 +5,7 @@
 //! - **busy-spin**: poll forever with `spin_loop` hints. Lowest latency; owns the core. Only for
 //!   isolated cores.
 //! - **spin-then-park** (the shared-host default): spin for up to [`SPIN_TIME`] (less when
-//!   recent gaps were longer than that: [`Idler::reset`]), then announce "I am going to
+//!   recent gaps were longer than that: [`SpinThenPark::reset`]), then announce "I am going to
 //!   sleep" and sleep until a producer wakes it (or a short timeout passes). The first
 //!   message after a quiet spell pays the wake-up (a futex or eventfd write and a context
 //!   switch, several microseconds); a stream faster than one message per [`SPIN_TIME`] never
@@ -20,7 +20,7 @@
 //!
 //! Without the producer's StoreLoad fence, x86 may let the load of `sleeping` pass the store
 //! that published the item: the producer sees "awake", the sleeper sees "empty", and the item
-//! waits for the sleeper's timeout. The timeout (see [`PARK_TIMEOUT`]) bounds the cost of any
+//! waits for the sleeper's timeout. The timeout (see [`MAX_PARK`]) bounds the cost of any
 //! such mistake, but with the fences there is none. Producers fence once per batch, not per
 //! item ([`Waker::wake_after_publish`]).
 
@@ -38,61 +38,86 @@ pub const SPIN_TIME: Duration = Duration::from_micros(200);
 /// Idle iterations between two clock reads while spinning (an iteration is one poll of the
 /// thread's queues, 20-100 ns; a clock read is ~20 ns through the vDSO).
 const CLOCK_EVERY: u32 = 64;
-/// Longest sleep before a sleeper looks at its queues again by itself (bounds timers too).
-pub const PARK_TIMEOUT: Duration = Duration::from_millis(1);
+/// Longest sleep before a sleeper looks at its queues again by itself. Producers wake
+/// sleepers explicitly (the fences below make that exact) and runners sleep only until the
+/// next timer an agent asked for, so this is a safety net, long enough that an idle
+/// appliance makes a few system calls a second.
+pub const MAX_PARK: Duration = Duration::from_secs(1);
 
 /// What an idle loop iteration should do next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Idle {
-    /// Keep polling (after a `spin_loop` hint or a yield, already done).
+    /// Keep polling (after a `spin_loop` hint, already done).
     Poll,
     /// Announce sleep, re-check the queues, then sleep: see [`Waker::prepare_sleep`].
     Sleep,
 }
 
-/// Per-thread idle state machine for one wait strategy.
+/// How a runner's duty cycle waits when a pass found no work (Disruptor's `WaitStrategy`,
+/// Agrona's `IdleStrategy`). The strategy decides *when* to sleep; *how* to sleep (a futex,
+/// or the I/O wait of the agent that owns the thread's wake-up fd) is the runner's.
+pub trait IdleStrategy: Send {
+    /// A pass found nothing: poll again, or sleep.
+    fn idle(&mut self) -> Idle;
+    /// A pass found work: the next idle spell starts from the top.
+    fn reset(&mut self);
+    /// Name for logs and metrics.
+    fn name(&self) -> &'static str;
+}
+
+/// The strategy for `w` (cold path).
+pub fn idle_strategy(w: WaitStrategy) -> Box<dyn IdleStrategy> {
+    match w {
+        WaitStrategy::BusySpin => Box::new(BusySpin),
+        WaitStrategy::SpinThenPark => Box::new(SpinThenPark::new()),
+    }
+}
+
+/// Polls forever with `spin_loop` hints: lowest latency, owns the core. Isolated cores only.
+#[derive(Debug, Default)]
+pub struct BusySpin;
+
+impl IdleStrategy for BusySpin {
+    #[inline]
+    fn idle(&mut self) -> Idle {
+        std::hint::spin_loop();
+        Idle::Poll
+    }
+    #[inline]
+    fn reset(&mut self) {}
+    fn name(&self) -> &'static str {
+        "busy-spin"
+    }
+}
+
+/// Spins for up to [`SPIN_TIME`] (adapting to the gaps seen), then sleeps until woken.
 #[derive(Debug)]
-pub struct Idler {
-    strategy: WaitStrategy,
+pub struct SpinThenPark {
     idle_iterations: u32,
     /// When the current idle spell began (read on its first iteration).
     idle_since: Instant,
     /// The spell has spun for its budget: sleep at once until work is found.
     spun: bool,
     /// How long this spell may spin: [`SPIN_TIME`] after a short gap, halved after each
-    /// gap longer than that (see [`Idler::reset`]).
+    /// gap longer than that (see [`SpinThenPark::reset`]).
     budget: Duration,
 }
 
-impl Idler {
-    /// An idler for `strategy`.
-    pub fn new(strategy: WaitStrategy) -> Self {
+impl Default for SpinThenPark {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SpinThenPark {
+    /// A strategy with the full spin budget.
+    pub fn new() -> Self {
         Self {
-            strategy,
             idle_iterations: 0,
             idle_since: Instant::now(),
             spun: false,
             budget: SPIN_TIME,
         }
-    }
-
-    /// Work was found: start the next idle spell from the top (spinning).
-    ///
-    /// The spin budget adapts to the gaps this thread sees. Spinning pays only when work
-    /// comes back within [`SPIN_TIME`]; when it does not, the spin was pure cost, and on a
-    /// shared host it is worse than that: with nothing pinned, a peer thread woken onto this
-    /// CPU waits behind the spin (measured: every reply ~210 µs late at 1,000 orders/s, the
-    /// engine spinning on the gateway's CPU; `docs/benchmarks.md`). So a gap longer than
-    /// [`SPIN_TIME`] halves the next spell's budget (a thread fed every millisecond soon
-    /// parks almost at once), and a gap within it restores the full budget (a stream of
-    /// 5,000 orders/s or more keeps every thread spinning, never paying a wake-up).
-    #[inline]
-    pub fn reset(&mut self) {
-        if self.idle_iterations != 0 || self.spun {
-            self.end_spell(Instant::now());
-        }
-        self.idle_iterations = 0;
-        self.spun = false;
     }
 
     /// The spin budget the next idle spell starts with.
@@ -107,33 +132,47 @@ impl Idler {
             self.budget / 2
         };
     }
+}
 
-    /// Nothing was found this iteration.
+impl IdleStrategy for SpinThenPark {
+    /// Work was found: start the next idle spell from the top (spinning).
+    ///
+    /// The spin budget adapts to the gaps this thread sees. Spinning pays only when work
+    /// comes back within [`SPIN_TIME`]; when it does not, the spin was pure cost, and on a
+    /// shared host it is worse than that: with nothing pinned, a peer thread woken onto this
+    /// CPU waits behind the spin (measured: every reply ~210 µs late at 1,000 orders/s, the
+    /// engine spinning on the gateway's CPU; `docs/benchmarks.md`). So a gap longer than
+    /// [`SPIN_TIME`] halves the next spell's budget (a thread fed every millisecond soon
+    /// parks almost at once), and a gap within it restores the full budget (a stream of
+    /// 5,000 orders/s or more keeps every thread spinning, never paying a wake-up).
     #[inline]
-    pub fn idle(&mut self) -> Idle {
-        match self.strategy {
-            WaitStrategy::BusySpin => {
-                std::hint::spin_loop();
-                Idle::Poll
-            }
-            WaitStrategy::SpinThenPark => {
-                if self.spun {
-                    return Idle::Sleep;
-                }
-                if self.idle_iterations == 0 {
-                    self.idle_since = Instant::now();
-                }
-                self.idle_iterations = self.idle_iterations.wrapping_add(1);
-                if self.idle_iterations % CLOCK_EVERY == 0
-                    && self.idle_since.elapsed() >= self.budget
-                {
-                    self.spun = true;
-                    return Idle::Sleep;
-                }
-                std::hint::spin_loop();
-                Idle::Poll
-            }
+    fn reset(&mut self) {
+        if self.idle_iterations != 0 || self.spun {
+            self.end_spell(Instant::now());
         }
+        self.idle_iterations = 0;
+        self.spun = false;
+    }
+
+    #[inline]
+    fn idle(&mut self) -> Idle {
+        if self.spun {
+            return Idle::Sleep;
+        }
+        if self.idle_iterations == 0 {
+            self.idle_since = Instant::now();
+        }
+        self.idle_iterations = self.idle_iterations.wrapping_add(1);
+        if self.idle_iterations % CLOCK_EVERY == 0 && self.idle_since.elapsed() >= self.budget {
+            self.spun = true;
+            return Idle::Sleep;
+        }
+        std::hint::spin_loop();
+        Idle::Poll
+    }
+
+    fn name(&self) -> &'static str {
+        "spin-then-park"
     }
 }
 
@@ -205,10 +244,17 @@ impl Waker {
         fence(Ordering::SeqCst);
     }
 
-    /// Sleeper, step 2 for thread wakers: sleep until woken or [`PARK_TIMEOUT`].
-    pub fn park(&self) {
-        std::thread::park_timeout(PARK_TIMEOUT);
+    /// Sleeper, step 2 for thread wakers: sleep until woken or `timeout`.
+    pub fn park(&self, timeout: Duration) {
+        std::thread::park_timeout(timeout.min(MAX_PARK));
         self.woke();
+    }
+
+    /// Wakes the thread whether or not it announced a sleep (a stop request, or anything
+    /// that is not a ring publication); the thread re-checks its flags on waking.
+    pub fn wake(&self) {
+        fence(Ordering::SeqCst);
+        self.wake_now();
     }
 
     /// Sleeper: the sleep is over (or was abandoned because work turned up).
@@ -264,13 +310,13 @@ mod tests {
 
     #[test]
     fn busy_spin_never_sleeps() {
-        let mut i = Idler::new(WaitStrategy::BusySpin);
+        let mut i = BusySpin;
         assert!((0..100_000).all(|_| i.idle() == Idle::Poll));
     }
 
     #[test]
     fn spin_then_park_spins_for_the_spin_time_then_sleeps_until_reset() {
-        let mut i = Idler::new(WaitStrategy::SpinThenPark);
+        let mut i = SpinThenPark::new();
         let start = Instant::now();
         let mut polls = 0u64;
         while i.idle() == Idle::Poll {
@@ -290,7 +336,7 @@ mod tests {
     /// Gaps longer than SPIN_TIME halve the next spell's spin; a short gap restores it.
     #[test]
     fn spin_budget_shrinks_after_long_gaps_and_recovers_after_a_short_one() {
-        let mut i = Idler::new(WaitStrategy::SpinThenPark);
+        let mut i = SpinThenPark::new();
         assert_eq!(i.spin_budget(), SPIN_TIME);
         for halvings in 1..=3u32 {
             while i.idle() == Idle::Poll {}
@@ -335,7 +381,7 @@ mod tests {
                     continue;
                 }
                 sleeps += 1;
-                waker.park();
+                waker.park(MAX_PARK);
             }
             sleeps
         });

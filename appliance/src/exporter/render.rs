@@ -7,22 +7,31 @@
 //! histograms are HdrHistograms; their Prometheus form is computed at scrape time from the
 //! cumulative HdrHistogram ([`BUCKETS_NS`], base unit seconds).
 
-use super::counters::{gw, EngineMetrics, GatewayMetrics, NO_PRICE};
 use super::health::Readiness;
-use super::labels::{
-    reject_label, CANCEL_REASONS, DISCONNECT_CAUSES, ORD_TYPES, PROTOCOLS, QUANTILES, REJECT_SLOTS,
-    SIDES,
+use crate::engine::{CancelReason, OrdType, Side};
+use crate::rings::ring::RingStats;
+use crate::rings::stamp::{Stage, StageHistograms};
+use crate::telemetry::counters::{gw, EngineMetrics, GatewayMetrics, NO_PRICE};
+use crate::telemetry::status::ThreadStatus;
+use crate::vocab::{
+    cancel_label, ord_type_index, ord_type_label, reject_label, side_index, side_label,
+    DisconnectCause, Protocol, REJECT_SLOTS,
 };
-use crate::gateway::core::GatewayStats;
-use crate::runtime::engine_thread::EngineStats;
-use crate::runtime::ring::RingStats;
-use crate::runtime::stamp::{Stage, StageHistograms};
 use hdrhistogram::Histogram;
 use prometheus::core::Collector;
 use prometheus::proto::{self, MetricFamily, MetricType};
 use prometheus::Encoder;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+
+/// Quantiles exported for each stage, with their label values.
+pub const QUANTILES: [(f64, &str); 5] = [
+    (0.5, "0.5"),
+    (0.9, "0.9"),
+    (0.99, "0.99"),
+    (0.999, "0.999"),
+    (0.9999, "0.9999"),
+];
 
 /// Upper bounds of the latency histogram buckets, in nanoseconds: fine from 100 ns (the
 /// engine stage lives there), coarser past 100 µs (only outliers live there).
@@ -65,18 +74,27 @@ pub const BUCKETS_NS: [u64; 34] = [
 
 /// One engine's published state.
 pub struct EngineSource {
-    /// Loop counters and readiness.
-    pub stats: Arc<EngineStats>,
-    /// Business counters and book state.
+    /// The state of the thread it runs on (readiness).
+    pub status: Arc<ThreadStatus>,
+    /// Loop and business counters, book state.
     pub metrics: Arc<EngineMetrics>,
 }
 
 /// One gateway's published state.
 pub struct GatewaySource {
-    /// Message counts, back-pressure, readiness.
-    pub stats: Arc<GatewayStats>,
-    /// Business and session counters.
+    /// The state of the thread it runs on (readiness).
+    pub status: Arc<ThreadStatus>,
+    /// Business, session and flow-control counters.
     pub metrics: Arc<GatewayMetrics>,
+}
+
+/// The threading mode the runtime chose, and why.
+#[derive(Clone, Debug)]
+pub struct ThreadingLabel {
+    /// `dedicated` or `shared`.
+    pub mode: &'static str,
+    /// Why (the start-up log's line).
+    pub reason: String,
 }
 
 /// An instrument as labelled in metrics.
@@ -98,21 +116,15 @@ pub struct Sources {
     pub rings: Vec<(String, Arc<RingStats>)>,
     /// Instruments, by id.
     pub instruments: Vec<InstrumentLabel>,
+    /// The threading mode.
+    pub threading: ThreadingLabel,
 }
 
 impl Sources {
     /// Readiness as the hot threads report it.
     pub fn readiness(&self) -> Readiness {
-        let running = self
-            .engines
-            .iter()
-            .filter(|e| e.stats.running.load(std::sync::atomic::Ordering::Acquire))
-            .count();
-        let listening = self
-            .gateways
-            .iter()
-            .filter(|g| g.stats.listening.load(std::sync::atomic::Ordering::Acquire))
-            .count();
+        let running = self.engines.iter().filter(|e| e.status.running()).count();
+        let listening = self.gateways.iter().filter(|g| g.status.running()).count();
         Readiness::new(running, self.engines.len(), listening, self.gateways.len())
     }
 }
@@ -304,15 +316,16 @@ fn business(f: &mut Families, src: &Sources) {
     let gws: Vec<&GatewayMetrics> = src.gateways.iter().map(|g| &*g.metrics).collect();
     let sum = |slot: usize| gws.iter().map(|m| m.get(slot)).sum::<u64>() as f64;
     let mut orders = Vec::new();
-    for (p, pn) in PROTOCOLS.iter().enumerate() {
-        for (s, sn) in SIDES.iter().enumerate() {
-            for (t, tn) in ORD_TYPES.iter().enumerate() {
-                let v: u64 = gws.iter().map(|m| m.orders(p, s, t)).sum();
+    for p in Protocol::ALL {
+        for side in Side::ALL {
+            for t in OrdType::ALL {
+                let (si, ti) = (side_index(*side), ord_type_index(*t));
+                let v: u64 = gws.iter().map(|m| m.orders(p.index(), si, ti)).sum();
                 orders.push((
                     vec![
-                        ("protocol", pn.to_string()),
-                        ("side", sn.to_string()),
-                        ("type", tn.to_string()),
+                        ("protocol", p.label().to_string()),
+                        ("side", side_label(*side).to_string()),
+                        ("type", ord_type_label(*t).to_string()),
                     ],
                     v as f64,
                 ));
@@ -343,17 +356,17 @@ fn business(f: &mut Families, src: &Sources) {
     f.counter(
         "appliance_cancels_total",
         "Orders (or remainders) cancelled by the engines, by reason.",
-        CANCEL_REASONS
+        CancelReason::ALL
             .iter()
-            .enumerate()
-            .map(|(i, r)| {
+            .map(|r| {
+                let i = crate::vocab::cancel_index(*r);
                 let v: u64 = engines.iter().map(|m| m.cancels[i].load(Relaxed)).sum();
-                (l1("reason", r), v as f64)
+                (l1("reason", cancel_label(*r)), v as f64)
             })
             .collect(),
     );
     // Each instrument belongs to one engine: the others leave its cells at zero / no price.
-    let per_symbol = |get: &dyn Fn(&super::counters::InstrumentCells) -> u64| {
+    let per_symbol = |get: &dyn Fn(&crate::telemetry::counters::InstrumentCells) -> u64| {
         src.instruments
             .iter()
             .enumerate()
@@ -402,7 +415,7 @@ fn business(f: &mut Families, src: &Sources) {
         "Orders resting in the book, by symbol and side.",
         resting,
     );
-    let prices = |get: &dyn Fn(&super::counters::InstrumentCells) -> i64| {
+    let prices = |get: &dyn Fn(&crate::telemetry::counters::InstrumentCells) -> i64| {
         src.instruments
             .iter()
             .enumerate()
@@ -438,10 +451,9 @@ fn sessions(f: &mut Families, src: &Sources) {
     let gws: Vec<&GatewayMetrics> = src.gateways.iter().map(|g| &*g.metrics).collect();
     let sum = |slot: usize| gws.iter().map(|m| m.get(slot)).sum::<u64>() as f64;
     let per_protocol = |base: usize| -> Vec<(Labels, f64)> {
-        PROTOCOLS
+        Protocol::ALL
             .iter()
-            .enumerate()
-            .map(|(p, n)| (l1("protocol", n), sum(base + p)))
+            .map(|p| (l1("protocol", p.label()), sum(base + p.index())))
             .collect()
     };
     f.gauge(
@@ -456,15 +468,21 @@ fn sessions(f: &mut Families, src: &Sources) {
     );
     let mut disconnects = Vec::new();
     let mut logouts = Vec::new();
-    for (p, pn) in PROTOCOLS.iter().enumerate() {
-        for (c, cn) in DISCONNECT_CAUSES.iter().enumerate() {
-            let v: u64 = gws.iter().map(|m| m.disconnects(p, c)).sum();
+    for p in Protocol::ALL {
+        for c in DisconnectCause::ALL {
+            let v: u64 = gws
+                .iter()
+                .map(|m| m.disconnects(p.index(), c as usize))
+                .sum();
             disconnects.push((
-                vec![("protocol", pn.to_string()), ("reason", cn.to_string())],
+                vec![
+                    ("protocol", p.label().to_string()),
+                    ("reason", c.label().to_string()),
+                ],
                 v as f64,
             ));
-            if *cn == "logout" {
-                logouts.push((l1("protocol", pn), v as f64));
+            if c == DisconnectCause::Logout {
+                logouts.push((l1("protocol", p.label()), v as f64));
             }
         }
     }
@@ -498,22 +516,22 @@ fn sessions(f: &mut Families, src: &Sources) {
         "FIX ResendRequests (35=2) sent because of inbound sequence gaps.",
         vec![(vec![], sum(gw::RESEND_SENT))],
     );
-    let per_gw = |get: &dyn Fn(&GatewayStats) -> u64| -> Vec<(Labels, f64)> {
+    let per_gw = |slot: usize| -> Vec<(Labels, f64)> {
         src.gateways
             .iter()
             .enumerate()
-            .map(|(g, s)| (l1("gateway", g), get(&s.stats) as f64))
+            .map(|(g, s)| (l1("gateway", g), s.metrics.get(slot) as f64))
             .collect()
     };
     f.counter(
         "appliance_gateway_backpressure_events_total",
         "Times a gateway paused reading a connection because an engine ring was full.",
-        per_gw(&|s| s.backpressure_events.load(Relaxed)),
+        per_gw(gw::BACKPRESSURE),
     );
     f.counter(
         "appliance_slow_consumer_disconnects_total",
         "Connections closed because the client did not read its replies (output buffer full).",
-        per_gw(&|s| s.slow_consumer_disconnects.load(Relaxed)),
+        per_gw(gw::SLOW_CONSUMERS),
     );
 }
 
@@ -559,17 +577,17 @@ fn rings_and_engines(f: &mut Families, src: &Sources) {
     f.counter(
         "appliance_engine_commands_total",
         "Commands each engine processed.",
-        per_engine(&|s| s.stats.commands.load(Relaxed) as f64),
+        per_engine(&|s| s.metrics.commands.load(Relaxed) as f64),
     );
     let mut loops = Vec::new();
     for (e, s) in src.engines.iter().enumerate() {
         loops.push((
             vec![("engine", e.to_string()), ("state", "busy".into())],
-            s.stats.busy_loops.load(Relaxed) as f64,
+            s.metrics.busy_loops.load(Relaxed) as f64,
         ));
         loops.push((
             vec![("engine", e.to_string()), ("state", "idle".into())],
-            s.stats.idle_loops.load(Relaxed) as f64,
+            s.metrics.idle_loops.load(Relaxed) as f64,
         ));
     }
     f.counter(
@@ -580,7 +598,7 @@ fn rings_and_engines(f: &mut Families, src: &Sources) {
     f.counter(
         "appliance_engine_out_ring_waits_total",
         "Times an engine waited on a full outbound ring.",
-        per_engine(&|s| s.stats.out_ring_waits.load(Relaxed) as f64),
+        per_engine(&|s| s.metrics.out_ring_waits.load(Relaxed) as f64),
     );
     let mut handovers = Vec::new();
     let mut skips = Vec::new();
@@ -622,6 +640,17 @@ fn build_and_health(f: &mut Families, src: &Sources) {
         "Build information (value 1).",
         vec![(
             vec![("version", VERSION.into()), ("git_hash", GIT_HASH.into())],
+            1.0,
+        )],
+    );
+    f.gauge(
+        "appliance_threading_mode",
+        "The threading mode the runtime runs in (value 1), and why it was chosen.",
+        vec![(
+            vec![
+                ("mode", src.threading.mode.to_string()),
+                ("reason", src.threading.reason.clone()),
+            ],
             1.0,
         )],
     );

@@ -1,0 +1,207 @@
+//! Engine events to replies: each event updates the order table and becomes a reply for the
+//! session it belongs to, rendered in that session's protocol. Hot path.
+
+use super::core::Reply;
+use super::orders::{OrderState, Pending};
+use super::session::SessionKind;
+use super::Gateway;
+use crate::engine::{CancelReason, EventKind, RejectReason, SessionId};
+use crate::rings::msg::{local_of, session_id, FromEngine};
+use crate::vocab::GatewayReject;
+
+impl Gateway {
+    /// The local index of an engine-wide session id, if it is one of this gateway's.
+    #[inline]
+    fn local_session(&self, global: SessionId) -> Option<u16> {
+        let l = local_of(global);
+        (session_id(self.core.id, l) == global && (l as usize) < self.sessions.len()).then_some(l)
+    }
+
+    pub(super) fn on_event(&mut self, engine: usize, msg: &FromEngine) {
+        let (t_recv, t_done) = (msg.t_recv, msg.t_done);
+        let orders = &mut self.core.orders;
+        match msg.event.kind {
+            EventKind::Accepted(a) => {
+                let Some(slot) = orders.slot_of(a.order_id) else {
+                    return;
+                };
+                let o = orders.get_mut(slot);
+                if o.state == OrderState::PendingNew {
+                    o.state = OrderState::Live;
+                }
+                let s = o.session;
+                self.reply(s, &Reply::Accepted { slot }, t_recv, t_done);
+            }
+            EventKind::Rejected(r) => {
+                let Some(slot) = orders.slot_of(r.order_id) else {
+                    return;
+                };
+                let s = orders.get(slot).session;
+                let reason = r.reason as u8 as u16;
+                self.core.count_reject(reason);
+                self.reply(s, &Reply::Rejected { slot, reason }, t_recv, t_done);
+                self.core.orders.finish(slot);
+            }
+            EventKind::Trade(t) => {
+                for (fill, maker) in [(t.maker, true), (t.taker, false)] {
+                    let orders = &mut self.core.orders;
+                    let Some(slot) = orders.slot_of(fill.order_id) else {
+                        continue;
+                    };
+                    let o = orders.get_mut(slot);
+                    o.cum_qty = fill.cum_qty;
+                    o.cum_notional += t.price as i128 * t.qty as i128;
+                    let s = o.session;
+                    let reply = Reply::Fill {
+                        slot,
+                        exec_id: t.exec_id,
+                        price: t.price,
+                        qty: t.qty,
+                        leaves: fill.leaves,
+                        maker,
+                    };
+                    self.reply(s, &reply, t_recv, t_done);
+                    // A fill that leaves nothing finishes the order unless a replace is
+                    // pending (the engine will answer it; the order stays until then).
+                    let orders = &mut self.core.orders;
+                    if fill.leaves == 0 && orders.get(slot).pending == Pending::None {
+                        orders.finish(slot);
+                    }
+                }
+            }
+            EventKind::Cancelled(c) => {
+                let Some(slot) = orders.slot_of(c.order_id) else {
+                    return;
+                };
+                let o = orders.get(slot);
+                let s = o.session;
+                let request = match (c.reason, o.pending) {
+                    (CancelReason::User, Pending::Cancel(r)) => Some(r),
+                    (CancelReason::ReplacedBelowFilled, Pending::Replace(r)) => Some(r),
+                    _ => None,
+                };
+                if let Pending::Replace(new_id) = o.pending {
+                    if c.reason == CancelReason::ReplacedBelowFilled {
+                        // The replace ended the order: it takes the replace's id, like FIX.
+                        let (cur, orig) = (o.client_id, o.orig_client_id);
+                        if orig != cur {
+                            orders.remove_alias(s, &orig, slot);
+                        }
+                        let o = orders.get_mut(slot);
+                        o.orig_client_id = cur;
+                        o.client_id = new_id;
+                    }
+                }
+                let reply = Reply::Cancelled {
+                    slot,
+                    qty: c.cancelled_qty,
+                    reason: c.reason,
+                    request,
+                };
+                self.reply(s, &reply, t_recv, t_done);
+                self.core.orders.finish(slot);
+            }
+            EventKind::Replaced(r) => {
+                let Some(slot) = orders.slot_of(r.order_id) else {
+                    return;
+                };
+                let o = *orders.get(slot);
+                let s = o.session;
+                if let Pending::Replace(new_id) = o.pending {
+                    if o.orig_client_id != o.client_id && o.orig_client_id != new_id {
+                        orders.remove_alias(s, &o.orig_client_id, slot);
+                    }
+                    let m = orders.get_mut(slot);
+                    m.orig_client_id = o.client_id;
+                    m.client_id = new_id;
+                }
+                let m = orders.get_mut(slot);
+                m.pending = Pending::None;
+                m.price = r.price;
+                m.qty = r.qty;
+                m.cum_qty = r.cum_qty;
+                let reply = Reply::Replaced {
+                    slot,
+                    priority_kept: r.priority_kept,
+                    leaves: r.leaves,
+                };
+                self.reply(s, &reply, t_recv, t_done);
+                if r.leaves == 0 {
+                    self.core.orders.finish(slot);
+                }
+            }
+            EventKind::CancelRejected(cr) => {
+                let Some(s) = self.local_session(cr.session) else {
+                    return;
+                };
+                let orders = &mut self.core.orders;
+                let Some(slot) = orders.slot_of(cr.order_id) else {
+                    return;
+                };
+                let o = *orders.get(slot);
+                let request = match o.pending {
+                    Pending::Cancel(r) | Pending::Replace(r) => r,
+                    Pending::None => o.client_id,
+                };
+                if let Pending::Replace(new_id) = o.pending {
+                    if new_id != o.client_id {
+                        orders.remove_alias(s, &new_id, slot);
+                    }
+                }
+                orders.get_mut(slot).pending = Pending::None;
+                // The engine no longer has an order the gateway knows: it filled (or was
+                // cancelled) while the request was in flight. To the client that is "too
+                // late", and the order is finished here too.
+                let gone = cr.reason == RejectReason::UnknownOrder;
+                let reason = if gone {
+                    GatewayReject::OrderNotLive.code()
+                } else {
+                    cr.reason as u8 as u16
+                };
+                self.core.count_cancel_reject(reason);
+                let reply = Reply::CancelRejected {
+                    slot: Some(slot),
+                    request,
+                    orig: o.client_id,
+                    kind: cr.kind,
+                    reason,
+                };
+                self.reply(s, &reply, t_recv, t_done);
+                if gone {
+                    self.core.orders.finish(slot);
+                }
+            }
+            EventKind::MassCancelDone(m) => {
+                if m.reason != CancelReason::MassCancel {
+                    return;
+                }
+                let Some(s) = self.local_session(m.session) else {
+                    return;
+                };
+                if let Some(done) = self.core.mass_answered(engine, s, m.count) {
+                    let reply = Reply::MassCancelDone {
+                        request: done.request,
+                        count: done.count,
+                        instrument: done.instrument,
+                    };
+                    self.reply(s, &reply, t_recv, t_done);
+                }
+            }
+            EventKind::BookChange(_) => {}
+        }
+    }
+
+    /// Renders a reply for session `s` in its protocol (sequenced and stored even when the
+    /// session is disconnected, so it is replayed or resent after a reconnect).
+    #[inline]
+    fn reply(&mut self, s: u16, reply: &Reply, t_recv: u64, t_done: u64) {
+        let slot = &mut self.sessions[s as usize];
+        match &mut slot.kind {
+            SessionKind::Binary(u) => self.binary.render(&mut self.core, &slot.info, u, reply),
+            SessionKind::Fix(f) => self.fix.render(&mut self.core, &slot.info, f, reply),
+        }
+        if slot.info.conn.is_some() {
+            self.core.stamp_reply(t_recv, t_done);
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Configured sessions: the state that outlives connections (cold to build, hot to use).
+//!
+//! Every session has the same identity part ([`SessionInfo`]: who it is, its credentials, its
+//! firm, its connection) and a protocol part ([`SessionKind`]): a FIX session's state machine
+//! and message store, or a binary user's sequence numbers and replay log.
+
+use super::binary::BinaryUser;
+use super::conn::ConnId;
+use super::core::{GatewaySizing, Who};
+use super::fix::{FixSession, FixSettings};
+use crate::config::{Config, StpMode as CfgStp};
+use crate::engine::{OwnerId, SessionId, StpMode};
+use crate::rings::msg::session_id;
+use crate::vocab::Protocol;
+use std::collections::BTreeMap;
+
+/// What every session has, whatever its protocol.
+#[derive(Clone, Debug)]
+pub struct SessionInfo {
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Local index within the gateway.
+    pub local: u16,
+    /// Engine-wide session id.
+    pub global: SessionId,
+    /// FIX: the client's CompID; binary: the username.
+    pub name: String,
+    /// FIX: Username (553) required at logon.
+    pub username: Option<String>,
+    /// Password required at logon.
+    pub password: Option<String>,
+    /// Firm.
+    pub owner: OwnerId,
+    /// Default self-trade prevention.
+    pub stp: StpMode,
+    /// Cancel resting orders when the connection drops.
+    pub cancel_on_disconnect: bool,
+    /// The logged-in connection.
+    pub conn: Option<ConnId>,
+    /// A cancel-on-disconnect still to be pushed (the rings were full when the link dropped);
+    /// it goes before anything the next connection sends.
+    pub disconnect_cancel_pending: bool,
+}
+
+impl SessionInfo {
+    /// The session as order operations name it.
+    #[inline]
+    pub fn who(&self) -> Who {
+        Who {
+            local: self.local,
+            global: self.global,
+            owner: self.owner,
+            stp: self.stp,
+            protocol: self.protocol,
+        }
+    }
+}
+
+/// The protocol part of a session.
+pub enum SessionKind {
+    /// A FIX session: state machine and message store.
+    Fix(Box<FixSession>),
+    /// A binary user: sequence numbers and replay log.
+    Binary(Box<BinaryUser>),
+}
+
+/// One configured session.
+pub struct SessionSlot {
+    /// Identity, credentials, connection.
+    pub info: SessionInfo,
+    /// Protocol state.
+    pub kind: SessionKind,
+}
+
+fn engine_stp(s: CfgStp) -> StpMode {
+    match s {
+        CfgStp::None => StpMode::None,
+        CfgStp::CancelResting => StpMode::CancelResting,
+        CfgStp::CancelAggressing => StpMode::CancelAggressing,
+        CfgStp::CancelBoth => StpMode::CancelBoth,
+    }
+}
+
+/// Owner (firm) names to ids: sorted, numbered from 1, so the same configuration always
+/// gives the same ids (the engine's input must not depend on hash order).
+pub fn owner_ids(cfg: &Config) -> BTreeMap<String, OwnerId> {
+    let mut names: Vec<String> = cfg
+        .fix
+        .sessions
+        .iter()
+        .map(|s| s.owner.clone().unwrap_or_else(|| s.target_comp_id.clone()))
+        .chain(
+            cfg.binary
+                .users
+                .iter()
+                .map(|u| u.owner.clone().unwrap_or_else(|| u.username.clone())),
+        )
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(i, n)| (n, i as u32 + 1))
+        .collect()
+}
+
+/// The sessions gateway `g` serves (cold path: reserves every store and log): the FIX
+/// sessions if it owns the FIX listener, then the binary users if it owns the binary one.
+/// Local indexes (and so engine-wide session ids) follow that order.
+pub fn build_sessions(cfg: &Config, g: usize, sizing: &GatewaySizing) -> Vec<SessionSlot> {
+    let owners = owner_ids(cfg);
+    let fix_settings = FixSettings::from_config(&cfg.fix);
+    let mut sessions = Vec::new();
+    if cfg.fix.gateway == g {
+        for s in &cfg.fix.sessions {
+            let local = sessions.len() as u16;
+            let owner = owners[&s.owner.clone().unwrap_or_else(|| s.target_comp_id.clone())];
+            sessions.push(SessionSlot {
+                info: SessionInfo {
+                    protocol: Protocol::Fix,
+                    local,
+                    global: session_id(g, local),
+                    name: s.target_comp_id.clone(),
+                    username: s.username.clone(),
+                    password: s.password.clone(),
+                    owner,
+                    stp: engine_stp(s.self_trade_prevention),
+                    cancel_on_disconnect: s.cancel_on_disconnect,
+                    conn: None,
+                    disconnect_cancel_pending: false,
+                },
+                kind: SessionKind::Fix(Box::new(FixSession::new(&fix_settings, s))),
+            });
+        }
+    }
+    if cfg.binary.gateway == g {
+        for u in &cfg.binary.users {
+            let local = sessions.len() as u16;
+            let owner = owners[&u.owner.clone().unwrap_or_else(|| u.username.clone())];
+            sessions.push(SessionSlot {
+                info: SessionInfo {
+                    protocol: Protocol::Binary,
+                    local,
+                    global: session_id(g, local),
+                    name: u.username.clone(),
+                    username: None,
+                    password: u.password.clone(),
+                    owner,
+                    stp: engine_stp(u.self_trade_prevention),
+                    cancel_on_disconnect: u.cancel_on_disconnect,
+                    conn: None,
+                    disconnect_cancel_pending: false,
+                },
+                kind: SessionKind::Binary(Box::new(BinaryUser::new(sizing))),
+            });
+        }
+    }
+    sessions
+}

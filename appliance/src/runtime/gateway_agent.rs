@@ -1,0 +1,152 @@
+//! The gateway agent: one [`Gateway`] over one I/O backend. Hot path.
+//!
+//! A pass has two halves so a shared duty cycle can run the engines between them:
+//! [`GatewayAgent::poll_io`] reaps I/O (accepts, received bytes, send completions) and hands
+//! decoded orders to the engine rings; [`GatewayAgent::after_engines`] drains the engines'
+//! events into replies, runs timers, then submits sends and closes for every connection that
+//! changed (egress latency is stamped at that submission) and publishes telemetry when due.
+//! On its own thread the agent runs both halves back to back.
+
+use super::agent::{phase, Agent, Reports};
+use crate::gateway::conn::ConnId;
+use crate::gateway::driver::{Backend, SHUTDOWN_GRACE_NS};
+use crate::gateway::{Gateway, GatewayReport, TIMER_INTERVAL_NS};
+use std::time::Duration;
+
+/// A gateway and its backend.
+pub struct GatewayAgent {
+    gw: Gateway,
+    backend: Box<dyn Backend>,
+    scratch: Vec<ConnId>,
+    last_timer: u64,
+    shutdown_at: Option<u64>,
+    role: String,
+}
+
+impl GatewayAgent {
+    /// An agent for `gw` over `backend` (cold path).
+    pub fn new(gw: Gateway, backend: Box<dyn Backend>) -> Self {
+        let role = format!("gateway-{}", gw.id());
+        Self {
+            gw,
+            backend,
+            scratch: Vec::with_capacity(1024),
+            last_timer: 0,
+            shutdown_at: None,
+            role,
+        }
+    }
+
+    /// The gateway (tests and reports).
+    pub fn gateway(&self) -> &Gateway {
+        &self.gw
+    }
+
+    /// The backend (shared threading wires several backends' wake-ups together).
+    pub fn backend_mut(&mut self) -> &mut dyn Backend {
+        self.backend.as_mut()
+    }
+
+    /// First half of a pass: reap I/O. Returns whether anything happened.
+    #[inline]
+    pub fn poll_io(&mut self) -> usize {
+        self.gw.tick_clock();
+        self.backend.poll_io(&mut self.gw) as usize
+    }
+
+    /// Drains the engines' events into replies (what a shared duty cycle calls when an
+    /// engine finds this gateway's event ring full).
+    #[inline]
+    pub fn drain_events(&mut self) {
+        self.gw.poll();
+    }
+
+    /// Second half of a pass: events into replies, timers, sends, telemetry.
+    #[inline]
+    pub fn after_engines(&mut self) -> usize {
+        let did = self.gw.poll() as usize;
+        let now = self.gw.now_ns();
+        if now.saturating_sub(self.last_timer) >= TIMER_INTERVAL_NS {
+            self.last_timer = now;
+            self.gw.on_timer();
+        }
+        self.backend.flush(&mut self.gw, &mut self.scratch);
+        self.gw.telemetry_tick();
+        did
+    }
+}
+
+impl Agent for GatewayAgent {
+    fn role(&self) -> &str {
+        &self.role
+    }
+
+    #[inline]
+    fn do_work(&mut self) -> usize {
+        self.poll_io() + self.after_engines()
+    }
+
+    fn has_work(&self) -> bool {
+        self.gw.engine_events_waiting()
+    }
+
+    fn idle_timeout(&self) -> Option<Duration> {
+        let now = self.gw.now_ns();
+        let mut next = self.gw.next_publish_ns();
+        let mut take = |t: u64| next = Some(next.map_or(t, |n| n.min(t)));
+        if let Some(t) = self.gw.next_timer_deadline() {
+            // Timers run at most every TIMER_INTERVAL_NS.
+            take(t.max(self.last_timer + TIMER_INTERVAL_NS));
+        }
+        if self.shutdown_at.is_some() {
+            take(now + TIMER_INTERVAL_NS);
+        }
+        next.map(|t| Duration::from_nanos(t.saturating_sub(now)))
+    }
+
+    fn park(&mut self, timeout: Duration) -> bool {
+        self.backend.wait(&mut self.gw, timeout);
+        true
+    }
+
+    fn first_phase(&self) -> u8 {
+        phase::GATEWAYS
+    }
+
+    fn on_stop(&mut self, p: u8) {
+        if p != phase::GATEWAYS {
+            return;
+        }
+        self.backend.close_listeners();
+        self.gw.begin_shutdown();
+        self.backend.flush(&mut self.gw, &mut self.scratch);
+        self.shutdown_at = Some(self.gw.now_ns());
+    }
+
+    fn phase_done(&self, p: u8) -> bool {
+        if p != phase::GATEWAYS {
+            return true;
+        }
+        match self.shutdown_at {
+            Some(t) => {
+                !self.gw.has_connections() || self.gw.now_ns().saturating_sub(t) > SHUTDOWN_GRACE_NS
+            }
+            None => false,
+        }
+    }
+
+    fn on_close(&mut self) {
+        self.gw.publish_telemetry();
+    }
+
+    fn report(&self, into: &mut Reports) {
+        into.histograms.merge(self.gw.histograms());
+        into.gateways.push((
+            self.gw.id(),
+            GatewayReport {
+                histograms: self.gw.histograms().clone(),
+                backend: self.backend.stats(),
+            },
+        ));
+    }
+}

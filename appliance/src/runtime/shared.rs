@@ -1,0 +1,123 @@
+//! The shared threading mode's duty cycle: every gateway and engine agent on one thread,
+//! through the same rings and the same agent code as the dedicated mode (Aeron's shared
+//! media-driver mode, Agrona's `CompositeAgent`).
+//!
+//! One pass: each gateway reaps its I/O and hands decoded orders to the command rings; each
+//! engine drains its command rings; each gateway drains its event ring into replies, runs its
+//! timers and submits its sends. With one hot thread there is no cross-thread hop on the path
+//! of an order and no second runnable thread competing for a core: on a host with fewer
+//! cores than hot threads plus one, that is what keeps the tail out of the scheduler's hands.
+//!
+//! An engine that finds a gateway's event ring full cannot wait for the gateway (it is the
+//! same thread): it runs that gateway's event intake on the spot, which makes the room.
+//! Sleeping happens in the first gateway's I/O wait, which every other gateway's backend is
+//! wired to wake (see `Backend::wake_source`).
+
+use super::agent::{phase, Agent, Reports};
+use super::engine_agent::EngineAgent;
+use super::gateway_agent::GatewayAgent;
+use std::time::Duration;
+
+/// Gateways and engines composed into one duty cycle.
+pub struct SharedDuty {
+    gateways: Vec<GatewayAgent>,
+    engines: Vec<EngineAgent>,
+}
+
+impl SharedDuty {
+    /// The composite (cold path). The first gateway's backend is where the thread sleeps;
+    /// every other backend is made to wake it.
+    pub fn new(
+        mut gateways: Vec<GatewayAgent>,
+        engines: Vec<EngineAgent>,
+        wake_fd: std::os::fd::RawFd,
+    ) -> std::io::Result<Self> {
+        if let Some((first, rest)) = gateways.split_first_mut() {
+            for g in rest {
+                if let Some(fd) = g.backend_mut().wake_source(wake_fd)? {
+                    first.backend_mut().watch(fd)?;
+                }
+            }
+        }
+        Ok(Self { gateways, engines })
+    }
+}
+
+impl Agent for SharedDuty {
+    fn role(&self) -> &str {
+        "shared"
+    }
+
+    #[inline]
+    fn do_work(&mut self) -> usize {
+        let mut work = 0;
+        for g in self.gateways.iter_mut() {
+            work += g.poll_io();
+        }
+        let gateways = &mut self.gateways;
+        for e in self.engines.iter_mut() {
+            work += e.work(&mut |g| {
+                if let Some(gw) = gateways.get_mut(g) {
+                    gw.drain_events();
+                }
+            });
+        }
+        for g in self.gateways.iter_mut() {
+            work += g.after_engines();
+        }
+        work
+    }
+
+    fn has_work(&self) -> bool {
+        self.engines.iter().any(|e| e.has_work()) || self.gateways.iter().any(|g| g.has_work())
+    }
+
+    fn idle_timeout(&self) -> Option<Duration> {
+        let g = self.gateways.iter().filter_map(|g| g.idle_timeout());
+        let e = self.engines.iter().filter_map(|e| e.idle_timeout());
+        g.chain(e).min()
+    }
+
+    fn park(&mut self, timeout: Duration) -> bool {
+        match self.gateways.first_mut() {
+            Some(g) => g.park(timeout),
+            None => false,
+        }
+    }
+
+    fn first_phase(&self) -> u8 {
+        phase::GATEWAYS
+    }
+
+    fn on_stop(&mut self, p: u8) {
+        for g in self.gateways.iter_mut() {
+            g.on_stop(p);
+        }
+        for e in self.engines.iter_mut() {
+            e.on_stop(p);
+        }
+    }
+
+    fn phase_done(&self, p: u8) -> bool {
+        self.gateways.iter().all(|g| g.phase_done(p))
+            && self.engines.iter().all(|e| e.phase_done(p))
+    }
+
+    fn on_close(&mut self) {
+        for g in self.gateways.iter_mut() {
+            g.on_close();
+        }
+        for e in self.engines.iter_mut() {
+            e.on_close();
+        }
+    }
+
+    fn report(&self, into: &mut Reports) {
+        for g in &self.gateways {
+            g.report(into);
+        }
+        for e in &self.engines {
+            e.report(into);
+        }
+    }
+}
