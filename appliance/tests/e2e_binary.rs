@@ -7,15 +7,16 @@ mod support;
 
 use appliance::binary::wire::{self, ClientMessage, ServerMessage};
 use appliance::config::IoBackend;
-use net::{start, test_config, BinClient};
+use appliance::config::Threading;
+use net::{start_mode, test_config, BinClient};
 use std::time::Duration;
 use support::enter;
 
 const PX: i64 = 1_000_000;
 
-fn scenario(io: IoBackend) {
+fn scenario(io: IoBackend, mode: Threading) {
     let cfg = test_config();
-    let app = start(&cfg, io);
+    let app = start_mode(&cfg, io, mode);
     let expected = match io {
         IoBackend::Epoll => "epoll",
         _ => "io_uring",
@@ -103,20 +104,19 @@ fn scenario(io: IoBackend) {
     );
 }
 
-#[test]
-fn binary_end_to_end_on_io_uring() {
-    scenario(IoBackend::IoUring);
+fn on_io_uring(mode: Threading) {
+    scenario(IoBackend::IoUring, mode);
 }
+both_modes!(on_io_uring => binary_end_to_end_on_io_uring_shared, binary_end_to_end_on_io_uring_dedicated);
 
 /// Forces the epoll fallback: the same scenario must behave identically.
-#[test]
-fn binary_end_to_end_on_epoll_fallback() {
-    scenario(IoBackend::Epoll);
+fn on_epoll(mode: Threading) {
+    scenario(IoBackend::Epoll, mode);
 }
+both_modes!(on_epoll => binary_end_to_end_on_epoll_fallback_shared, binary_end_to_end_on_epoll_fallback_dedicated);
 
-#[test]
-fn unknown_user_is_refused_and_disconnected() {
-    let app = start(&test_config(), IoBackend::Auto);
+fn unknown_user(mode: Threading) {
+    let app = start_mode(&test_config(), IoBackend::Auto, mode);
     let mut c = BinClient::connect(app.binary_addr);
     c.send_raw(
         ClientMessage::Login(wire::Login {
@@ -131,3 +131,4 @@ fn unknown_user_is_refused_and_disconnected() {
     assert!(c.closed_within(Duration::from_secs(3)));
     app.stop();
 }
+both_modes!(unknown_user => unknown_user_is_refused_and_disconnected_shared, unknown_user_is_refused_and_disconnected_dedicated);

@@ -8,10 +8,10 @@ mod net;
 mod support;
 
 use appliance::binary::wire::ServerMessage;
-use appliance::config::IoBackend;
+use appliance::config::{IoBackend, Threading};
 use fix::app::{Side, TimeInForce};
 use fixclient::FixClient;
-use net::{start, test_config, BinClient};
+use net::{start_mode, test_config, BinClient};
 use std::time::Duration;
 
 const PX: i64 = 1_000_000; // 100.0000
@@ -24,9 +24,8 @@ fn check_er(m: &fixclient::FixMsg) {
     }
 }
 
-#[test]
-fn two_fix_clients_cross_cancel_replace_and_get_rejects() {
-    let app = start(&test_config(), IoBackend::Auto);
+fn two_fix_clients_cross_cancel_replace_and_get_rejects(mode: Threading) {
+    let app = start_mode(&test_config(), IoBackend::Auto, mode);
     let mut buyer = FixClient::logon(app.fix_addr, "CLIENT1");
     let mut seller = FixClient::logon(app.fix_addr, "CLIENT2");
 
@@ -184,9 +183,8 @@ fn two_fix_clients_cross_cancel_replace_and_get_rejects() {
     app.stop();
 }
 
-#[test]
-fn fix_buyer_trades_against_binary_seller() {
-    let app = start(&test_config(), IoBackend::Auto);
+fn fix_buyer_trades_against_binary_seller(mode: Threading) {
+    let app = start_mode(&test_config(), IoBackend::Auto, mode);
     let mut buyer = FixClient::logon(app.fix_addr, "CLIENT1");
     let mut seller = BinClient::login(app.binary_addr, "CLIENT2");
     buyer.order("X1", "BOLT", Side::Buy, 40, Some(500_000), TimeInForce::Day);
@@ -214,9 +212,8 @@ fn fix_buyer_trades_against_binary_seller() {
     app.stop();
 }
 
-#[test]
-fn unknown_comp_id_and_duplicate_logon_are_dropped() {
-    let app = start(&test_config(), IoBackend::Auto);
+fn unknown_comp_id_and_duplicate_logon_are_dropped(mode: Threading) {
+    let app = start_mode(&test_config(), IoBackend::Auto, mode);
     let mut stranger = FixClient::connect(app.fix_addr, "MALLORY");
     let now = fixclient::now_ns();
     stranger.session.on_connected(now);
@@ -254,3 +251,6 @@ fn unknown_comp_id_and_duplicate_logon_are_dropped() {
     let _ = Duration::ZERO;
     app.stop();
 }
+both_modes!(two_fix_clients_cross_cancel_replace_and_get_rejects => two_fix_clients_cross_cancel_replace_and_get_rejects_shared, two_fix_clients_cross_cancel_replace_and_get_rejects_dedicated);
+both_modes!(fix_buyer_trades_against_binary_seller => fix_buyer_trades_against_binary_seller_shared, fix_buyer_trades_against_binary_seller_dedicated);
+both_modes!(unknown_comp_id_and_duplicate_logon_are_dropped => unknown_comp_id_and_duplicate_logon_are_dropped_shared, unknown_comp_id_and_duplicate_logon_are_dropped_dedicated);

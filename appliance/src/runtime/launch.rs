@@ -54,6 +54,10 @@ pub struct StartOptions {
     pub sizing: Option<GatewaySizing>,
     /// Force a threading mode.
     pub threading: Option<Threading>,
+    /// Called on each hot thread as it starts, with its role (`engine-0`, `gateway-1`,
+    /// `shared`): a thread-start hook in the manner of a thread factory, for instrumentation
+    /// (the hot-path allocation test marks the threads it watches with it).
+    pub on_hot_thread_start: Option<fn(&str)>,
 }
 
 /// Handles on a running appliance.
@@ -165,6 +169,7 @@ impl GatewayParts {
 fn spawn_runner(
     name: String,
     core: Option<usize>,
+    hook: Option<fn(&str)>,
     build: impl FnOnce() -> Option<Runner> + Send + 'static,
 ) -> anyhow::Result<JoinHandle<Reports>> {
     let role = name.clone();
@@ -172,6 +177,9 @@ fn spawn_runner(
         .name(name.clone())
         .spawn(move || {
             let name = role;
+            if let Some(hook) = hook {
+                hook(&name);
+            }
             if let Some(core) = core {
                 if let Err(err) = crate::platform::pin_current_thread(core) {
                     tracing::warn!("{name}: cannot pin to core {core}: {err}");
@@ -319,6 +327,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
     let io = opts.io.unwrap_or(cfg.gateway.io);
     let (sqpoll, max_conn) = (cfg.gateway.sqpoll, sizing.max_connections);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<BackendReady>();
+    let hook = opts.on_hot_thread_start;
 
     // Engine agents need the engines' wakers, which in dedicated mode are made from the
     // engine threads' handles: spawn those threads first and hand them their agents.
@@ -355,7 +364,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
                 let rt = cfg.engine.realtime_priority;
                 let core = plan.engine_cores[e];
                 let agent = make(agent_parts);
-                let handle = spawn_runner(format!("engine-{e}"), core, move || {
+                let handle = spawn_runner(format!("engine-{e}"), core, hook, move || {
                     if let (Some(core), true) = (core, rt > 0) {
                         if let Err(err) = crate::platform::set_realtime(rt as i32, core) {
                             tracing::warn!("engine-{e}: SCHED_FIFO refused: {err}");
@@ -415,7 +424,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
                 ready_tx.clone(),
             );
             let w2 = waker.clone();
-            let handle = spawn_runner("shared".into(), plan.shared_core, move || {
+            let handle = spawn_runner("shared".into(), plan.shared_core, hook, move || {
                 let mut gateways = Vec::with_capacity(parts.len());
                 for p in parts {
                     gateways.push(p.build(io, max_conn, sqpoll, &ready)?);
@@ -446,8 +455,11 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
                 let waker = p.waker.clone();
                 let (stop, wait, ready) = (stop.clone(), plan.gateway_wait, ready_tx.clone());
                 let w2 = waker.clone();
-                let handle =
-                    spawn_runner(format!("gateway-{g}"), plan.gateway_cores[g], move || {
+                let handle = spawn_runner(
+                    format!("gateway-{g}"),
+                    plan.gateway_cores[g],
+                    hook,
+                    move || {
                         let agent = p.build(io, max_conn, sqpoll, &ready)?;
                         Some(Runner {
                             agent: Box::new(agent),
@@ -456,7 +468,8 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
                             stop,
                             status,
                         })
-                    })?;
+                    },
+                )?;
                 front.push((handle, waker));
             }
         }

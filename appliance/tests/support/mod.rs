@@ -49,13 +49,20 @@ impl Rig {
     }
 
     pub fn with_config(cfg: Config, ring: usize) -> Self {
-        let sizing = GatewaySizing {
-            max_connections: 8,
-            max_orders: 1 << 16,
-            input_bytes: 64 << 10,
-            output_bytes: 1 << 20,
-            replay_log_bytes: 1 << 20,
-        };
+        Self::with_sizing(
+            cfg,
+            ring,
+            GatewaySizing {
+                max_connections: 8,
+                max_orders: 1 << 16,
+                input_bytes: 64 << 10,
+                output_bytes: 1 << 20,
+                replay_log_bytes: 1 << 20,
+            },
+        )
+    }
+
+    pub fn with_sizing(cfg: Config, ring: usize, sizing: GatewaySizing) -> Self {
         let settings = FixSettings::from_config(&cfg.fix);
         let sessions = build_sessions(&cfg, 0, &sizing);
         let (to_tx, to_rx, _) = channel::<ToEngine>(ring);

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use appliance::binary::wire::{self, ClientMessage, ServerMessage};
-use appliance::config::{Config, IoBackend};
+use appliance::config::{Config, IoBackend, Threading};
 use appliance::runtime::launch::{self, Running, StartOptions};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -19,16 +19,38 @@ pub fn test_config() -> Config {
     Config::from_toml(&text).expect("test configuration")
 }
 
-/// Starts the appliance in-process.
+/// Starts the appliance in-process (threading as the configuration says: `auto`).
 pub fn start(cfg: &Config, io: IoBackend) -> Running {
+    start_mode(cfg, io, cfg.runtime.threading)
+}
+
+/// Starts the appliance in-process in threading mode `threading`.
+pub fn start_mode(cfg: &Config, io: IoBackend, threading: Threading) -> Running {
     launch::start(
         cfg,
         &StartOptions {
             io: Some(io),
+            threading: Some(threading),
             ..Default::default()
         },
     )
     .expect("appliance starts")
+}
+
+/// Defines two tests calling `BODY(Threading)`, one per threading mode: every end-to-end
+/// scenario runs both ways, whatever this host's `auto` picks.
+#[macro_export]
+macro_rules! both_modes {
+    ($body:path => $shared:ident, $dedicated:ident) => {
+        #[test]
+        fn $shared() {
+            $body(appliance::config::Threading::Shared)
+        }
+        #[test]
+        fn $dedicated() {
+            $body(appliance::config::Threading::Dedicated)
+        }
+    };
 }
 
 /// A blocking binary-protocol client.
