@@ -27,6 +27,7 @@ use super::levels::{BookSide, Level};
 use super::orders::{OrderSlot, NIL};
 use super::process::Engine;
 use super::reason::decode;
+use super::storage::prefetch;
 use super::types::{OrderId, Price, Qty, Side, StpMode, TimeInForce};
 
 /// First bytes of every snapshot.
@@ -44,6 +45,8 @@ const CHECKSUM_BYTES: usize = 8;
 const ORDER_BYTES: usize = 40;
 /// Fixed part of an instrument record (the symbol's bytes follow it).
 const INSTRUMENT_BYTES: usize = 4 + 8 + 8 + 9 + 9 + 17 + 4;
+/// How many orders ahead snapshot and restore prefetch arena slots.
+const PREFETCH_AHEAD: usize = 16;
 /// Largest sequence number or trade counter a snapshot may carry: anything above cannot come
 /// from a real run and would bring an overflow within reach of the next command.
 const MAX_COUNTER: u64 = i64::MAX as u64;
@@ -459,6 +462,8 @@ impl Engine {
 
         // Position of each live order in the order stream, by slot, for the index section.
         let mut ordinal = vec![NIL; hw as usize];
+        let queued = self.queue_order();
+        debug_assert_eq!(queued.len(), used as usize);
         let mut next_ordinal = 0u32;
         let slots = &self.orders.slots;
         for book in self.books.iter() {
@@ -477,8 +482,12 @@ impl Engine {
                     w.u32(lid);
                     w.i64(l.price);
                     w.u32(l.count);
-                    let mut i = l.head;
-                    while i != NIL {
+                    for _ in 0..l.count {
+                        let k = next_ordinal as usize;
+                        if let Some(&ahead) = queued.get(k + PREFETCH_AHEAD) {
+                            prefetch(&slots[ahead as usize]);
+                        }
+                        let i = queued[k];
                         let o = &slots[i as usize];
                         let mut rec = [0u8; ORDER_BYTES];
                         rec[0..4].copy_from_slice(&i.to_le_bytes());
@@ -493,7 +502,6 @@ impl Engine {
                         w.bytes(&rec);
                         ordinal[i as usize] = next_ordinal;
                         next_ordinal += 1;
-                        i = o.next;
                     }
                 }
             }
@@ -508,6 +516,52 @@ impl Engine {
         let sum = snapshot_checksum(&out[start..]);
         out.extend_from_slice(&sum.to_le_bytes());
         debug_assert_eq!(out.len() - start, size, "snapshot size precomputed wrongly");
+    }
+
+    /// Every live order's slot in snapshot order: books ascending, bids then asks, levels from
+    /// worst to best, each queue from head to tail.
+    ///
+    /// Why not simply follow each queue: the queues are linked lists through a 64-byte-per-slot
+    /// arena, so that is one serial cache miss per order (~130-200 ms for 1,000,000 orders
+    /// here). Each level's count says where its queue goes in the result, so `LANES` queues
+    /// are followed in lockstep instead, and their misses overlap.
+    fn queue_order(&self) -> Vec<u32> {
+        const LANES: usize = 16;
+        let mut starts: Vec<(u32, usize)> = Vec::new();
+        let mut total = 0usize;
+        for book in self.books.iter() {
+            for s in [&book.bids, &book.asks] {
+                for &lid in s.ids_in_order() {
+                    let l = &s.levels[lid as usize];
+                    starts.push((l.head, total));
+                    total += l.count as usize;
+                }
+            }
+        }
+        let slots = &self.orders.slots;
+        let mut out = vec![NIL; total];
+        let mut lanes = [(NIL, 0usize); LANES];
+        let mut pending = starts.into_iter();
+        loop {
+            let mut busy = false;
+            for lane in lanes.iter_mut() {
+                if lane.0 == NIL {
+                    match pending.next() {
+                        Some(start) => *lane = start,
+                        None => continue,
+                    }
+                }
+                busy = true;
+                let (slot, at) = *lane;
+                if let Some(o) = out.get_mut(at) {
+                    *o = slot;
+                }
+                *lane = (slots[slot as usize].next, at + 1);
+            }
+            if !busy {
+                return out;
+            }
+        }
     }
 
     /// Rebuilds an engine from a snapshot taken with the same configuration: same instruments
@@ -718,8 +772,17 @@ fn restore(config: EngineConfig, bytes: &[u8], exact: bool) -> Result<Engine, Sn
         return Err(corrupt(format!("{n} index entries for {live} orders")));
     }
     let order = r.take(n as usize * 4, "index order")?;
-    for c in order.chunks_exact(4) {
-        let k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+    let ordinal_at = |j: usize| {
+        order
+            .get(j * 4..j * 4 + 4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+    };
+    for j in 0..n as usize {
+        if let Some(ahead) = ordinal_at(j + PREFETCH_AHEAD).and_then(|k| by_ordinal.get(k as usize))
+        {
+            prefetch(ahead);
+        }
+        let k = ordinal_at(j).unwrap_or(NIL);
         let Some(&(id, slot)) = by_ordinal.get(k as usize) else {
             return Err(corrupt(format!("index entry names order #{k}")));
         };
@@ -861,8 +924,17 @@ fn restore_side(
             )));
         }
         let (mut head, mut tail, mut qty) = (NIL, NIL, 0 as Qty);
-        for _ in 0..count {
-            let rec: [u8; ORDER_BYTES] = r.array("order")?;
+        let recs = r.take(count as usize * ORDER_BYTES, "orders")?;
+        for (k, rec) in recs.chunks_exact(ORDER_BYTES).enumerate() {
+            // Slots are scattered over the arena: start loading the one a few records ahead
+            // so the cache misses overlap (a hint only; a bad slot number is caught below).
+            let at = (k + PREFETCH_AHEAD) * ORDER_BYTES;
+            if let Some(ahead) = recs.get(at..at + 4) {
+                let s = u32::from_le_bytes([ahead[0], ahead[1], ahead[2], ahead[3]]);
+                if s < hw {
+                    prefetch(&slots[s as usize]);
+                }
+            }
             let u32_at =
                 |at: usize| u32::from_le_bytes([rec[at], rec[at + 1], rec[at + 2], rec[at + 3]]);
             let u64_at = |at: usize| le_u64(&rec[at..at + 8]);
