@@ -145,6 +145,41 @@ impl OrderIndex {
         }
     }
 
+    /// Calls `f(slot)` for every entry, in table order starting just after an empty bucket.
+    /// Cold (snapshots).
+    ///
+    /// Why this order: inserting the same keys into an empty table of the same size in this
+    /// order reproduces this exact layout. Each run of buckets is sorted by home bucket, so a
+    /// key inserted after everything before it in its run probes past those entries without
+    /// displacing any and lands in its old bucket. The layout is otherwise not a function of
+    /// the key set alone: keys sharing a home bucket sit in the order they arrived.
+    pub fn for_each_in_table_order(&self, mut f: impl FnMut(u32)) {
+        let Some(empty) = self.entries.iter().position(|e| e.slot == NIL) else {
+            return; // unreachable: the load factor is at most 0.5
+        };
+        for k in 1..=self.entries.len() {
+            let e = self.entries[(empty + k) & self.mask];
+            if e.slot != NIL {
+                f(e.slot);
+            }
+        }
+    }
+
+    /// Every bucket as (key, slot), empty ones as (0, NIL): the exact layout, for tests.
+    #[cfg(test)]
+    pub fn entries_for_test(&self) -> Vec<(OrderId, u32)> {
+        self.entries
+            .iter()
+            .map(|e| {
+                if e.slot == NIL {
+                    (0, NIL)
+                } else {
+                    (e.key, e.slot)
+                }
+            })
+            .collect()
+    }
+
     /// Removes `key`, returning its slot.
     #[inline]
     pub fn remove(&mut self, key: OrderId) -> Option<u32> {
@@ -216,6 +251,7 @@ impl RemovalBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     #[test]
     fn insert_get_remove_with_collisions_and_wraparound() {
@@ -275,8 +311,63 @@ mod tests {
     }
 
     #[test]
+    fn reinserting_in_table_order_reproduces_the_layout() {
+        // Many keys share home buckets (three gateways, counters folding over a small table),
+        // runs wrap around the end, and removals shift entries back.
+        let mut naive_differs = false;
+        for seed in 1..40u64 {
+            let mut ix = OrderIndex::new(64); // 128 buckets
+            let mut live = Vec::new();
+            let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            for step in 0..2_000u32 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if live.len() < 64 && x % 3 != 0 {
+                    let key = crate::engine::order_id((x >> 8) as u8 % 3, (x >> 16) % 400);
+                    if ix.insert(key, step) {
+                        live.push(key);
+                    }
+                } else if !live.is_empty() {
+                    let k = live.swap_remove((x >> 24) as usize % live.len());
+                    assert!(ix.remove(k).is_some());
+                }
+            }
+            let mut order = Vec::new();
+            ix.for_each_in_table_order(|slot| order.push(slot));
+            assert_eq!(order.len(), ix.len());
+            let slot_key: HashMap<u32, u64> = ix
+                .entries_for_test()
+                .into_iter()
+                .filter(|e| e.1 != NIL)
+                .map(|(k, s)| (s, k))
+                .collect();
+            let mut again = OrderIndex::new(64);
+            for s in &order {
+                assert!(again.insert(slot_key[s], *s));
+            }
+            assert_eq!(
+                again.entries_for_test(),
+                ix.entries_for_test(),
+                "seed {seed}"
+            );
+            // Inserting the same keys in another order need not give the same layout.
+            let mut naive = OrderIndex::new(64);
+            let mut by_key: Vec<(u64, u32)> = slot_key.iter().map(|(&s, &k)| (k, s)).collect();
+            by_key.sort_unstable();
+            for (k, s) in by_key {
+                naive.insert(k, s);
+            }
+            naive_differs |= naive.entries_for_test() != ix.entries_for_test();
+        }
+        assert!(
+            naive_differs,
+            "the test never exercised order-dependent layouts"
+        );
+    }
+
+    #[test]
     fn random_ops_match_std_hashmap() {
-        use std::collections::HashMap;
         let mut ix = OrderIndex::new(512);
         let mut model = HashMap::new();
         let mut x: u64 = 0x1234_5678;

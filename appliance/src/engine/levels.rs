@@ -226,6 +226,43 @@ impl BookSide {
         self.free_len += 1;
     }
 
+    /// Level ids in sorted-array order (worst price first, best last). Cold (snapshots).
+    pub fn ids_in_order(&self) -> &[u32] {
+        &self.ids[..self.len]
+    }
+
+    /// The free level-id stack, bottom first (the next id handed out is the last). Cold.
+    pub fn free_stack(&self) -> &[u32] {
+        &self.free[..self.free_len]
+    }
+
+    /// Level records reserved for this side.
+    pub fn capacity(&self) -> u32 {
+        self.levels.len() as u32
+    }
+
+    /// Appends a level better than every level present (restore from a snapshot, cold). The
+    /// caller has checked the price order and that `id` is in range and not in use; `level`
+    /// carries the totals and FIFO ends it computed.
+    pub fn restore_push_level(&mut self, id: u32, level: Level) {
+        debug_assert!(self.len == 0 || self.keys[self.len - 1] < self.key(level.price));
+        self.keys[self.len] = self.key(level.price);
+        self.ids[self.len] = id;
+        self.levels[id as usize] = level;
+        self.len += 1;
+    }
+
+    /// Sets the free level-id stack of a freshly made side (restore, cold): the ids never
+    /// used, `capacity - 1` down to `high_water`, at the bottom as `new` left them, then `reused`
+    /// (bottom first). The caller has checked that `reused` and the levels in use partition
+    /// `0..high_water`.
+    pub fn restore_free_stack(&mut self, high_water: u32, reused: &[u32]) {
+        let untouched = (self.capacity() - high_water) as usize;
+        debug_assert!((0..untouched).all(|i| self.free[i] as usize == self.free.len() - 1 - i));
+        self.free[untouched..untouched + reused.len()].copy_from_slice(reused);
+        self.free_len = untouched + reused.len();
+    }
+
     /// Removes the best level (which must be empty): the common case after a sweep.
     #[inline]
     pub fn pop_best(&mut self) {

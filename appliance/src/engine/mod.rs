@@ -11,7 +11,8 @@
 //! (risk checks), `matching` (the sweep, FOK check, resting), `levels` (one book side),
 //! `orders` (the order arena), `index` (order id -> slot), `book` (per-instrument rules).
 //! Cold path: `config`, `storage` (start-up allocation), `mass` (mass cancel and day expiry:
-//! rare, scans the arena), `query` (read-only views).
+//! rare, scans the arena), `query` (read-only views), `snapshot` (the whole state as bytes and
+//! back, for journal recovery).
 
 mod book;
 mod command;
@@ -25,6 +26,7 @@ mod orders;
 mod process;
 mod query;
 mod reason;
+mod snapshot;
 pub(crate) mod storage;
 mod types;
 mod validate;
@@ -43,6 +45,7 @@ pub use event::{
 pub use process::Engine;
 pub use query::{BookDump, LevelDump, LevelInfo, OrderInfo, Usage};
 pub use reason::{BookAction, CancelKind, CancelReason, MassCancelScope, RejectReason};
+pub use snapshot::{snapshot_checksum, SnapshotError, SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
 pub use types::{
     order_id, ExecId, InstrumentId, OrdType, OrderId, OwnerId, Price, Qty, Seq, SessionId, Side,
     StpMode, TimeInForce, COUNTER_MASK, GATEWAY_SHIFT,

@@ -134,4 +134,45 @@ impl Arena {
     pub fn capacity(&self) -> u32 {
         self.slots.len() as u32
     }
+
+    /// The freed slots below the high-water mark, in the order `alloc` will hand them out.
+    /// Cold (snapshots and the state hash).
+    ///
+    /// This is all of the free list that history shaped: the rest of it is always the
+    /// never-used slots `high_water..capacity` in ascending order, because fresh slots are
+    /// taken only once no freed one is waiting and freed slots are pushed in front of them.
+    pub fn reuse_order(&self) -> impl Iterator<Item = u32> + '_ {
+        let hw = self.high_water;
+        let mut cur = self.free_head;
+        std::iter::from_fn(move || {
+            if cur == NIL || cur >= hw {
+                return None;
+            }
+            let i = cur;
+            cur = self.slots[i as usize].next;
+            Some(i)
+        })
+    }
+
+    /// Rebuilds the free list of a freshly made arena from a snapshot (cold): `reuse` first
+    /// (as [`Arena::reuse_order`] gave it), then the never-used slots from `high_water` up.
+    /// The caller has written the live slots and checked that `reuse` and the live slots
+    /// partition `0..high_water` and that `high_water <= capacity`.
+    pub fn restore_free_list(&mut self, high_water: u32, used: u32, reuse: &[u32]) {
+        debug_assert!(high_water <= self.capacity());
+        debug_assert_eq!(reuse.len() as u64 + used as u64, high_water as u64);
+        let tail = if high_water < self.capacity() {
+            high_water
+        } else {
+            NIL
+        };
+        for (k, &i) in reuse.iter().enumerate() {
+            let s = &mut self.slots[i as usize];
+            s.next = reuse.get(k + 1).copied().unwrap_or(tail);
+            s.level = NIL;
+        }
+        self.free_head = reuse.first().copied().unwrap_or(tail);
+        self.used = used;
+        self.high_water = high_water;
+    }
 }

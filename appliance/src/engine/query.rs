@@ -224,8 +224,15 @@ impl Engine {
     }
 
     /// A hash of the whole matching state (sequence number, every book, every order in queue
-    /// order, trade counters, last trades). Equal input streams give equal hashes; a replay
-    /// from a journal is checked against the live run with it. Allocation-free.
+    /// order with its arena slot, trade counters, last trades, and the order in which freed
+    /// arena slots will be reused). Equal input streams give equal hashes; a replay from a
+    /// journal, or an engine restored from a snapshot, is checked against the live run with
+    /// it. Allocation-free.
+    ///
+    /// Slots and the free list are included because they decide output: a mass cancel reports
+    /// in slot order and a new order takes the slot at the head of the free list, so two
+    /// engines with equal books but different placement can answer the same command
+    /// differently. (Level ids and the id-index layout decide no output and are left out.)
     pub fn state_hash(&self) -> u64 {
         let mut h = Fnv(0xcbf2_9ce4_8422_2325);
         let seq: Seq = self.seq;
@@ -250,10 +257,14 @@ impl Engine {
                         h.u64(o.filled);
                         h.u64(((o.session as u64) << 32) | o.owner as u64);
                         h.u64((o.tif as u64) | (o.stp as u64) << 8 | (o.post_only as u64) << 16);
+                        h.u64(i as u64);
                         i = o.next;
                     }
                 }
             }
+        }
+        for i in self.orders.reuse_order() {
+            h.u64(i as u64);
         }
         h.0
     }
