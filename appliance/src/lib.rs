@@ -14,6 +14,8 @@
 //! - [`platform`]: what the appliance asks of the host at start-up: hugepage-backed memory,
 //!   memory locking, pinning, scheduling class, readiness notification. Cold path.
 //! - [`runtime`]: threads, SPSC rings, wait strategies: the loops that drive the cores.
+//! - [`journal`]: segment files of checksummed records and snapshot files: writer, recovery
+//!   scan, replay, retention. The writer is the journal agent's (hot-ish); the rest is cold.
 //! - [`host`]: `appliance check-host`, the read-only report on how well the host is tuned.
 //! - [`telemetry`]: per-thread counters and histogram hand-over (hot side); the low-priority
 //!   exporter thread serving `/metrics` and `/health/*` (cold side).
@@ -26,6 +28,7 @@ pub mod config;
 pub mod engine;
 pub mod gateway;
 pub mod host;
+pub mod journal;
 pub mod platform;
 pub mod runtime;
 pub mod telemetry;
