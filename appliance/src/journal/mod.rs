@@ -105,18 +105,21 @@
 //!      corruption.
 //!
 //! Corruption is a [`JournalError::Corrupt`] naming the file, the byte offset and what is
-//! wrong; recovery stops and an operator decides. A torn tail is the expected result of a
-//! crash during a write: what it removes was never reported synced (`fdatasync` covers a
-//! whole file, so a synced record is never followed by unsynced-and-lost bytes and then more
-//! synced ones). The price of rule 4 is a false alarm when a crash persisted a later page of
-//! an unsynced write but not an earlier one; we prefer asking an operator to dropping records
-//! silently.
+//! wrong; recovery stops and an operator decides. A torn tail is what a crash during a write
+//! leaves: bytes after the last good record that no completed `sync` covered. Damage with a
+//! valid record after it is taken as written data lost, and reported. Two limits of any log
+//! of this kind: when nothing valid follows, the scan cannot tell a torn unsynced write from
+//! a disk that lost the last records it had acknowledged, and assumes the former (recovery
+//! may compare `last_good_seq` with whatever else knows what was acknowledged); and a crash
+//! that persisted a later page of an unsynced write but not an earlier one (write-back order
+//! is not guaranteed) is reported as corruption, since we prefer asking an operator to
+//! dropping records silently.
 //!
 //! # Recovery, then writing
 //!
 //! ```no_run
 //! # use appliance::journal::*;
-//! # fn f(dir: &std::path::Path) -> Result<(), JournalError> {
+//! # fn f(dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
 //! let snap = latest_valid_snapshot(dir)?;            // log snap.skipped
 //! let report = scan(dir)?;                            // Err = corruption: stop
 //! if let Some(cut) = repair_tail(&report)? { /* log + metric: cut.offset, cut.garbage_bytes */ }

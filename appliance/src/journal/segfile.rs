@@ -16,16 +16,20 @@
 //! journal commit, ours or not, while a header written but not synced may not. A crash in
 //! between would leave a file with a segment name and a zero header, which a scan could only
 //! call corruption. With the header durable first, every `.seg` file has a valid header, and
-//! the scan's rules stay simple. It costs one 4 KiB `fdatasync` per rotation (once per
-//! `segment_bytes` of records; figure in `examples/journal_cost.rs`).
+//! the scan's rules stay simple. It costs one 4 KiB `fdatasync` per rotation, once per
+//! `segment_bytes` of records (a `write()` that rotates onto a prepared segment took p50
+//! 393 us on the development VM, `examples/journal_cost.rs`).
 //!
 //! Why zero-fill rather than only `fallocate`: `fallocate` reserves blocks as *unwritten*
 //! extents. Writing into one converts it to written, which is a metadata change, so every
 //! `fdatasync` after such a write has to commit the filesystem journal too (on ext4 and xfs).
 //! Blocks that were zero-filled once are plain overwrites afterwards: `fdatasync` flushes data
-//! only. `examples/journal_cost.rs` measures both on this machine. `fallocate` still runs
-//! first, where the filesystem supports it: a full disk fails it at once, before 64 MiB of
-//! zeros are written, and the extents it picks are contiguous.
+//! only. `examples/journal_cost.rs` measures both; on the development VM (ext4, virtio disk,
+//! release build, loaded host) `fdatasync` after a 4 KiB overwrite took p50 78 us / p99 120 us
+//! on zero-filled blocks against 138 us / 190 us on fallocated-only ones (133 us / 212 us when
+//! appending to a growing file). `fallocate` still runs first, where the filesystem supports
+//! it: a full disk fails it at once, before 64 MiB of zeros are written, and the extents it
+//! picks are contiguous. It costs little: preparing 64 MiB took 36 ms with it, 32 ms without.
 
 use super::fault::{Fault, Faults, IoOp};
 use super::format::{SegmentHeader, SEGMENT_HEADER_BYTES};

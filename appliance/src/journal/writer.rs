@@ -126,6 +126,10 @@ fn failure(path: &Path, offset: u64, op: &'static str, source: io::Error) -> io:
 
 /// Appends records to the journal in a directory. See the module documentation of
 /// [`crate::journal`] for the format and the recovery sequence that precedes `open`.
+///
+/// `Send`, so it can be built on one thread and moved to the journal agent. Dropping it
+/// neither writes nor syncs what is buffered (a shutdown calls `write` and `sync` first); it
+/// removes a prepared segment that was not used.
 pub struct JournalWriter {
     dir: PathBuf,
     seg_dir: PathBuf,
@@ -149,6 +153,10 @@ pub struct JournalWriter {
     faults: Faults,
     rotations: u64,
 }
+
+// The journal agent owns the writer on its own thread.
+const _: fn() = assert_send::<JournalWriter>;
+fn assert_send<T: Send>() {}
 
 impl fmt::Debug for JournalWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -488,7 +496,8 @@ impl JournalWriter {
         Ok(true)
     }
 
-    /// Takes a segment prepared by another thread ([`PreparedSegment::create`]). Returns
+    /// Takes a segment prepared by another thread ([`PreparedSegment::create`] with the same
+    /// `dir` as this writer was opened with). Returns
     /// whether it was installed: `false` (and the file is removed) when one is already
     /// waiting. Refuses a segment of another journal or too small for one frame.
     pub fn install_prepared(&mut self, p: PreparedSegment) -> Result<bool, JournalError> {
@@ -618,7 +627,7 @@ fn remove_leftovers(seg_dir: &Path) -> Result<(), JournalError> {
         let entry = entry.map_err(|e| JournalError::io(seg_dir, "list directory", e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(PREPARE_PREFIX) && name.ends_with(TMP_EXT) {
+        if name.starts_with(PREPARE_PREFIX) && name.ends_with(&format!(".{TMP_EXT}")) {
             fs::remove_file(entry.path())
                 .map_err(|e| JournalError::io(entry.path(), "remove leftover", e))?;
         }
@@ -859,11 +868,10 @@ mod tests {
         let step = Arc::new(AtomicUsize::new(0));
         let s = step.clone();
         w.set_fault_hook(Some(Box::new(move |op| {
-            let fail = match (op, s.load(Ordering::Relaxed)) {
-                (IoOp::Write { offset: 0, len: 64 }, 0) => true,
-                (IoOp::Rename, 1) => true,
-                _ => false,
-            };
+            let fail = matches!(
+                (op, s.load(Ordering::Relaxed)),
+                (IoOp::Write { offset: 0, len: 64 }, 0) | (IoOp::Rename, 1)
+            );
             if fail {
                 s.fetch_add(1, Ordering::Relaxed);
                 return Some(Fault::Error(io::Error::from_raw_os_error(libc::EIO)));
