@@ -140,9 +140,10 @@
 //! kind 0. `write` failing (ENOSPC, EIO, a short write, a failed rotation) loses nothing: the
 //! unwritten records stay buffered, `written_seq` does not count them, and the next `write`
 //! retries at the same file offset. A new segment is prepared under a temporary name and only
-//! renamed to `.seg` once complete, so a failure there leaves nothing a scan sees. `sync`
-//! failing is sticky (see [`JournalWriter::sync`]). Tests inject failures through
-//! [`JournalWriter::set_fault_hook`].
+//! renamed to `.seg` once complete, so a failure there leaves nothing a scan sees. Rotation
+//! makes the segment it leaves durable before the new name exists, so after a crash only the
+//! last segment can be torn. A failed `fdatasync` (in `sync` or in a rotation) is sticky (see
+//! [`JournalWriter::sync`]). Tests inject failures through [`JournalWriter::set_fault_hook`].
 
 pub mod error;
 pub mod fault;

@@ -8,28 +8,34 @@
 //!    error the temporary file is removed. A crash leaves a `.tmp` that scans ignore and the
 //!    next `JournalWriter::open` deletes.
 //! 2. **activate** (at rotation, on the writer's thread): write the 64-byte header (its first
-//!    seq is only known now), `fdatasync`, `rename` to `<20-digit first seq>.seg`. The
-//!    directory is fsynced by the writer's next `sync()`, before any record in the new segment
+//!    seq is only known now), `fdatasync`, `rename` to `<20-digit first seq>.seg`. Before
+//!    this the writer has made the segment it leaves durable (`fdatasync`, and the directory
+//!    `fsync` if that segment's own rename is not yet durable). The new name is made durable
+//!    by the writer's next `sync()` (or next rotation), before any record in the new segment
 //!    is reported durable.
 //!
 //! Why `fdatasync` the header before the rename: the rename can reach the disk with any
 //! journal commit, ours or not, while a header written but not synced may not. A crash in
 //! between would leave a file with a segment name and a zero header, which a scan could only
-//! call corruption. With the header durable first, every `.seg` file has a valid header, and
-//! the scan's rules stay simple. It costs one 4 KiB `fdatasync` per rotation, once per
-//! `segment_bytes` of records (a `write()` that rotates onto a prepared segment took p50
-//! 393 us on the development VM, `examples/journal_cost.rs`).
+//! call corruption. Why the old segment first: for the same reason, a new name on disk with
+//! the end of the previous segment lost would be damage in a segment that is not the last
+//! one, or a gap, which the scan also calls corruption. With both, every `.seg` file has a
+//! valid header and every segment with a successor is complete, so only the last segment can
+//! be torn, which is the scan's rule. Cost: two `fdatasync`s (old segment's unsynced tail,
+//! new 4 KiB header), sometimes a directory `fsync`, once per `segment_bytes` of records (see
+//! `examples/journal_cost.rs` for the figure).
 //!
 //! Why zero-fill rather than only `fallocate`: `fallocate` reserves blocks as *unwritten*
 //! extents. Writing into one converts it to written, which is a metadata change, so every
 //! `fdatasync` after such a write has to commit the filesystem journal too (on ext4 and xfs).
 //! Blocks that were zero-filled once are plain overwrites afterwards: `fdatasync` flushes data
-//! only. `examples/journal_cost.rs` measures both; on the development VM (ext4, virtio disk,
-//! release build, loaded host) `fdatasync` after a 4 KiB overwrite took p50 78 us / p99 120 us
-//! on zero-filled blocks against 138 us / 190 us on fallocated-only ones (133 us / 212 us when
-//! appending to a growing file). `fallocate` still runs first, where the filesystem supports
-//! it: a full disk fails it at once, before 64 MiB of zeros are written, and the extents it
-//! picks are contiguous. It costs little: preparing 64 MiB took 36 ms with it, 32 ms without.
+//! only. `examples/journal_cost.rs` measures both; in two runs on the development VM (ext4 on
+//! a virtio disk, two shared vCPUs under load) `fdatasync` after a 4 KiB overwrite took p50
+//! 78 and 136 us on zero-filled blocks against 138 and 169 us on fallocated-only ones (133 and
+//! 166 us when appending to a growing file). `fallocate` still runs first, where the
+//! filesystem supports it: a full disk fails it at once, before 64 MiB of zeros are written,
+//! and the extents it picks are contiguous. It costs nothing measurable: preparing 64 MiB
+//! took 36-40 ms with it, 32-41 ms without.
 
 use super::fault::{Fault, Faults, IoOp};
 use super::format::{SegmentHeader, SEGMENT_HEADER_BYTES};
