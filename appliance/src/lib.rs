@@ -15,6 +15,8 @@
 //! - [`gateway`]: client connections, FIX and binary protocols over io_uring or epoll. Hot path.
 //! - [`platform`]: what the appliance asks of the host at start-up: hugepage-backed memory,
 //!   memory locking, pinning, scheduling class, readiness notification. Cold path.
+//! - [`journal`]: segment files of checksummed records and snapshot files: writer, recovery
+//!   scan, replay, retention. The writer is the journal agent's (hot-ish); the rest is cold.
 //! - [`rings`]: the primitives hot threads share: SPSC rings, wakers and wait strategies, TSC
 //!   stamps. Hot path, leaf.
 //! - [`runtime`]: agents and the threads that run them (dedicated or shared), start-up and
@@ -33,6 +35,7 @@ pub mod engine;
 pub mod exporter;
 pub mod gateway;
 pub mod host;
+pub mod journal;
 pub mod platform;
 pub mod rings;
 pub mod runtime;
