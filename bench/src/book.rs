@@ -1,10 +1,12 @@
 //! `bench book`: replays a workload through one matching engine on one thread.
 //!
-//! Two passes per run, each on a fresh engine that has taken the preload untimed:
-//! - throughput: a plain loop over the decoded commands, timed as a whole (commands/s);
-//! - latency: the same loop with a TSC read (`quanta::Clock::raw`, ~12 ns here) before and
-//!   after every command; each difference goes into an HdrHistogram. The figure therefore
-//!   includes one raw clock read.
+//! Two passes per run, each on a fresh engine that has taken the preload untimed. Both feed
+//! the commands through an SPSC ring drained by the runtime's own `drain_batch` (ring read
+//! chunks of 64 with the engine's prefetch hints), so the path measured is the path that runs:
+//! - throughput: the whole replay timed at once (commands/s; ring pushes included);
+//! - latency: a TSC read (`quanta::Clock::raw`, ~12 ns here) before and after every
+//!   command's `process`; each difference goes into an HdrHistogram. The figure therefore
+//!   includes one raw clock read (the hints are issued between two timed commands).
 //!
 //! With several runs, every reported figure is the median over runs.
 
@@ -14,6 +16,9 @@ use appliance::engine::{
     Capacity, Command, Engine, EngineConfig, Event, EventKind, EventSink, InstrumentConfig,
     OrdType, MAX_ORDERS,
 };
+use appliance::rings::ring::channel;
+use appliance::runtime::drain::drain_batch;
+use appliance::runtime::engine_agent::BATCH;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -29,20 +34,32 @@ pub struct BookBenchOptions {
     pub max_orders: Option<u32>,
     /// Price levels reserved per book side.
     pub levels_per_side: u32,
-    /// Give the engine prefetch hints for the next two commands, as a runtime draining a ring
-    /// batch would (inside the timed region of the current command).
+    /// Drain the ring in batches with the runtime's prefetch hints (`drain_batch`), as the
+    /// engine agent does; off: one command per drain, no hints.
     pub prefetch: bool,
 }
 
-/// The hints a runtime draining a batch from its ring would give before processing command
-/// `i`: `prefetch` two commands ahead, `prefetch_order` one ahead.
+/// Slots of the ring the replay feeds the engine through (the runtime's default).
+const RING: usize = 65_536;
+
+/// Feeds `cmds` to `e` the way the runtime's engine agent does: pushed into an SPSC ring and
+/// drained in batches of [`BATCH`] by the runtime's own `drain_batch` (with its prefetch
+/// hints when `prefetch`; one command at a time otherwise). `each` runs the command.
 #[inline(always)]
-fn hint(e: &Engine, cmds: &[Command], i: usize) {
-    if let Some(c) = cmds.get(i + 2) {
-        e.prefetch(c);
-    }
-    if let Some(c) = cmds.get(i + 1) {
-        e.prefetch_order(c);
+fn replay(
+    e: &mut Engine,
+    cmds: &[Command],
+    prefetch: bool,
+    mut each: impl FnMut(&mut Engine, &Command),
+) {
+    let (mut tx, mut rx, _) = channel::<Command>(RING);
+    let mut next = 0;
+    while next < cmds.len() {
+        while next < cmds.len() && tx.push(cmds[next]).is_ok() {
+            next += 1;
+        }
+        let batch = if prefetch { BATCH } else { 1 };
+        while drain_batch(&mut rx, e, batch, &mut each) > 0 {}
     }
 }
 
@@ -178,16 +195,9 @@ fn throughput_pass(
     sink.out = Outcome::default();
     let cmds: &[Command] = &w.commands;
     let t0 = Instant::now();
-    if prefetch {
-        for (i, c) in cmds.iter().enumerate() {
-            hint(&e, cmds, i);
-            e.process(std::hint::black_box(c), &mut sink);
-        }
-    } else {
-        for c in cmds {
-            e.process(std::hint::black_box(c), &mut sink);
-        }
-    }
+    replay(&mut e, cmds, prefetch, |e, c| {
+        e.process(std::hint::black_box(c), &mut sink);
+    });
     let secs = t0.elapsed().as_secs_f64();
     Ok((cmds.len() as f64 / secs, std::hint::black_box(sink.out)))
 }
@@ -204,17 +214,14 @@ fn latency_pass(
     let mut sink = CountingSink::new();
     let mut e = preloaded(w, cfg, &mut sink)?;
     let mut h = new_histogram()?;
-    for (i, c) in w.commands.iter().enumerate() {
+    replay(&mut e, &w.commands, prefetch, |e, c| {
         let start = clock.raw();
-        if prefetch {
-            hint(&e, &w.commands, i);
-        }
         e.process(std::hint::black_box(c), &mut sink);
         let end = clock.raw();
         let ns = clock.delta_as_nanos(start, end).max(1);
         h.saturating_record(ns);
         by_kind[kind_of(c)].saturating_record(ns);
-    }
+    });
     std::hint::black_box(sink.out);
     Ok(h)
 }

@@ -53,7 +53,7 @@ pub struct Plan {
 /// What the host offers: the CPUs the process may run on and the isolated ones.
 #[derive(Clone, Debug, Default)]
 pub struct Host {
-    /// The process's affinity mask.
+    /// The process's affinity mask (systemd's `CPUAffinity=`, `taskset`, a container's cpuset).
     pub usable: CpuSet,
     /// `/sys/devices/system/cpu/isolated`.
     pub isolated: CpuSet,
@@ -104,7 +104,10 @@ pub fn plan(cfg: &Config, host: &Host) -> Plan {
         Threading::Shared => shared("runtime.threading = \"shared\"".into()),
         Threading::Auto => {
             let explicit = !cfg.engine.cores.is_empty() || !cfg.gateway.cores.is_empty();
-            let iso = host.isolated.intersection(&host.usable);
+            // Isolated CPUs count whatever the affinity mask says: with `isolcpus=` the kernel
+            // leaves them out of every process's default mask (housekeeping threads stay off
+            // them by themselves), and hot threads are pinned onto them explicitly.
+            let iso = host.isolated.clone();
             if explicit {
                 dedicated("auto: cores are configured (engine.cores / gateway.cores)".into())
             } else if iso.len() >= hot {
@@ -186,9 +189,11 @@ mod tests {
         assert_eq!(p.engine_wait, WaitStrategy::BusySpin);
         assert_eq!(p.gateway_wait, WaitStrategy::BusySpin);
         assert!(p.reason.contains("isolated"), "{}", p.reason);
-        // Isolated CPUs outside the affinity mask do not count.
+        // With isolcpus= the process's default mask holds only the housekeeping CPUs; the
+        // isolated ones still take the hot threads (they are pinned there explicitly).
         let p = plan(&cfg("auto"), &host("0-1", "2-3"));
-        assert_eq!(p.mode, Mode::Shared);
+        assert_eq!(p.mode, Mode::Dedicated);
+        assert_eq!(p.engine_cores, vec![Some(2)]);
         // One isolated CPU for two hot threads is not enough to pin both.
         let p = plan(&cfg("auto"), &host("0-3", "3"));
         assert_eq!(p.mode, Mode::Dedicated);
