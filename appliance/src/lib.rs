@@ -37,6 +37,7 @@ pub mod gateway;
 pub mod host;
 pub mod journal;
 pub mod platform;
+pub mod recovery;
 pub mod rings;
 pub mod runtime;
 pub mod telemetry;

@@ -294,6 +294,22 @@ impl UserState {
         self.log.first_seq
     }
 
+    /// Recovery: puts back a frame sent before a restart, as sequence number `seq` (the next
+    /// one: frames come back in order). Cold path.
+    pub fn restore_frame(&mut self, seq: u32, frame: &[u8]) {
+        let n = frame.len().min(wire::MAX_FRAME_LEN);
+        self.log.append_with(seq, |buf| {
+            buf[..n].copy_from_slice(&frame[..n]);
+            n
+        });
+        self.next_out_seq = seq + 1;
+    }
+
+    /// Every frame held, oldest first, with its sequence number (for snapshots). Cold path.
+    pub fn frames(&self) -> impl Iterator<Item = (u32, &[u8])> {
+        (self.log.first_seq..self.next_out_seq).filter_map(move |s| self.log.get(s).map(|f| (s, f)))
+    }
+
     /// The stored frame with sequence number `seq`, if still held (O(1): the log holds a
     /// contiguous run of sequence numbers).
     #[inline]

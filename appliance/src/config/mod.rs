@@ -62,6 +62,9 @@ pub struct Config {
     /// The Prometheus exporter.
     #[serde(default)]
     pub exporter: ExporterSection,
+    /// The journal: durability of everything the appliance acknowledged.
+    #[serde(default)]
+    pub journal: JournalSection,
     /// Tradable instruments; their position in this list is their instrument id.
     pub instruments: Vec<InstrumentConfig>,
 }
@@ -281,6 +284,80 @@ impl Default for ExporterSection {
             enabled: true,
             listen: "127.0.0.1:9100".parse().expect("literal address"),
             interval_ms: default_exporter_interval_ms(),
+        }
+    }
+}
+
+/// When an acknowledgement may leave the appliance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AckPolicy {
+    /// After the input it depends on was handed to the kernel (`pwrite` returned): survives
+    /// any crash of the process, not a power loss.
+    Written,
+    /// After `fdatasync` (group commit): survives a power loss.
+    Fsync,
+    /// No journal: nothing survives a restart.
+    Off,
+}
+
+/// Where the journal agent runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JournalPlacement {
+    /// Its own thread in the dedicated threading mode (and always with `fsync`), in the
+    /// shared duty cycle otherwise.
+    Auto,
+    /// Always its own thread.
+    Thread,
+    /// In the shared duty cycle (shared threading mode, `written` only).
+    DutyCycle,
+}
+
+/// `[journal]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalSection {
+    /// Acknowledgement policy.
+    pub ack: AckPolicy,
+    /// Directory of segments and snapshots (relative paths: to the working directory).
+    pub dir: std::path::PathBuf,
+    /// Segment file size, MiB (preallocated).
+    #[serde(default = "default_segment_mib")]
+    pub segment_mib: u64,
+    /// Seconds between periodic snapshots (0: only at shutdown).
+    #[serde(default = "default_snapshot_secs")]
+    pub snapshot_interval_secs: u64,
+    /// Snapshots kept (at least 2); the journal is kept from the oldest one on.
+    #[serde(default = "default_keep_snapshots")]
+    pub keep_snapshots: usize,
+    /// Where the journal agent runs.
+    #[serde(default = "default_placement")]
+    pub placement: JournalPlacement,
+}
+
+fn default_segment_mib() -> u64 {
+    64
+}
+fn default_snapshot_secs() -> u64 {
+    60
+}
+fn default_keep_snapshots() -> usize {
+    2
+}
+fn default_placement() -> JournalPlacement {
+    JournalPlacement::Auto
+}
+
+impl Default for JournalSection {
+    fn default() -> Self {
+        Self {
+            ack: AckPolicy::Written,
+            dir: "appliance-data".into(),
+            segment_mib: default_segment_mib(),
+            snapshot_interval_secs: default_snapshot_secs(),
+            keep_snapshots: default_keep_snapshots(),
+            placement: default_placement(),
         }
     }
 }
@@ -554,6 +631,26 @@ impl Config {
                 "exporter.interval_ms",
                 "must be between 10 and 60000 milliseconds",
             ));
+        }
+        let j = &self.journal;
+        if !(1..=4096).contains(&j.segment_mib) {
+            return Err(invalid("journal.segment_mib", "must be between 1 and 4096"));
+        }
+        if j.keep_snapshots < 2 {
+            return Err(invalid(
+                "journal.keep_snapshots",
+                "must be at least 2 (a damaged newest snapshot needs a fallback)",
+            ));
+        }
+        if j.ack == AckPolicy::Fsync && j.placement == JournalPlacement::DutyCycle {
+            return Err(invalid(
+                "journal.placement",
+                "\"duty-cycle\" cannot be used with ack = \"fsync\": an fdatasync would stop \
+                 matching for its whole duration (use \"auto\" or \"thread\")",
+            ));
+        }
+        if j.ack != AckPolicy::Off && j.dir.as_os_str().is_empty() {
+            return Err(invalid("journal.dir", "must not be empty"));
         }
         if self.instruments.is_empty() {
             return Err(invalid(

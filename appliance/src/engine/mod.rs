@@ -28,6 +28,7 @@ mod query;
 mod reason;
 mod snapshot;
 pub(crate) mod storage;
+pub(crate) use types::FromU8;
 mod types;
 mod validate;
 

@@ -6,7 +6,7 @@
 //! state and heartbeat timers, plus the replay cursor while a reconnecting client catches up).
 
 use super::conn::{ConnId, ConnState};
-use super::core::{Core, GatewaySizing, OrderRequest, Reply};
+use super::core::{Arrival, Core, GatewaySizing, OrderRequest, Reply};
 use super::orders::ClientId;
 use super::session::SessionInfo;
 use crate::binary::session::{Connection, Inbound, TimerAction, UserState, Violation};
@@ -148,7 +148,11 @@ impl BinaryHandler {
                 }
                 continue;
             };
-            self.inbound(core, c, info, user, inbound, t_recv);
+            let at = Arrival {
+                t_recv,
+                seq: wire::read_header(&data[..n]).seq as u64,
+            };
+            self.inbound(core, c, info, user, inbound, at);
         }
         input.consume(pos);
         core.put_input(c, input);
@@ -162,12 +166,12 @@ impl BinaryHandler {
         info: &SessionInfo,
         user: &mut BinaryUser,
         inbound: Inbound,
-        t_recv: u64,
+        at: Arrival,
     ) {
         let who = info.who();
         match inbound {
             Inbound::Enter(o) => {
-                let result = order_request(core, &o).and_then(|req| core.enter(&who, &req, t_recv));
+                let result = order_request(core, &o).and_then(|req| core.enter(&who, &req, at));
                 if let Err(r) = result {
                     core.count_reject(r.code());
                     let m = ServerMessage::Rejected(OrderRejected {
@@ -180,14 +184,14 @@ impl BinaryHandler {
             }
             Inbound::Cancel(x) => {
                 let id = ClientId::from_token(x.token);
-                if let Err((r, _)) = core.cancel(&who, &id, id, t_recv) {
+                if let Err((r, _)) = core.cancel(&who, &id, id, at) {
                     self.cancel_reject(core, info, user, x.token, r.code());
                 }
             }
             Inbound::Replace(r) => {
                 let orig = ClientId::from_token(r.orig_token);
                 let new = ClientId::from_token(r.new_token);
-                if let Err((e, _)) = core.replace(&who, &orig, new, Some(r.price), r.qty, t_recv) {
+                if let Err((e, _)) = core.replace(&who, &orig, new, Some(r.price), r.qty, at) {
                     self.cancel_reject(core, info, user, r.orig_token, e.code());
                 }
             }
@@ -201,7 +205,7 @@ impl BinaryHandler {
                         .ok_or(())
                 };
                 let sent = instrument.and_then(|i| {
-                    core.mass_cancel(&who, ClientId::from_token(m.token), i, t_recv)
+                    core.mass_cancel(&who, ClientId::from_token(m.token), i, at)
                         .map_err(|_| ())
                 });
                 if sent.is_err() {

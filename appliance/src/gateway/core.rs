@@ -16,7 +16,8 @@ use crate::engine::{
     Cancel, CancelReason, Command, InstrumentId, MassCancel, MassCancelScope, NewOrder, OrdType,
     OwnerId, Price, Qty, Replace, SessionId, Side, StpMode, TimeInForce,
 };
-use crate::rings::msg::{FromEngine, ToEngine};
+use crate::rings::msg::{FromEngine, Origin, ToEngine};
+use crate::rings::records::RecordTx;
 use crate::rings::ring::{Receiver, Sender};
 use crate::rings::stamp::{Stage, StageHistograms, Tsc};
 use crate::rings::wait::Waker;
@@ -39,6 +40,16 @@ pub struct Who {
     pub stp: StpMode,
     /// The session's protocol (for counting).
     pub protocol: Protocol,
+}
+
+/// The inbound message an order operation comes from: when it was received (TSC) and its
+/// sequence number (FIX MsgSeqNum, binary sequence number), journaled with the command.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Arrival {
+    /// TSC of the receive completion.
+    pub t_recv: u64,
+    /// The message's sequence number (0: none).
+    pub seq: u64,
 }
 
 /// A reply the protocol handlers render.
@@ -113,6 +124,22 @@ pub enum Reply {
         /// The instrument the request named, if any.
         instrument: Option<InstrumentId>,
     },
+}
+
+impl Reply {
+    /// The order slot the reply is about, if any.
+    #[inline]
+    pub fn slot(&self) -> Option<u32> {
+        match *self {
+            Reply::Accepted { slot }
+            | Reply::Rejected { slot, .. }
+            | Reply::Fill { slot, .. }
+            | Reply::Cancelled { slot, .. }
+            | Reply::Replaced { slot, .. } => Some(slot),
+            Reply::CancelRejected { slot, .. } => slot,
+            Reply::MassCancelDone { .. } => None,
+        }
+    }
 }
 
 /// A validated new order, ready for the engine.
@@ -226,6 +253,8 @@ pub struct Core {
     pub hist: Box<StageHistograms>,
     /// Business and session counters (plain integers; published once per interval).
     pub counters: GatewayCounters,
+    /// The gateway's record ring to the journal agent (`None`: journaling off).
+    pub journal: Option<RecordTx>,
 }
 
 impl Core {
@@ -264,6 +293,7 @@ impl Core {
             wall_ns: 0,
             hist: Box::new(StageHistograms::new()),
             counters: GatewayCounters::default(),
+            journal: None,
         }
     }
 
@@ -533,15 +563,33 @@ impl Core {
     }
 
     /// Whether every engine ring has room for one more command (a mass cancel needs one on
-    /// each). Answered from cached counts almost always. Every message that may produce
-    /// commands is handled only after this said yes, so a push never finds its ring full.
+    /// each) and the record ring for what one message can produce. Answered from cached
+    /// counts almost always. Every message that may produce commands or records is handled
+    /// only after this said yes, so a push never finds its ring full.
     #[inline]
     pub fn rings_ready(&mut self) -> bool {
         let mut ok = true;
         for r in self.engines.iter_mut() {
             ok &= r.reserve(1);
         }
+        if let Some(j) = self.journal.as_mut() {
+            ok &= j.has_room(super::journal::RESERVE);
+        }
         ok
+    }
+
+    /// Whether the record ring has room for what one engine event can produce.
+    #[inline]
+    pub fn journal_ready(&mut self) -> bool {
+        self.journal
+            .as_mut()
+            .is_none_or(|j| j.has_room(super::journal::RESERVE))
+    }
+
+    /// Whether output may leave: every record this gateway pushed is durable.
+    #[inline]
+    pub fn output_durable(&self) -> bool {
+        self.journal.as_ref().is_none_or(|j| j.all_durable())
     }
 
     /// Marks `c` paused by back-pressure (input stays buffered until the rings drain).
@@ -573,11 +621,12 @@ impl Core {
     }
 
     #[inline]
-    fn push(&mut self, engine: usize, cmd: Command, t_recv: u64) {
+    fn push(&mut self, engine: usize, cmd: Command, t_recv: u64, origin: &Origin) {
         let msg = ToEngine {
             cmd,
             t_recv,
             t_push: self.tsc.now(),
+            origin: *origin,
         };
         // Callers made sure of the room (`rings_ready` before the message that led here), so
         // this cannot fail; if it ever did, dropping would lose an order: fail loudly.
@@ -612,7 +661,7 @@ impl Core {
         &mut self,
         who: &Who,
         req: &OrderRequest,
-        t_recv: u64,
+        at: Arrival,
     ) -> Result<u32, GatewayReject> {
         let slot = self
             .orders
@@ -643,7 +692,8 @@ impl Core {
             stp: req.stp.unwrap_or(who.stp),
         });
         let engine = self.instruments.get(req.instrument).map_or(0, |i| i.engine);
-        self.push(engine, cmd, t_recv);
+        let origin = self.origin(who, at, &req.client_id);
+        self.push(engine, cmd, at.t_recv, &origin);
         self.counters.order_received(
             who.protocol.index(),
             side_index(req.side),
@@ -667,6 +717,14 @@ impl Core {
         }
     }
 
+    /// The origin of a command from `who`'s message `at`, naming `id`.
+    #[inline]
+    fn origin(&self, who: &Who, at: Arrival, id: &ClientId) -> Origin {
+        let mut o = Origin::new(self.id as u8, who.local, at.seq);
+        o.set_id(id.as_bytes());
+        o
+    }
+
     /// Sends a cancel of the session's order `orig`.
     #[inline]
     pub fn cancel(
@@ -674,7 +732,7 @@ impl Core {
         who: &Who,
         orig: &ClientId,
         request: ClientId,
-        t_recv: u64,
+        at: Arrival,
     ) -> Result<u32, (GatewayReject, Option<u32>)> {
         let slot = self.live_order(who.local, orig)?;
         let o = self.orders.get_mut(slot);
@@ -684,7 +742,8 @@ impl Core {
             order_id: self.orders.order_id(slot),
             session: who.global,
         });
-        self.push(engine, cmd, t_recv);
+        let origin = self.origin(who, at, &request);
+        self.push(engine, cmd, at.t_recv, &origin);
         Ok(slot)
     }
 
@@ -697,7 +756,7 @@ impl Core {
         new_id: ClientId,
         price: Option<Price>,
         qty: Qty,
-        t_recv: u64,
+        at: Arrival,
     ) -> Result<u32, (GatewayReject, Option<u32>)> {
         let slot = self.live_order(who.local, orig)?;
         if new_id != *orig {
@@ -714,7 +773,8 @@ impl Core {
             price,
             qty,
         });
-        self.push(engine, cmd, t_recv);
+        let origin = self.origin(who, at, &new_id);
+        self.push(engine, cmd, at.t_recv, &origin);
         Ok(slot)
     }
 
@@ -725,7 +785,7 @@ impl Core {
         who: &Who,
         request: ClientId,
         instrument: Option<InstrumentId>,
-        t_recv: u64,
+        at: Arrival,
     ) -> Result<(), GatewayReject> {
         if self.mass.len() == MASS_CAP {
             return Err(GatewayReject::Capacity);
@@ -748,11 +808,12 @@ impl Core {
             awaiting,
             count: 0,
         });
+        let origin = self.origin(who, at, &request);
         let mut a = awaiting;
         while a != 0 {
             let e = a.trailing_zeros() as usize;
             a &= a - 1;
-            self.push(e, cmd, t_recv);
+            self.push(e, cmd, at.t_recv, &origin);
         }
         Ok(())
     }
@@ -771,6 +832,69 @@ impl Core {
         (p.awaiting == 0).then(|| self.mass.remove(i))
     }
 
+    /// Recovery: a mass cancel the journal shows was sent and awaits its engines (one record
+    /// per engine: the first creates it).
+    pub fn restore_mass(&mut self, m: MassPending) {
+        let exists = self
+            .mass
+            .iter()
+            .any(|p| p.session == m.session && p.request == m.request);
+        if !exists && self.mass.len() < MASS_CAP {
+            self.mass.push(m);
+        }
+    }
+
+    /// The mass cancels awaiting engines, for a snapshot or the state hash (cold path).
+    pub fn encode_mass(&self, p: &mut crate::recovery::codec::Put) {
+        p.u32(self.mass.len() as u32);
+        for m in &self.mass {
+            p.u16(m.session);
+            p.bytes(m.request.as_bytes());
+            match m.instrument {
+                Some(i) => {
+                    p.u8(1);
+                    p.u32(i);
+                }
+                None => p.u8(0),
+            }
+            p.u64(m.awaiting);
+            p.u64(m.count);
+        }
+    }
+
+    /// Restores what [`Core::encode_mass`] wrote (cold path).
+    pub fn decode_mass(
+        &mut self,
+        g: &mut crate::recovery::codec::Get<'_>,
+    ) -> Result<(), crate::recovery::codec::CodecError> {
+        let n = g.count(MASS_CAP)?;
+        self.mass.clear();
+        for _ in 0..n {
+            let session = g.u16()?;
+            let id = g.bytes()?;
+            let request = ClientId::from_bytes(id).ok_or_else(|| g.err("mass cancel id"))?;
+            let instrument = match g.u8()? {
+                0 => None,
+                _ => Some(g.u32()?),
+            };
+            self.mass.push(MassPending {
+                session,
+                request,
+                instrument,
+                awaiting: g.u64()?,
+                count: g.u64()?,
+            });
+        }
+        Ok(())
+    }
+
+    /// Replaces the engine links (a gateway rebuilt by recovery goes live).
+    pub fn attach_rings(&mut self, rings: GatewayRings) {
+        self.engines = rings.to_engines;
+        self.engine_wakers = rings.engine_wakers;
+        self.from_engines = rings.from_engines;
+    }
+
     /// Sends the cancel-on-disconnect of a session (a mass cancel by session on every
     /// engine). The caller has checked `rings_ready`.
     pub fn disconnect_cancel(&mut self, who: &Who) {
@@ -782,8 +906,9 @@ impl Core {
             reason: CancelReason::Disconnect,
         });
         let t = self.tsc.now();
+        let origin = Origin::new(self.id as u8, who.local, 0);
         for e in 0..self.engines.len() {
-            self.push(e, cmd, t);
+            self.push(e, cmd, t, &origin);
         }
     }
 }

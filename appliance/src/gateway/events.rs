@@ -6,6 +6,7 @@ use super::orders::{OrderState, Pending};
 use super::session::SessionKind;
 use super::Gateway;
 use crate::engine::{CancelReason, EventKind, RejectReason, SessionId};
+use crate::recovery::records::Cause;
 use crate::rings::msg::{local_of, session_id, FromEngine};
 use crate::vocab::GatewayReject;
 
@@ -18,6 +19,12 @@ impl Gateway {
     }
 
     pub(super) fn on_event(&mut self, engine: usize, msg: &FromEngine) {
+        self.causes.begin(engine, msg.event.seq);
+        self.apply_event(engine, msg);
+        self.causes.end();
+    }
+
+    fn apply_event(&mut self, engine: usize, msg: &FromEngine) {
         let (t_recv, t_done) = (msg.t_recv, msg.t_done);
         let orders = &mut self.core.orders;
         match msg.event.kind {
@@ -195,6 +202,15 @@ impl Gateway {
     /// session is disconnected, so it is replayed or resent after a reconnect).
     #[inline]
     fn reply(&mut self, s: u16, reply: &Reply, t_recv: u64, t_done: u64) {
+        let cause = self.causes.next();
+        if let Some(r) = self.replay.as_mut() {
+            // Rebuilding from the journal: the reply was rendered before the restart if a
+            // journaled `OUT` names its cause; until one does, it waits (with the order as
+            // it is now) in case it never was.
+            let order = reply.slot().map(|k| (k, *self.core.orders.get(k)));
+            r.defer(cause, s, *reply, order);
+            return;
+        }
         let slot = &mut self.sessions[s as usize];
         match &mut slot.kind {
             SessionKind::Binary(u) => self.binary.render(&mut self.core, &slot.info, u, reply),
@@ -203,5 +219,63 @@ impl Gateway {
         if slot.info.conn.is_some() {
             self.core.stamp_reply(t_recv, t_done);
         }
+        self.journal_session(s, cause);
+    }
+}
+
+/// Which engine event the replies being rendered answer: every reply gets a [`Cause`], the
+/// event's engine and command sequence number and its ordinal among that command's replies
+/// in this gateway. The journal records it with each message, and recovery matches it
+/// against the events a replay produces (the same events, in the same order).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Causes {
+    current: Option<(u8, u64)>,
+    last: Option<(u8, u64)>,
+    ordinal: u16,
+}
+
+impl Causes {
+    /// Replies until [`Causes::end`] answer engine `engine`'s command `engine_seq`.
+    #[inline]
+    pub(super) fn begin(&mut self, engine: usize, engine_seq: u64) {
+        self.current = Some((engine as u8, engine_seq));
+    }
+
+    /// The event is handled.
+    #[inline]
+    pub(super) fn end(&mut self) {
+        self.current = None;
+    }
+
+    /// The cause of the reply about to be rendered (`None` outside an event).
+    #[inline]
+    pub(super) fn next(&mut self) -> Option<Cause> {
+        let (engine, engine_seq) = self.current?;
+        if self.last == Some((engine, engine_seq)) {
+            self.ordinal += 1;
+        } else {
+            self.last = Some((engine, engine_seq));
+            self.ordinal = 0;
+        }
+        Some(Cause {
+            engine,
+            engine_seq,
+            ordinal: self.ordinal,
+        })
+    }
+
+    /// The last cause given (for snapshots).
+    pub(super) fn last(&self) -> Option<Cause> {
+        self.last.map(|(engine, engine_seq)| Cause {
+            engine,
+            engine_seq,
+            ordinal: self.ordinal,
+        })
+    }
+
+    /// Continues after `last` (restored from a snapshot).
+    pub(super) fn restore(&mut self, last: Option<Cause>) {
+        self.last = last.map(|c| (c.engine, c.engine_seq));
+        self.ordinal = last.map_or(0, |c| c.ordinal);
     }
 }

@@ -13,7 +13,7 @@
 //! stored, and the client gets them with a ResendRequest after logging on again.
 
 use super::conn::{ConnId, ConnState};
-use super::core::{Core, OrderRequest, Reply, Who};
+use super::core::{Arrival, Core, OrderRequest, Reply, Who};
 use super::orders::{ClientId, OrderInfo, OrderState};
 use super::session::SessionInfo;
 use crate::config::{FixSection, FixSessionConfig};
@@ -25,7 +25,10 @@ use fix::app::{
     OrdStatus, OrderCancelReject, OrderCancelReplaceRequest, OrderCancelRequest,
     OrderMassCancelReport, OrderMassCancelRequest,
 };
-use fix::session::{BusinessRejectReason, Event, MemoryStore, Scratch, Session, SessionConfig};
+use fix::session::{
+    BusinessRejectReason, Event, MemoryStore, MessageStore, Scratch, Session, SessionConfig,
+    StoreError,
+};
 use fix::{Message, TimePrecision};
 
 /// Bytes of sent messages each FIX session keeps for resends.
@@ -62,10 +65,70 @@ impl FixSettings {
     }
 }
 
+/// A FIX session's message store: the reserved in-memory store, plus a note of the resets
+/// since the gateway last journaled the session (sequence numbers back to 1 and messages
+/// forgotten are a state change the journal must see before any later message).
+pub struct SessionStore {
+    mem: MemoryStore,
+    resets: u32,
+}
+
+impl SessionStore {
+    /// A store of `bytes` bytes and `messages` messages (cold path).
+    pub fn with_capacity(bytes: usize, messages: usize) -> Self {
+        Self {
+            mem: MemoryStore::with_capacity(bytes, messages),
+            resets: 0,
+        }
+    }
+
+    /// Resets since the last call (and clears the count).
+    #[inline]
+    pub fn take_resets(&mut self) -> u32 {
+        std::mem::take(&mut self.resets)
+    }
+
+    /// The in-memory store.
+    pub fn memory(&self) -> &MemoryStore {
+        &self.mem
+    }
+}
+
+impl MessageStore for SessionStore {
+    #[inline]
+    fn next_sender_seq(&self) -> u64 {
+        self.mem.next_sender_seq()
+    }
+    #[inline]
+    fn next_target_seq(&self) -> u64 {
+        self.mem.next_target_seq()
+    }
+    #[inline]
+    fn set_next_sender_seq(&mut self, seq: u64) -> Result<(), StoreError> {
+        self.mem.set_next_sender_seq(seq)
+    }
+    #[inline]
+    fn set_next_target_seq(&mut self, seq: u64) -> Result<(), StoreError> {
+        self.mem.set_next_target_seq(seq)
+    }
+    #[inline]
+    fn store(&mut self, seq: u64, message: &[u8]) -> Result<(), StoreError> {
+        self.mem.store(seq, message)
+    }
+    #[inline]
+    fn first_in_range(&mut self, from: u64, to: u64) -> Option<(u64, &[u8])> {
+        self.mem.first_in_range(from, to)
+    }
+    fn reset(&mut self) -> Result<(), StoreError> {
+        self.resets += 1;
+        self.mem.reset()
+    }
+}
+
 /// One configured FIX session's state machine (it outlives connections).
 pub struct FixSession {
     /// The `fix` crate's session.
-    pub session: Session<MemoryStore>,
+    pub session: Session<SessionStore>,
 }
 
 impl FixSession {
@@ -78,7 +141,10 @@ impl FixSession {
         cfg.max_message_size = settings.max_message_size;
         cfg.max_latency_secs = settings.max_latency_secs;
         Self {
-            session: Session::new(cfg, MemoryStore::with_capacity(STORE_BYTES, STORE_MESSAGES)),
+            session: Session::new(
+                cfg,
+                SessionStore::with_capacity(STORE_BYTES, STORE_MESSAGES),
+            ),
         }
     }
 
@@ -188,6 +254,18 @@ impl FixHandler {
         }
     }
 
+    /// The exec-id counter (journaled with every sequenced message so that recovery goes on
+    /// from it).
+    #[inline]
+    pub fn exec_counter(&self) -> u64 {
+        self.app.exec_counter
+    }
+
+    /// Continues the exec-id counter from a recovered value (cold path).
+    pub fn set_exec_counter(&mut self, n: u64) {
+        self.app.exec_counter = n;
+    }
+
     /// Handles everything buffered on FIX connection `c`, bound to session `fs`.
     pub fn input(&mut self, core: &mut Core, info: &SessionInfo, fs: &mut FixSession, c: ConnId) {
         let mut input = core.take_input(c);
@@ -216,8 +294,11 @@ impl FixHandler {
                 Event::NeedMore => break,
                 Event::App(msg) => {
                     core.count_in(Protocol::Fix);
-                    self.app
-                        .message(core, &who, &mut fs.session, &msg, now, t_recv);
+                    let at = Arrival {
+                        t_recv,
+                        seq: msg.seq_num().unwrap_or(0),
+                    };
+                    self.app.message(core, &who, &mut fs.session, &msg, now, at);
                 }
                 Event::Disconnect(why) => {
                     close = Some(DisconnectCause::from_fix(why));
@@ -320,14 +401,14 @@ impl FixApp {
         &mut self,
         core: &mut Core,
         who: &Who,
-        session: &mut Session<MemoryStore>,
+        session: &mut Session<SessionStore>,
         msg: &Message<'_>,
         now: u64,
-        t_recv: u64,
+        at: Arrival,
     ) {
         match msg.msg_type() {
             b"D" => match NewOrderSingle::decode(msg) {
-                Ok(o) => self.new_order(core, who, session, msg, &o, now, t_recv),
+                Ok(o) => self.new_order(core, who, session, msg, &o, now, at),
                 Err(e) => self.business_reject(session, msg, e, now),
             },
             b"F" => match OrderCancelRequest::decode(msg) {
@@ -347,7 +428,7 @@ impl FixApp {
                             now,
                         );
                     };
-                    if let Err((r, slot)) = core.cancel(who, &orig, req, t_recv) {
+                    if let Err((r, slot)) = core.cancel(who, &orig, req, at) {
                         let st = slot.map(|k| status(core.orders.get(k)));
                         self.cancel_reject_now(
                             core,
@@ -364,11 +445,11 @@ impl FixApp {
                 Err(e) => self.business_reject(session, msg, e, now),
             },
             b"G" => match OrderCancelReplaceRequest::decode(msg) {
-                Ok(x) => self.replace(core, who, session, &x, now, t_recv),
+                Ok(x) => self.replace(core, who, session, &x, now, at),
                 Err(e) => self.business_reject(session, msg, e, now),
             },
             b"q" => match OrderMassCancelRequest::decode(msg) {
-                Ok(m) => self.mass_cancel(core, who, session, &m, now, t_recv),
+                Ok(m) => self.mass_cancel(core, who, session, &m, now, at),
                 Err(e) => self.business_reject(session, msg, e, now),
             },
             _ => {
@@ -386,7 +467,7 @@ impl FixApp {
 
     fn business_reject(
         &mut self,
-        session: &mut Session<MemoryStore>,
+        session: &mut Session<SessionStore>,
         msg: &Message<'_>,
         e: app::AppReject,
         now: u64,
@@ -413,11 +494,11 @@ impl FixApp {
         &mut self,
         core: &mut Core,
         who: &Who,
-        session: &mut Session<MemoryStore>,
+        session: &mut Session<SessionStore>,
         msg: &Message<'_>,
         o: &NewOrderSingle<'_>,
         now: u64,
-        t_recv: u64,
+        at: Arrival,
     ) {
         let side = match o.side {
             app::Side::Buy => Side::Buy,
@@ -473,7 +554,7 @@ impl FixApp {
             post_only,
             stp: None,
         };
-        if let Err(r) = core.enter(who, &req, t_recv) {
+        if let Err(r) = core.enter(who, &req, at) {
             self.order_reject_now(core, session, o, r, now);
         }
     }
@@ -482,10 +563,10 @@ impl FixApp {
         &mut self,
         core: &mut Core,
         who: &Who,
-        session: &mut Session<MemoryStore>,
+        session: &mut Session<SessionStore>,
         x: &OrderCancelReplaceRequest<'_>,
         now: u64,
-        t_recv: u64,
+        at: Arrival,
     ) {
         let to = CxlRejResponseTo::Replace;
         let (Some(orig), Some(new_id)) = (
@@ -526,7 +607,7 @@ impl FixApp {
             },
             _ => None,
         };
-        if let Err((r, slot)) = core.replace(who, &orig, new_id, price, x.order_qty, t_recv) {
+        if let Err((r, slot)) = core.replace(who, &orig, new_id, price, x.order_qty, at) {
             let st = slot.map(|k| status(core.orders.get(k)));
             self.cancel_reject_now(
                 core,
@@ -545,10 +626,10 @@ impl FixApp {
         &mut self,
         core: &mut Core,
         who: &Who,
-        session: &mut Session<MemoryStore>,
+        session: &mut Session<SessionStore>,
         m: &OrderMassCancelRequest<'_>,
         now: u64,
-        t_recv: u64,
+        at: Arrival,
     ) {
         let instrument = match (m.scope, m.symbol) {
             (MassCancelScope::All, _) => Ok(None),
@@ -558,7 +639,7 @@ impl FixApp {
             (MassCancelScope::Security, None) => Err(99),
         };
         let out = &mut self.out;
-        let reject = |session: &mut Session<MemoryStore>, reason: u32, out: &mut Vec<u8>| {
+        let reject = |session: &mut Session<SessionStore>, reason: u32, out: &mut Vec<u8>| {
             let r = OrderMassCancelReport {
                 cl_ord_id: Some(m.cl_ord_id),
                 order_id: Id::Text(b"NONE"),
@@ -576,7 +657,7 @@ impl FixApp {
         let (Ok(instrument), Some(req)) = (instrument, ClientId::from_bytes(m.cl_ord_id)) else {
             return reject(session, 1, out);
         };
-        if core.mass_cancel(who, req, instrument, t_recv).is_err() {
+        if core.mass_cancel(who, req, instrument, at).is_err() {
             reject(session, 99, out);
         }
     }
@@ -584,7 +665,7 @@ impl FixApp {
     fn order_reject_now(
         &mut self,
         core: &mut Core,
-        session: &mut Session<MemoryStore>,
+        session: &mut Session<SessionStore>,
         o: &NewOrderSingle<'_>,
         code: GatewayReject,
         now: u64,
@@ -625,7 +706,7 @@ impl FixApp {
     fn cancel_reject_now(
         &mut self,
         core: &mut Core,
-        session: &mut Session<MemoryStore>,
+        session: &mut Session<SessionStore>,
         cl_ord_id: &[u8],
         orig: &[u8],
         st: Option<OrdStatus>,
@@ -650,7 +731,7 @@ impl FixApp {
     fn render(
         &mut self,
         core: &Core,
-        session: &mut Session<MemoryStore>,
+        session: &mut Session<SessionStore>,
         reply: &Reply,
         exec_id: u64,
         now: u64,

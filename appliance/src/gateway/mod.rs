@@ -22,7 +22,9 @@ pub mod epoll;
 mod events;
 pub mod fix;
 pub mod instruments;
+pub mod journal;
 pub mod orders;
+pub mod recovery;
 pub mod session;
 pub mod uring;
 
@@ -31,12 +33,16 @@ use self::conn::{ConnId, ConnState, OutBuf};
 use self::core::{Core, GatewayRings, GatewaySizing};
 use self::fix::{FixHandler, FixSettings};
 use self::instruments::Instruments;
+use self::journal::GatewayJournal;
 use self::session::{SessionKind, SessionSlot};
 use crate::binary::wire::{self, credential_str, LoginRejectReason};
+use crate::recovery::records::Cause;
+use crate::rings::records::RecordTx;
 use crate::rings::stamp::StageHistograms;
 use crate::telemetry::counters::{gw as slot, GatewayCounters};
 use crate::telemetry::GatewayTelemetry;
 use crate::vocab::{DisconnectCause, Protocol};
+use ::fix::session::MessageStore;
 
 /// How often timers (heartbeats, timeouts) run while connections exist.
 pub const TIMER_INTERVAL_NS: u64 = 5_000_000;
@@ -51,6 +57,9 @@ pub struct Gateway {
     binary: BinaryHandler,
     telemetry: Option<GatewayTelemetry>,
     next_publish_ns: u64,
+    journal: Option<GatewayJournal>,
+    causes: events::Causes,
+    replay: Option<Box<recovery::Replay>>,
 }
 
 /// What a gateway reports when it stops.
@@ -80,6 +89,86 @@ impl Gateway {
             binary: BinaryHandler::new(sizing.max_connections),
             telemetry: None,
             next_publish_ns: 0,
+            journal: None,
+            causes: events::Causes::default(),
+            replay: None,
+        }
+    }
+
+    /// Journals through `tx` from now on (cold path, before the loop starts).
+    pub fn attach_journal(&mut self, tx: RecordTx) {
+        self.core.journal = Some(tx);
+        let mut j = GatewayJournal::new(self.core.id, self.sessions.len());
+        // Whatever the sessions hold now (recovered from the journal) is journaled already.
+        for (i, slot) in self.sessions.iter_mut().enumerate() {
+            let (next_out, next_in) = match &mut slot.kind {
+                SessionKind::Fix(f) => {
+                    f.session.store_mut().take_resets();
+                    let st = f.session.store();
+                    (st.next_sender_seq(), st.next_target_seq())
+                }
+                SessionKind::Binary(u) => (u.state.next_out_seq as u64, u.state.next_in_seq as u64),
+            };
+            j.recovered(i as u16, next_out, next_in);
+        }
+        self.journal = Some(j);
+    }
+
+    /// Whether output may leave now: everything this gateway journaled is durable.
+    #[inline]
+    pub fn output_durable(&self) -> bool {
+        self.core.output_durable()
+    }
+
+    /// Journals sequence numbers that moved since the last record, for every session marked
+    /// (called once per pass, after the events and timers and before the journal writes, so
+    /// one record covers a whole pass's inbound messages).
+    pub fn journal_pass(&mut self) {
+        let (Some(j), Some(tx)) = (self.journal.as_mut(), self.core.journal.as_mut()) else {
+            return;
+        };
+        if !j.has_dirty() {
+            return;
+        }
+        let mask = j.take_dirty();
+        let exec = self.fix.exec_counter();
+        for (i, slot) in self.sessions.iter_mut().enumerate() {
+            if mask & (1 << (i % 64)) == 0 {
+                continue;
+            }
+            let s = i as u16;
+            let (protocol, next_out, next_in) = match &mut slot.kind {
+                SessionKind::Fix(f) => {
+                    j.sync_fix(tx, s, f, None, exec);
+                    let st = f.session.store();
+                    (Protocol::Fix, st.next_sender_seq(), st.next_target_seq())
+                }
+                SessionKind::Binary(u) => {
+                    j.sync_binary(tx, s, u, None, exec);
+                    let st = &u.state;
+                    (
+                        Protocol::Binary,
+                        st.next_out_seq as u64,
+                        st.next_in_seq as u64,
+                    )
+                }
+            };
+            if !j.seq_if_moved(tx, s, protocol, next_out, next_in) {
+                j.mark_dirty(s);
+            }
+        }
+    }
+
+    /// Journals what changed in session `s` (messages answering `cause`, if any).
+    #[inline]
+    fn journal_session(&mut self, s: u16, cause: Option<Cause>) {
+        let (Some(j), Some(tx)) = (self.journal.as_mut(), self.core.journal.as_mut()) else {
+            return;
+        };
+        let exec = self.fix.exec_counter();
+        match &mut self.sessions[s as usize].kind {
+            SessionKind::Fix(f) => j.sync_fix(tx, s, f, cause, exec),
+            SessionKind::Binary(u) => j.sync_binary(tx, s, u, cause, exec),
         }
     }
 
@@ -190,6 +279,9 @@ impl Gateway {
         let mut did = false;
         for e in 0..self.core.engine_count() {
             for _ in 0..1024 {
+                if !self.core.journal_ready() {
+                    break;
+                }
                 let Some(msg) = self.core.pop_event(e) else {
                     break;
                 };
@@ -197,6 +289,9 @@ impl Gateway {
                 self.on_event(e, &msg);
                 self.settle();
             }
+        }
+        if self.replay.is_some() {
+            did |= self.render_backlog();
         }
         if self.binary.replaying() {
             for c in 0..self.core.conn_count() as ConnId {
@@ -241,12 +336,16 @@ impl Gateway {
             if self.core.state(c) != ConnState::Open {
                 continue;
             }
+            let session = self.core.conn(c).session;
             match self.core.conn(c).protocol {
                 Protocol::Binary => self.binary.timer(&mut self.core, c),
                 Protocol::Fix => {
-                    let fs = fix_session_of(&mut self.sessions, self.core.conn(c).session);
+                    let fs = fix_session_of(&mut self.sessions, session);
                     self.fix.timer(&mut self.core, fs, c);
                 }
+            }
+            if let Some(s) = session {
+                self.journal_session(s, None);
             }
             self.settle();
         }
@@ -292,12 +391,16 @@ impl Gateway {
             if self.core.state(c) != ConnState::Open {
                 continue;
             }
+            let session = self.core.conn(c).session;
             match self.core.conn(c).protocol {
                 Protocol::Binary => self.binary.shutdown(&mut self.core, c),
                 Protocol::Fix => {
-                    let fs = fix_session_of(&mut self.sessions, self.core.conn(c).session);
+                    let fs = fix_session_of(&mut self.sessions, session);
                     self.fix.shutdown(&mut self.core, fs, c);
                 }
+            }
+            if let Some(s) = session {
+                self.journal_session(s, None);
             }
             self.settle();
         }
@@ -455,6 +558,7 @@ impl Gateway {
         if let SessionKind::Fix(fs) = &mut slot.kind {
             self.fix.input(&mut self.core, &slot.info, fs, c);
         }
+        self.journal_session(s, None);
     }
 
     /// Binds unbound FIX connection `c` from its first message, if complete. Returns whether
@@ -496,14 +600,18 @@ impl Gateway {
             if !self.ready_for_input(c) {
                 return;
             }
-            let step = match self.core.conn(c).session {
+            let session = self.core.conn(c).session;
+            let step = match session {
                 Some(s) => {
                     let slot = &mut self.sessions[s as usize];
                     let SessionKind::Binary(u) = &mut slot.kind else {
                         return;
                     };
-                    self.binary
-                        .input(&mut self.core, c, Some((&slot.info, u.as_mut())))
+                    let step = self
+                        .binary
+                        .input(&mut self.core, c, Some((&slot.info, u.as_mut())));
+                    self.journal_session(s, None);
+                    step
                 }
                 None => self.binary.input(&mut self.core, c, None),
             };

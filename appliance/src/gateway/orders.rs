@@ -343,6 +343,117 @@ impl OrderBook {
             .count()
     }
 
+    /// Capacity (slots).
+    pub fn capacity(&self) -> usize {
+        self.orders.len()
+    }
+
+    /// Splits an order id into (gateway, generation, slot).
+    #[inline]
+    pub fn parts(order_id: OrderId) -> (u8, u32, u32) {
+        (
+            Self::gateway_of(order_id),
+            ((order_id >> SLOT_BITS) & GEN_MASK) as u32,
+            (order_id & u32::MAX as u64) as u32,
+        )
+    }
+
+    /// Recovery: puts an order entered by session `session` as `id` into the slot and
+    /// generation its order id names (as the live table had chosen them), forgetting the
+    /// finished order the slot held. The free list is rebuilt by
+    /// [`OrderBook::rebuild_free_list`] once recovery is done. Cold path.
+    pub fn restore_insert(
+        &mut self,
+        order_id: OrderId,
+        session: u16,
+        id: ClientId,
+    ) -> Result<u32, String> {
+        let (g, gen, slot) = Self::parts(order_id);
+        if g != self.gateway || slot as usize >= self.orders.len() {
+            return Err(format!(
+                "order id {order_id:#x} is not a slot of gateway {} (capacity {})",
+                self.gateway,
+                self.orders.len()
+            ));
+        }
+        let o = self.orders[slot as usize];
+        match o.state {
+            OrderState::Free => {}
+            OrderState::Done => {
+                self.index_remove_slot(o.session, &o.client_id, slot);
+                self.index_remove_slot(o.session, &o.orig_client_id, slot);
+            }
+            _ => {
+                return Err(format!(
+                    "order id {order_id:#x}: slot {slot} still holds a live order"
+                ))
+            }
+        }
+        if self.find(session, &id).is_some() {
+            return Err(format!(
+                "order id {order_id:#x}: client id {id:?} already indexed for session {session}"
+            ));
+        }
+        let o = &mut self.orders[slot as usize];
+        o.generation = gen;
+        o.state = OrderState::PendingNew;
+        o.session = session;
+        o.client_id = id;
+        o.orig_client_id = id;
+        o.pending = Pending::None;
+        o.cum_qty = 0;
+        o.cum_notional = 0;
+        self.index_insert(session, id, slot);
+        Ok(slot)
+    }
+
+    /// Rebuilds the free list from the slots' states (after recovery): free slots first,
+    /// then finished ones, each ascending. Cold path.
+    pub fn rebuild_free_list(&mut self) {
+        self.free.clear();
+        let states = |want: OrderState| {
+            self.orders
+                .iter()
+                .enumerate()
+                .filter(move |(_, o)| o.state == want)
+                .map(|(i, _)| i as u32)
+        };
+        let list: Vec<u32> = states(OrderState::Free)
+            .chain(states(OrderState::Done))
+            .collect();
+        self.free.extend(list);
+    }
+
+    /// Every slot holding an order (live, pending or finished), ascending. Cold path.
+    pub fn occupied(&self) -> impl Iterator<Item = (u32, &OrderInfo)> {
+        self.orders
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.state != OrderState::Free)
+            .map(|(i, o)| (i as u32, o))
+    }
+
+    /// Recovery from a snapshot: puts `info` into `slot` as it was, with its client ids
+    /// indexed (current, previous and a pending replace's). Cold path.
+    pub fn restore_slot(&mut self, slot: u32, info: OrderInfo) -> Result<(), String> {
+        if slot as usize >= self.orders.len()
+            || self.orders[slot as usize].state != OrderState::Free
+        {
+            return Err(format!("slot {slot} out of range or restored twice"));
+        }
+        self.orders[slot as usize] = info;
+        self.index_insert(info.session, info.client_id, slot);
+        if info.orig_client_id != info.client_id {
+            self.index_insert(info.session, info.orig_client_id, slot);
+        }
+        if let Pending::Replace(new_id) = info.pending {
+            if new_id != info.client_id && new_id != info.orig_client_id {
+                self.index_insert(info.session, new_id, slot);
+            }
+        }
+        Ok(())
+    }
+
     fn take_free_slot(&mut self) -> Option<u32> {
         while let Some(slot) = self.free.pop_front() {
             let o = self.orders[slot as usize];

@@ -5,6 +5,7 @@
 //! them into agents and threads.
 
 pub mod msg;
+pub mod records;
 pub mod ring;
 pub mod stamp;
 pub mod wait;

@@ -11,6 +11,69 @@ pub struct ToEngine {
     pub t_recv: u64,
     /// TSC when the gateway pushed it.
     pub t_push: u64,
+    /// Where it came from: what the engine journals beside the command so that a replay can
+    /// rebuild the gateway's order table and session sequence numbers too.
+    pub origin: Origin,
+}
+
+/// Gateway index meaning "no gateway" (a command the venue issued itself).
+pub const NO_GATEWAY: u8 = 0xFF;
+/// Longest client order id an [`Origin`] carries.
+pub const MAX_ID: usize = 40;
+
+/// Where a command came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// Gateway index, or [`NO_GATEWAY`].
+    pub gateway: u8,
+    /// Local session index within the gateway.
+    pub session: u16,
+    /// Sequence number of the inbound message that produced it (0: none, e.g. a cancel on
+    /// disconnect).
+    pub in_seq: u64,
+    /// Client order id length.
+    pub id_len: u8,
+    /// Client order id bytes: the new order's id, the cancel's or mass cancel's request id,
+    /// the replace's new id.
+    pub id: [u8; MAX_ID],
+}
+
+impl Default for Origin {
+    fn default() -> Self {
+        Self {
+            gateway: NO_GATEWAY,
+            session: 0,
+            in_seq: 0,
+            id_len: 0,
+            id: [0; MAX_ID],
+        }
+    }
+}
+
+impl Origin {
+    /// An origin without a client order id.
+    #[inline]
+    pub fn new(gateway: u8, session: u16, in_seq: u64) -> Self {
+        Self {
+            gateway,
+            session,
+            in_seq,
+            ..Self::default()
+        }
+    }
+
+    /// The client order id.
+    pub fn id(&self) -> &[u8] {
+        &self.id[..self.id_len as usize]
+    }
+
+    /// Sets the client order id (truncated to [`MAX_ID`]: gateway ids are shorter).
+    #[inline]
+    pub fn set_id(&mut self, id: &[u8]) {
+        let n = id.len().min(MAX_ID);
+        self.id[..n].copy_from_slice(&id[..n]);
+        self.id_len = n as u8;
+    }
 }
 
 /// An event on its way from an engine to a gateway.

@@ -16,7 +16,9 @@
 use super::agent::{phase, Agent, Reports};
 use super::drain::drain_batch;
 use crate::engine::{Engine, Event, EventKind, EventSink, Side};
+use crate::recovery::records::{kind, CommandRecord, COMMAND_RECORD_MAX};
 use crate::rings::msg::{gateway_of, FromEngine, ToEngine};
+use crate::rings::records::RecordTx;
 use crate::rings::ring::{Receiver, Sender};
 use crate::rings::stamp::{Stage, StageHistograms, Tsc};
 use crate::rings::wait::Waker;
@@ -43,6 +45,10 @@ pub struct EngineAgent {
 
 /// The engine, its rings, clocks and counters.
 struct Matching {
+    /// Engine index (journaled with each command).
+    id: u8,
+    /// Record ring to the journal agent (`None`: journaling off).
+    journal: Option<RecordTx>,
     engine: Engine,
     inputs: Vec<Receiver<ToEngine>>,
     outputs: Vec<Sender<FromEngine>>,
@@ -152,6 +158,8 @@ impl EngineAgent {
             id,
             gateway_wakers,
             m: Matching {
+                id: id as u8,
+                journal: None,
                 engine,
                 inputs,
                 outputs,
@@ -167,6 +175,11 @@ impl EngineAgent {
             stopping: false,
             role: format!("engine-{id}"),
         }
+    }
+
+    /// Journals every command through `tx` from now on (cold path, before the loop starts).
+    pub fn attach_journal(&mut self, tx: RecordTx) {
+        self.m.journal = Some(tx);
     }
 
     /// Whether a command ring has commands waiting.
@@ -202,8 +215,29 @@ impl Matching {
         let counters = &mut self.counters;
         let outputs = &mut self.outputs;
         let mut t_last = self.t_last;
+        let journal = &mut self.journal;
+        let id = self.id;
         for input in self.inputs.iter_mut() {
-            did += drain_batch(input, &mut self.engine, BATCH, |engine, msg| {
+            // Every command is journaled before it is processed: take no more than the
+            // record ring has room for.
+            let batch = match journal.as_mut() {
+                Some(j) => BATCH.min(j.room() / RecordTx::footprint(COMMAND_RECORD_MAX)),
+                None => BATCH,
+            };
+            if batch == 0 {
+                break;
+            }
+            did += drain_batch(input, &mut self.engine, batch, |engine, msg| {
+                if let Some(j) = journal.as_mut() {
+                    let r = CommandRecord {
+                        engine: id,
+                        engine_seq: engine.seq() + 1,
+                        command: msg.cmd,
+                        origin: msg.origin,
+                    };
+                    let pushed = j.push_with(kind::COMMAND, r.len(), |b| r.encode(b));
+                    debug_assert!(pushed, "room was checked for the whole batch");
+                }
                 let t_deq = tsc.now();
                 let mut sink = RingSink {
                     outputs,

@@ -21,6 +21,8 @@ pub struct GatewayAgent {
     last_timer: u64,
     shutdown_at: Option<u64>,
     role: String,
+    /// Output waits for the journal.
+    held: bool,
 }
 
 impl GatewayAgent {
@@ -34,6 +36,7 @@ impl GatewayAgent {
             last_timer: 0,
             shutdown_at: None,
             role,
+            held: false,
         }
     }
 
@@ -61,17 +64,44 @@ impl GatewayAgent {
         self.gw.poll();
     }
 
-    /// Second half of a pass: events into replies, timers, sends, telemetry.
+    /// Second half of a pass, first part: events into replies, timers, and the pass's
+    /// sequence-number records for the journal.
     #[inline]
-    pub fn after_engines(&mut self) -> usize {
+    pub fn render(&mut self) -> usize {
         let did = self.gw.poll() as usize;
         let now = self.gw.now_ns();
         if now.saturating_sub(self.last_timer) >= TIMER_INTERVAL_NS {
             self.last_timer = now;
             self.gw.on_timer();
         }
-        self.backend.flush(&mut self.gw, &mut self.scratch);
+        self.gw.journal_pass();
+        did
+    }
+
+    /// Second half of a pass, last part: sends and closes, once everything journaled is
+    /// durable (until then output waits in the connections' buffers), then telemetry.
+    /// Returns whether output is still held for the journal.
+    #[inline]
+    pub fn flush(&mut self) -> bool {
+        let held = !self.gw.output_durable();
+        if !held {
+            self.backend.flush(&mut self.gw, &mut self.scratch);
+        }
         self.gw.telemetry_tick();
+        held
+    }
+
+    /// Notes whether output is held for the journal (a shared duty cycle flushes itself).
+    #[inline]
+    pub fn set_held(&mut self, held: bool) {
+        self.held = held;
+    }
+
+    /// Second half of a pass: [`GatewayAgent::render`] then [`GatewayAgent::flush`].
+    #[inline]
+    pub fn after_engines(&mut self) -> usize {
+        let did = self.render();
+        self.held = self.flush();
         did
     }
 }
@@ -87,7 +117,7 @@ impl Agent for GatewayAgent {
     }
 
     fn has_work(&self) -> bool {
-        self.gw.engine_events_waiting()
+        self.gw.engine_events_waiting() || (self.held && self.gw.output_durable())
     }
 
     fn idle_timeout(&self) -> Option<Duration> {
@@ -119,7 +149,8 @@ impl Agent for GatewayAgent {
         }
         self.backend.close_listeners();
         self.gw.begin_shutdown();
-        self.backend.flush(&mut self.gw, &mut self.scratch);
+        self.gw.journal_pass();
+        self.held = self.flush();
         self.shutdown_at = Some(self.gw.now_ns());
     }
 

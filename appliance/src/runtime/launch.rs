@@ -430,7 +430,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
                     gateways.push(p.build(io, max_conn, sqpoll, &ready)?);
                 }
                 let fd = w2.eventfd().expect("the shared waker is eventfd-backed");
-                let duty = match SharedDuty::new(gateways, engine_agents, fd) {
+                let duty = match SharedDuty::new(gateways, engine_agents, None, fd) {
                     Ok(d) => d,
                     Err(e) => {
                         tracing::error!("shared runner: cannot wire the backends' wake-ups: {e}");

@@ -15,6 +15,7 @@ pub mod agent;
 pub mod drain;
 pub mod engine_agent;
 pub mod gateway_agent;
+pub mod journal_agent;
 pub mod launch;
 pub mod shared;
 pub mod signals;

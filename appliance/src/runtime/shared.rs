@@ -16,12 +16,16 @@
 use super::agent::{phase, Agent, Reports};
 use super::engine_agent::EngineAgent;
 use super::gateway_agent::GatewayAgent;
+use super::journal_agent::JournalAgent;
 use std::time::Duration;
 
 /// Gateways and engines composed into one duty cycle.
 pub struct SharedDuty {
     gateways: Vec<GatewayAgent>,
     engines: Vec<EngineAgent>,
+    /// The journal agent, when it runs in this duty cycle (between the replies and the
+    /// sends, so a pass's acknowledgements leave in the same pass).
+    journal: Option<JournalAgent>,
 }
 
 impl SharedDuty {
@@ -30,6 +34,7 @@ impl SharedDuty {
     pub fn new(
         mut gateways: Vec<GatewayAgent>,
         engines: Vec<EngineAgent>,
+        journal: Option<JournalAgent>,
         wake_fd: std::os::fd::RawFd,
     ) -> std::io::Result<Self> {
         if let Some((first, rest)) = gateways.split_first_mut() {
@@ -39,7 +44,11 @@ impl SharedDuty {
                 }
             }
         }
-        Ok(Self { gateways, engines })
+        Ok(Self {
+            gateways,
+            engines,
+            journal,
+        })
     }
 }
 
@@ -63,19 +72,29 @@ impl Agent for SharedDuty {
             });
         }
         for g in self.gateways.iter_mut() {
-            work += g.after_engines();
+            work += g.render();
+        }
+        if let Some(j) = self.journal.as_mut() {
+            work += j.work();
+        }
+        for g in self.gateways.iter_mut() {
+            let held = g.flush();
+            g.set_held(held);
         }
         work
     }
 
     fn has_work(&self) -> bool {
-        self.engines.iter().any(|e| e.has_work()) || self.gateways.iter().any(|g| g.has_work())
+        self.engines.iter().any(|e| e.has_work())
+            || self.gateways.iter().any(|g| g.has_work())
+            || self.journal.as_ref().is_some_and(|j| j.has_work())
     }
 
     fn idle_timeout(&self) -> Option<Duration> {
         let g = self.gateways.iter().filter_map(|g| g.idle_timeout());
         let e = self.engines.iter().filter_map(|e| e.idle_timeout());
-        g.chain(e).min()
+        let j = self.journal.iter().filter_map(|j| j.idle_timeout());
+        g.chain(e).chain(j).min()
     }
 
     fn park(&mut self, timeout: Duration) -> bool {
@@ -96,11 +115,15 @@ impl Agent for SharedDuty {
         for e in self.engines.iter_mut() {
             e.on_stop(p);
         }
+        if let Some(j) = self.journal.as_mut() {
+            j.on_stop(p);
+        }
     }
 
     fn phase_done(&self, p: u8) -> bool {
         self.gateways.iter().all(|g| g.phase_done(p))
             && self.engines.iter().all(|e| e.phase_done(p))
+            && self.journal.as_ref().is_none_or(|j| j.phase_done(p))
     }
 
     fn on_close(&mut self) {
@@ -109,6 +132,9 @@ impl Agent for SharedDuty {
         }
         for e in self.engines.iter_mut() {
             e.on_close();
+        }
+        if let Some(j) = self.journal.as_mut() {
+            j.on_close();
         }
     }
 

@@ -75,6 +75,13 @@ impl MemoryStore {
         }
     }
 
+    /// Every stored message, oldest first, with its MsgSeqNum (for snapshots of the store).
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        self.entries
+            .iter()
+            .map(|e| (e.seq, &self.arena[e.start..e.start + e.len]))
+    }
+
     /// Messages evicted so far to make room (never resendable).
     pub fn evicted(&self) -> u64 {
         self.evicted

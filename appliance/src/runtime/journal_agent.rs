@@ -1,0 +1,252 @@
+//! The journal agent: takes the records the engines and gateways push into their record
+//! rings, writes them to the journal's segment files, and publishes, ring by ring, how many
+//! are durable under the acknowledgement policy. Gateways release output only when their own
+//! records are durable; the order in which this agent writes makes that enough.
+//!
+//! **Why a gateway's own records are enough.** A gateway's `OUT` record for a reply is pushed
+//! after the gateway received the engine's event, which the engine produced after pushing the
+//! command's `COMMAND` record. Each pass therefore first notes how many bytes wait in every
+//! gateway ring, then drains every engine ring completely, then the gateway rings up to the
+//! noted amounts: any `COMMAND` a noted gateway record depends on was pushed before it, so it
+//! lands earlier in the file. Writes go out in file order and a crash only loses a suffix
+//! (a torn tail is cut at the last whole record), so a durable `OUT` implies a durable
+//! `COMMAND`.
+//!
+//! **Policies** (`journal.ack`): `written` publishes after `pwrite` returned (the records are
+//! in the kernel: they survive the process dying, not the machine); `fsync` publishes after
+//! `fdatasync` (group commit: everything taken in a pass shares one). A write that fails keeps
+//! the records in the writer's buffer and is retried on the next pass; nothing is published
+//! meanwhile, so nothing that depends on those records leaves the appliance.
+
+use super::agent::{phase, Agent, Reports};
+use crate::journal::JournalWriter;
+use crate::rings::records::RecordRx;
+use crate::rings::wait::Waker;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// When a record counts as durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckPolicy {
+    /// Handed to the kernel (`pwrite` returned).
+    Written,
+    /// On disk (`fdatasync` returned).
+    Fsync,
+}
+
+/// Counters the journal agent publishes (single writer).
+#[derive(Debug, Default)]
+pub struct JournalStats {
+    /// Records written.
+    pub records: AtomicU64,
+    /// Write passes (`pwrite` batches).
+    pub writes: AtomicU64,
+    /// `fdatasync` calls.
+    pub syncs: AtomicU64,
+    /// Failed writes or syncs.
+    pub errors: AtomicU64,
+    /// Set while the last write failed (cleared by the next successful one).
+    pub failing: AtomicBool,
+    /// The last journal sequence number written.
+    pub written_seq: AtomicU64,
+    /// The last journal sequence number synced (policy `fsync`).
+    pub synced_seq: AtomicU64,
+    /// The first error of a failing spell, for the cold side to log (taken when logged).
+    pub last_error: Mutex<Option<String>>,
+}
+
+/// Where the writer goes when the agent closes (the runtime appends the shutdown record).
+pub type WriterHandoff = Arc<Mutex<Option<JournalWriter>>>;
+
+/// The journal agent.
+pub struct JournalAgent {
+    writer: Option<JournalWriter>,
+    engines: Vec<RecordRx>,
+    gateways: Vec<RecordRx>,
+    gateway_wakers: Vec<Arc<Waker>>,
+    policy: AckPolicy,
+    /// Bytes waiting in each gateway ring at the start of a pass.
+    noted: Vec<usize>,
+    /// Records taken from each ring so far (engines, then gateways).
+    taken: Vec<u64>,
+    /// Taken but not yet durable, per ring.
+    pending: bool,
+    stats: Arc<JournalStats>,
+    handoff: WriterHandoff,
+    stopping: bool,
+}
+
+impl JournalAgent {
+    /// An agent writing through `writer` (opened by recovery, so it continues the journal).
+    pub fn new(
+        writer: JournalWriter,
+        engines: Vec<RecordRx>,
+        gateways: Vec<RecordRx>,
+        gateway_wakers: Vec<Arc<Waker>>,
+        policy: AckPolicy,
+        stats: Arc<JournalStats>,
+        handoff: WriterHandoff,
+    ) -> Self {
+        let rings = engines.len() + gateways.len();
+        Self {
+            writer: Some(writer),
+            noted: vec![0; gateways.len()],
+            taken: vec![0; rings],
+            engines,
+            gateways,
+            gateway_wakers,
+            policy,
+            pending: false,
+            stats,
+            handoff,
+            stopping: false,
+        }
+    }
+
+    /// Whether any ring has records waiting.
+    pub fn has_input(&self) -> bool {
+        self.engines
+            .iter()
+            .chain(&self.gateways)
+            .any(|r| r.available() > 0)
+    }
+
+    /// One pass: note the gateway rings, drain the engine rings, take the noted gateway
+    /// records, write (and sync), publish. Returns the records taken.
+    #[inline]
+    pub fn work(&mut self) -> usize {
+        let Some(writer) = self.writer.as_mut() else {
+            return 0;
+        };
+        for (n, g) in self.noted.iter_mut().zip(&self.gateways) {
+            *n = g.available();
+        }
+        let full = std::cell::Cell::new(false);
+        let mut append = |kind: u16, payload: &[u8]| match writer.append(kind, payload) {
+            Ok(_) => true,
+            Err(_) => {
+                // The writer's buffer is full (a write is failing, or one pass brought more
+                // than it holds): the record stays in its ring for a later pass.
+                full.set(true);
+                false
+            }
+        };
+        let mut took = 0u64;
+        let e = self.engines.len();
+        for (i, rx) in self.engines.iter_mut().enumerate() {
+            let n = rx.take(usize::MAX, &mut append);
+            self.taken[i] += n;
+            took += n;
+        }
+        // Gateway records only once every engine ring is drained (see the module docs).
+        if !full.get() {
+            for (i, rx) in self.gateways.iter_mut().enumerate() {
+                let n = rx.take(self.noted[i], &mut append);
+                self.taken[e + i] += n;
+                took += n;
+            }
+        }
+        if took > 0 {
+            self.pending = true;
+        }
+        if self.pending {
+            self.flush();
+        }
+        took as usize
+    }
+
+    /// Writes (and syncs) what was taken, then publishes it durable.
+    fn flush(&mut self) {
+        let Some(writer) = self.writer.as_mut() else {
+            return;
+        };
+        let before = writer.written_seq();
+        let mut result = writer.write();
+        self.stats.writes.fetch_add(1, Ordering::Relaxed);
+        if result.is_ok() && self.policy == AckPolicy::Fsync {
+            result = writer.sync();
+            self.stats.syncs.fetch_add(1, Ordering::Relaxed);
+        }
+        match result {
+            Ok(()) => {
+                let written = writer.written_seq();
+                self.stats
+                    .records
+                    .fetch_add(written - before, Ordering::Relaxed);
+                self.stats.written_seq.store(written, Ordering::Relaxed);
+                self.stats
+                    .synced_seq
+                    .store(writer.synced_seq(), Ordering::Relaxed);
+                self.stats.failing.store(false, Ordering::Relaxed);
+                self.pending = false;
+                for (i, rx) in self.engines.iter().chain(&self.gateways).enumerate() {
+                    rx.publish_durable(self.taken[i]);
+                }
+                for w in &self.gateway_wakers {
+                    w.wake_after_publish();
+                }
+            }
+            Err(err) => {
+                // Counted and flagged; the cold side logs it (no logging on this thread).
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                self.stats.failing.store(true, Ordering::Relaxed);
+                if let Ok(mut e) = self.stats.last_error.lock() {
+                    if e.is_none() {
+                        *e = Some(err.to_string());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The agent's counters.
+    pub fn stats(&self) -> &Arc<JournalStats> {
+        &self.stats
+    }
+}
+
+impl Agent for JournalAgent {
+    fn role(&self) -> &str {
+        "journal"
+    }
+
+    #[inline]
+    fn do_work(&mut self) -> usize {
+        self.work()
+    }
+
+    fn has_work(&self) -> bool {
+        self.pending || self.has_input()
+    }
+
+    fn idle_timeout(&self) -> Option<Duration> {
+        // A failing write is retried every few milliseconds.
+        self.pending.then(|| Duration::from_millis(5))
+    }
+
+    fn first_phase(&self) -> u8 {
+        phase::AFTER_ENGINES
+    }
+
+    fn on_stop(&mut self, p: u8) {
+        if p == phase::AFTER_ENGINES {
+            self.stopping = true;
+        }
+    }
+
+    fn phase_done(&self, p: u8) -> bool {
+        p != phase::AFTER_ENGINES || (self.stopping && !self.pending && !self.has_input())
+    }
+
+    fn on_close(&mut self) {
+        // Whatever is left (a failing disk at shutdown) gets one last try, then the writer
+        // goes to the runtime, which appends the shutdown record.
+        self.work();
+        if let Ok(mut h) = self.handoff.lock() {
+            *h = self.writer.take();
+        }
+    }
+
+    fn report(&self, _into: &mut Reports) {}
+}
