@@ -1,6 +1,7 @@
 //! The monitoring assets against the real tools and a running appliance: `promtool` checks
-//! and rule unit tests, every metric name used by an alert or a dashboard exists on a live
-//! `/metrics`, and a real Prometheus server scrapes the appliance under load.
+//! and rule unit tests, `promtool check metrics` finds nothing to lint on a live `/metrics`,
+//! every metric name used by an alert or a dashboard exists there, and a real Prometheus
+//! server scrapes the appliance under load.
 //!
 //! Needs `promtool` and `prometheus` (Debian package `prometheus`; `scripts/ci/30-test.sh`
 //! and `scripts/ci/50-monitoring.sh` install it).
@@ -38,6 +39,49 @@ fn promtool_accepts_the_config_and_rules_and_the_rule_tests_pass() {
     promtool(&["check", "config", "prometheus.yml"]);
     promtool(&["check", "rules", "alerts.yml"]);
     promtool(&["test", "rules", "tests/alerts_test.yml"]);
+}
+
+/// `promtool check metrics` reads a page on stdin and lists what breaks Prometheus's naming
+/// and labelling conventions (a `quantile` label outside a summary, a counter without
+/// `_total`, ...), exiting non-zero; a page from an appliance under load must give nothing.
+#[test]
+fn promtool_finds_nothing_to_lint_on_a_live_metrics_page() {
+    let app = start_with_telemetry(50);
+    let addr = app.exporter_addr.unwrap();
+    let _clients = trade_load(&app, 5);
+    // A page with every family moved by the load.
+    let page = scrape_until(addr, Duration::from_secs(10), |p| {
+        sample(p, "appliance_trades_total", r#"symbol="ACME""#) == Some(5.0)
+    });
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run promtool ({e}): install it with `{INSTALL}`"));
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(page.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics ({}):\n{report}",
+        out.status
+    );
+    // The latency quantiles are there, as gauges labelled `q`.
+    assert!(
+        page.contains("appliance_latency_window_quantile_seconds{"),
+        "{page}"
+    );
+    app.stop();
 }
 
 /// Every expression in `alerts.yml` and every `expr`/`query` in the dashboards.

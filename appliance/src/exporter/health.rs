@@ -1,4 +1,5 @@
-//! `/health/live` and `/health/ready`: JSON bodies and their status codes (cold path).
+//! `/health`, `/health/live` and `/health/ready`: JSON bodies and their status codes (cold
+//! path).
 //!
 //! Live means the process answers (the exporter thread runs): a supervisor restarts the
 //! appliance only when this fails. Ready means it can take orders: every engine is in its
@@ -52,6 +53,14 @@ impl Readiness {
     }
 }
 
+/// JSON body of `/health`, the plain check for tools that expect one fixed path (load
+/// balancers, container runtimes): always answered 200, like `/health/live`, because an
+/// answer means the process is alive; `ready` is informative (route order flow on
+/// `/health/ready`, which says 503 when not ready).
+pub fn health_body(ready: bool) -> String {
+    format!(r#"{{"status":"live","ready":{ready}}}"#)
+}
+
 /// JSON body of `/health/live`.
 pub fn live_body(uptime_seconds: f64, version: &str) -> String {
     serde_json::json!({
@@ -78,5 +87,6 @@ mod tests {
         assert_eq!(Readiness::new(2, 2, 0, 1).ready_body().0, 503);
         let live: serde_json::Value = serde_json::from_str(&live_body(1.5, "0.1.0")).unwrap();
         assert_eq!(live["status"], "live");
+        assert_eq!(health_body(false), r#"{"status":"live","ready":false}"#);
     }
 }

@@ -1,20 +1,13 @@
-//! The exporter's HTTP/1.1 server: GET (and HEAD) only, one request per connection, answered
-//! on the exporter thread itself (cold path).
+//! The exporter's HTTP/1.1 messages: GET (and HEAD) only, one request per connection
+//! (`Connection: close`). The sockets are driven by [`super::server`] on the exporter thread.
 //!
 //! Why not a library: the exporter must stay one `SCHED_IDLE` thread on a housekeeping core,
 //! and the servers on crates.io bring their own worker threads or an async runtime. Scrapers
 //! (Prometheus, load balancers' health checks) send one short GET and read the answer, which
-//! is all this handles; every read and write has a timeout, so a stuck client costs the
-//! exporter at most [`IO_TIMEOUT`], never a hot thread anything.
+//! is all this handles.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
-
-/// Longest a client may take to send its request or read the answer.
-pub const IO_TIMEOUT: Duration = Duration::from_secs(2);
-/// Largest request head accepted.
-const MAX_HEAD: usize = 8 << 10;
+/// Largest request head accepted (answered 431 beyond).
+pub const MAX_HEAD: usize = 8 << 10;
 
 /// A request line reduced to what the exporter routes on.
 #[derive(Debug, PartialEq, Eq)]
@@ -46,6 +39,11 @@ impl Response {
         }
     }
 
+    /// A plain-text answer carrying only the status's reason phrase.
+    pub fn status(status: u16) -> Self {
+        Self::text(status, format!("{}\n", reason(status)))
+    }
+
     /// A plain-text answer.
     pub fn text(status: u16, body: impl Into<String>) -> Self {
         Self {
@@ -62,6 +60,7 @@ fn reason(status: u16) -> &'static str {
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "",
@@ -92,30 +91,8 @@ pub fn parse(head: &[u8]) -> Result<Request, u16> {
     Ok(Request { head_only, path })
 }
 
-/// Reads one request from `stream`, answers it with `route`, and closes.
-pub fn serve(mut stream: TcpStream, route: impl FnOnce(&Request) -> Response) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-    let mut head = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
-    let complete = loop {
-        if head.windows(4).any(|w| w == b"\r\n\r\n") {
-            break true;
-        }
-        if head.len() > MAX_HEAD {
-            break false;
-        }
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break false,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    };
-    let (resp, head_only) = match complete.then(|| parse(&head)) {
-        Some(Ok(req)) => (route(&req), req.head_only),
-        Some(Err(code)) => (Response::text(code, reason(code)), false),
-        None => (Response::text(400, "incomplete request"), false),
-    };
+/// The bytes on the wire for `resp` (the head only for a HEAD request).
+pub fn encode(resp: &Response, head_only: bool) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         resp.status,
@@ -127,8 +104,7 @@ pub fn serve(mut stream: TcpStream, route: impl FnOnce(&Request) -> Response) {
     if !head_only {
         out.extend_from_slice(&resp.body);
     }
-    let _ = stream.write_all(&out);
-    let _ = stream.shutdown(std::net::Shutdown::Write);
+    out
 }
 
 #[cfg(test)]
@@ -153,5 +129,17 @@ mod tests {
         assert_eq!(parse(b"GET /metrics\r\n\r\n"), Err(400));
         assert_eq!(parse(b"GET /metrics SPDY/3\r\n\r\n"), Err(400));
         assert_eq!(parse(b"\xff\xfe / HTTP/1.1\r\n\r\n"), Err(400));
+    }
+
+    #[test]
+    fn answers_carry_their_length_and_head_requests_no_body() {
+        let r = Response::json(200, "{}".into());
+        let full = String::from_utf8(encode(&r, false)).unwrap();
+        assert!(full.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(full.contains("Content-Length: 2\r\n") && full.ends_with("\r\n\r\n{}"));
+        let head = String::from_utf8(encode(&r, true)).unwrap();
+        assert!(head.ends_with("Connection: close\r\n\r\n"), "{head}");
+        let refused = String::from_utf8(encode(&Response::status(431), false)).unwrap();
+        assert!(refused.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
     }
 }

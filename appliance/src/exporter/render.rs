@@ -8,6 +8,7 @@
 //! cumulative HdrHistogram ([`BUCKETS_NS`], base unit seconds).
 
 use super::health::Readiness;
+use super::server::ServerStats;
 use crate::engine::{CancelReason, OrdType, Side};
 use crate::rings::ring::RingStats;
 use crate::rings::stamp::{Stage, StageHistograms};
@@ -24,7 +25,8 @@ use prometheus::Encoder;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-/// Quantiles exported for each stage, with their label values.
+/// Quantiles exported for each stage (`appliance_latency_window_quantile_seconds`), with
+/// their `q` label values; `q="1"` (the maximum) is added after them.
 pub const QUANTILES: [(f64, &str); 5] = [
     (0.5, "0.5"),
     (0.9, "0.9"),
@@ -241,6 +243,7 @@ pub fn render(
     src: &Sources,
     total: &StageHistograms,
     window: &StageHistograms,
+    conns: &ServerStats,
     process: Option<&prometheus::process_collector::ProcessCollector>,
 ) -> String {
     let mut f = Families::default();
@@ -249,6 +252,7 @@ pub fn render(
     sessions(&mut f, src);
     rings_and_engines(&mut f, src);
     build_and_health(&mut f, src);
+    exporter(&mut f, conns);
     if let Some(p) = process {
         f.0.extend(p.collect());
     }
@@ -284,30 +288,27 @@ fn latency(f: &mut Families, total: &StageHistograms, window: &StageHistograms) 
             } else {
                 h.value_at_quantile(quantile) as f64 / 1e9
             };
-            q.push((
-                vec![("stage", s.name().into()), ("quantile", label.into())],
-                v,
-            ));
+            q.push((vec![("stage", s.name().into()), ("q", label.into())], v));
         }
         let max = if h.is_empty() {
             f64::NAN
         } else {
             h.max() as f64 / 1e9
         };
-        q.push((
-            vec![("stage", s.name().into()), ("quantile", "1".into())],
-            max,
-        ));
+        q.push((vec![("stage", s.name().into()), ("q", "1".into())], max));
         n.push((l1("stage", s.name()), h.len() as f64));
     }
+    // A gauge, not a summary: these quantiles cover one scrape window with no matching
+    // cumulative _sum/_count (appliance_latency_seconds has those), and Prometheus reserves
+    // the `quantile` label for summaries, hence `q` (docs/monitoring.md, "Latency").
     f.gauge(
-        "appliance_latency_quantile_seconds",
-        "HdrHistogram quantiles of each stage over the samples handed over since the previous scrape (quantile=\"1\" is the maximum; NaN when there were none).",
+        "appliance_latency_window_quantile_seconds",
+        "HdrHistogram quantiles of each stage over the samples handed over since the previous scrape (q=\"1\" is the maximum; NaN when there were none).",
         q,
     );
     f.gauge(
         "appliance_latency_window_samples",
-        "Samples behind appliance_latency_quantile_seconds (since the previous scrape).",
+        "Samples behind appliance_latency_window_quantile_seconds (since the previous scrape).",
         n,
     );
 }
@@ -672,6 +673,17 @@ fn build_and_health(f: &mut Families, src: &Sources) {
             .iter()
             .map(|(b, n)| (l1("backing", b.as_str()), *n as f64))
             .collect(),
+    );
+}
+
+fn exporter(f: &mut Families, conns: &ServerStats) {
+    f.counter(
+        "appliance_exporter_connections_dropped_total",
+        "Exporter connections closed before their answer was sent: at the request deadline (deadline) or to free a slot for a newer connection (table_full).",
+        vec![
+            (l1("reason", "deadline"), conns.dropped_deadline as f64),
+            (l1("reason", "table_full"), conns.dropped_table_full as f64),
+        ],
     );
 }
 
