@@ -195,6 +195,21 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     let _ = crate::platform::notify_stopping();
     let stopped = running.stop();
+    match stopped.replica_hash {
+        Some(h) if h == stopped.state_hash => tracing::info!(
+            "state hash at shutdown {:016x}; the journal's replica agrees (final snapshot written)",
+            stopped.state_hash
+        ),
+        Some(h) => tracing::error!(
+            "state hash at shutdown {:016x}, but the journal's replica has {h:016x}: replay is \
+             not deterministic (a bug)",
+            stopped.state_hash
+        ),
+        None => tracing::info!("state hash at shutdown {:016x}", stopped.state_hash),
+    }
+    if let Some(e) = &stopped.journal_error {
+        tracing::error!("journal at shutdown: {e}");
+    }
     let summary = stopped.histograms.summary();
     eprint!("latency (TSC, inside the appliance):\n{summary}");
     if let Some(path) = args.histograms {

@@ -17,12 +17,18 @@ fn temp_config(name: &str, text: &str) -> std::path::PathBuf {
     p
 }
 
-fn ephemeral_config() -> String {
+/// The default configuration on ephemeral ports, journaling into `journal`.
+fn ephemeral_config(journal: &std::path::Path) -> String {
     appliance::config::DEFAULT_TOML
         .replace("127.0.0.1:9878", "127.0.0.1:0")
         .replace("127.0.0.1:9879", "127.0.0.1:0")
         .replace("127.0.0.1:9100", "127.0.0.1:0")
         .replace("max_orders = 1_000_000", "max_orders = 65_536")
+        .replace("segment_mib = 64", "segment_mib = 4")
+        .replace(
+            "dir = \"appliance-data\"",
+            &format!("dir = {:?}", journal.display().to_string()),
+        )
 }
 
 #[test]
@@ -112,7 +118,8 @@ fn check_host_reports_json_items() {
 
 #[test]
 fn sigterm_shuts_down_gracefully_with_exit_zero() {
-    let p = temp_config("run", &ephemeral_config());
+    let journal = tempfile::tempdir().unwrap();
+    let p = temp_config("run", &ephemeral_config(journal.path()));
     let mut child = bin()
         .args(["run", "--config"])
         .arg(&p)
@@ -166,4 +173,12 @@ fn sigterm_shuts_down_gracefully_with_exit_zero() {
         log.contains("wire_to_wire"),
         "latency summary printed at shutdown:\n{log}"
     );
+    assert!(
+        log.contains("the journal's replica agrees (final snapshot written)"),
+        "the shutdown snapshot and its hash check:\n{log}"
+    );
+    let snaps = std::fs::read_dir(journal.path().join("snapshots"))
+        .unwrap()
+        .count();
+    assert!(snaps >= 1, "a snapshot at shutdown");
 }

@@ -8,14 +8,15 @@ mod support;
 use appliance::binary::wire::{self, ClientMessage, ServerMessage};
 use appliance::config::IoBackend;
 use appliance::config::Threading;
-use net::{start_mode, test_config, BinClient};
+use net::{journaled_config, start_mode, test_config, BinClient};
 use std::time::Duration;
 use support::enter;
 
 const PX: i64 = 1_000_000;
 
 fn scenario(io: IoBackend, mode: Threading) {
-    let cfg = test_config();
+    // Journaled: the scenario runs with every acknowledgement waiting for the journal.
+    let (cfg, _journal) = journaled_config();
     let app = start_mode(&cfg, io, mode);
     let expected = match io {
         IoBackend::Epoll => "epoll",

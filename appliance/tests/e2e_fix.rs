@@ -11,7 +11,7 @@ use appliance::binary::wire::ServerMessage;
 use appliance::config::{IoBackend, Threading};
 use fix::app::{Side, TimeInForce};
 use fixclient::FixClient;
-use net::{start_mode, test_config, BinClient};
+use net::{journaled_config, start_mode, test_config, BinClient};
 use std::time::Duration;
 
 const PX: i64 = 1_000_000; // 100.0000
@@ -25,7 +25,8 @@ fn check_er(m: &fixclient::FixMsg) {
 }
 
 fn two_fix_clients_cross_cancel_replace_and_get_rejects(mode: Threading) {
-    let app = start_mode(&test_config(), IoBackend::Auto, mode);
+    let (cfg, _journal) = journaled_config();
+    let app = start_mode(&cfg, IoBackend::Auto, mode);
     let mut buyer = FixClient::logon(app.fix_addr, "CLIENT1");
     let mut seller = FixClient::logon(app.fix_addr, "CLIENT2");
 

@@ -20,14 +20,12 @@ use support::enter;
 const ACME: i64 = 1_000_000;
 const BOLT: i64 = 500_000;
 
-fn two_by_two() -> Config {
-    let text = net::test_config()
-        .to_toml()
-        .replace("threads = 1", "threads = 2")
-        .replace(
-            "[binary]\nlisten = \"127.0.0.1:0\"\ngateway = 0",
-            "[binary]\nlisten = \"127.0.0.1:0\"\ngateway = 1",
-        );
+fn two_by_two() -> (Config, tempfile::TempDir) {
+    let (cfg, dir) = net::journaled_config();
+    let text = cfg.to_toml().replace("threads = 1", "threads = 2").replace(
+        "[binary]\nlisten = \"127.0.0.1:0\"\ngateway = 0",
+        "[binary]\nlisten = \"127.0.0.1:0\"\ngateway = 1",
+    );
     let cfg = Config::from_toml(&text).expect("2x2 configuration");
     assert_eq!((cfg.engine.threads, cfg.gateway.threads), (2, 2));
     assert_eq!((cfg.fix.gateway, cfg.binary.gateway), (0, 1));
@@ -41,11 +39,12 @@ fn two_by_two() -> Config {
         vec![0, 1, 0],
         "ACME, BOLT, CRUX sharded over two engines"
     );
-    cfg
+    (cfg, dir)
 }
 
 fn scenario(io: IoBackend, mode: Threading) {
-    let app = start_mode(&two_by_two(), io, mode);
+    let (cfg, _journal) = two_by_two();
+    let app = start_mode(&cfg, io, mode);
     assert_eq!(app.backends.len(), 2);
     let mut fix = FixClient::logon(app.fix_addr, "CLIENT1");
     let mut bin = BinClient::login(app.binary_addr, "CLIENT2");
@@ -162,7 +161,8 @@ both_modes!(on_epoll => two_gateways_two_engines_epoll_shared, two_gateways_two_
 /// minute, the only other way out of the sleep is the 1 s safety timeout, so an answer within
 /// half of that proves the wake-up path (a lost wake-up costs the whole second).
 fn second_gateway_wakes(io: IoBackend) {
-    let text = two_by_two()
+    let (cfg, _journal) = two_by_two();
+    let text = cfg
         .to_toml()
         .replace("interval_ms = 1000", "interval_ms = 60000");
     let cfg = Config::from_toml(&text).unwrap();

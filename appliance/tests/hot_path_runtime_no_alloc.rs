@@ -1,7 +1,8 @@
 //! Proof that the running appliance's hot threads allocate nothing after warm-up: the real
-//! runtime (agents, runners, the io_uring backend, the engine agent's ring sink, telemetry
-//! publication) serves real TCP clients, binary and FIX, while a counting global allocator
-//! watches every hot thread, in both threading modes.
+//! runtime (agents, runners, the io_uring backend, the engine agent's ring sink, the journal's
+//! record rings and, in shared mode, the journal agent, telemetry publication) serves real
+//! TCP clients, binary and FIX, while a counting global allocator watches every hot thread,
+//! in both threading modes.
 //!
 //! The hot threads are marked through `StartOptions::on_hot_thread_start`; the client threads
 //! and the exporter are not watched (they may allocate).
@@ -117,7 +118,8 @@ fn fix_flow(c: &mut FixClient, first: u64, rounds: u64) {
 fn runtime_allocates_nothing(mode: Threading) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     HOT_THREADS.store(0, Ordering::Relaxed);
-    let cfg = net::test_config();
+    // Journaled: the engines' and gateways' record pushes are on the hot path too.
+    let (cfg, _journal) = net::journaled_config();
     let app = launch::start(
         &cfg,
         &StartOptions {
@@ -128,9 +130,10 @@ fn runtime_allocates_nothing(mode: Threading) {
         },
     )
     .expect("appliance starts");
+    // Shared: one thread. Dedicated: the gateway, the engine and the journal agent.
     let expected_hot = match mode {
         Threading::Shared => 1,
-        _ => 2,
+        _ => 3,
     };
     assert_eq!(HOT_THREADS.load(Ordering::Relaxed), expected_hot);
     let mut buyer = BinClient::login(app.binary_addr, "CLIENT1");

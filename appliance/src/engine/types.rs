@@ -37,7 +37,6 @@ pub type ExecId = u64;
 /// Decodes a `#[repr(u8)]` enum from its stable numeric value.
 pub(crate) trait FromU8: Sized {
     /// The value with this number, if any.
-
     fn from_u8(v: u8) -> Option<Self>;
 }
 

@@ -3,9 +3,8 @@
 //!
 //! Live means the process answers (the exporter thread runs): a supervisor restarts the
 //! appliance only when this fails. Ready means it can take orders: every engine is in its
-//! loop, every gateway is listening, and recovery is complete. There is no journal yet, so
-//! there is nothing to recover; the field is reported (always true) so that dashboards and
-//! load balancers already look at it when recovery arrives.
+//! loop, every gateway is listening, and recovery from the journal is complete (the exporter
+//! starts before recovery, so `/health/ready` answers 503 while it runs).
 
 use serde::Serialize;
 
@@ -25,13 +24,19 @@ pub struct Readiness {
     /// Whether recovery (journal replay) is complete.
     pub recovery_complete: bool,
     /// What recovery did.
-    pub recovery: &'static str,
+    pub recovery: String,
 }
 
 impl Readiness {
-    /// Readiness from the counts of running engines and listening gateways.
-    pub fn new(engines_running: usize, engines: usize, listening: usize, gateways: usize) -> Self {
-        let recovery_complete = true;
+    /// Readiness from the counts of running engines and listening gateways, and recovery.
+    pub fn new(
+        engines_running: usize,
+        engines: usize,
+        listening: usize,
+        gateways: usize,
+        recovery_complete: bool,
+        recovery: String,
+    ) -> Self {
         Self {
             ready: engines_running == engines && listening == gateways && recovery_complete,
             engines_running,
@@ -39,7 +44,7 @@ impl Readiness {
             gateways_listening: listening,
             gateways,
             recovery_complete,
-            recovery: "no journal configured: nothing to recover",
+            recovery,
         }
     }
 
@@ -76,15 +81,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ready_only_when_every_engine_runs_and_every_gateway_listens() {
-        let r = Readiness::new(2, 2, 1, 1);
+    fn ready_only_when_every_engine_runs_every_gateway_listens_and_recovery_is_done() {
+        let r = Readiness::new(2, 2, 1, 1, true, "done".into());
         let (code, body) = r.ready_body();
         assert_eq!(code, 200);
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["ready"], true);
         assert_eq!(v["recovery_complete"], true);
-        assert_eq!(Readiness::new(1, 2, 1, 1).ready_body().0, 503);
-        assert_eq!(Readiness::new(2, 2, 0, 1).ready_body().0, 503);
+        assert_eq!(v["recovery"], "done");
+        assert_eq!(
+            Readiness::new(1, 2, 1, 1, true, String::new())
+                .ready_body()
+                .0,
+            503
+        );
+        assert_eq!(
+            Readiness::new(2, 2, 0, 1, true, String::new())
+                .ready_body()
+                .0,
+            503
+        );
+        let recovering = Readiness::new(2, 2, 1, 1, false, "recovering".into());
+        assert_eq!(recovering.ready_body().0, 503, "not ready while recovering");
         let live: serde_json::Value = serde_json::from_str(&live_body(1.5, "0.1.0")).unwrap();
         assert_eq!(live["status"], "live");
         assert_eq!(health_body(false), r#"{"status":"live","ready":false}"#);

@@ -120,6 +120,12 @@ pub struct Sources {
     pub instruments: Vec<InstrumentLabel>,
     /// The threading mode.
     pub threading: ThreadingLabel,
+    /// Start-up recovery.
+    pub recovery: Arc<crate::recovery::RecoveryStatus>,
+    /// The journal agent's counters (`None`: journaling off).
+    pub journal: Option<Arc<crate::runtime::journal_agent::JournalStats>>,
+    /// The snapshotter's counters (`None`: journaling off).
+    pub snapshots: Option<Arc<crate::recovery::snapshotter::SnapshotStats>>,
 }
 
 impl Sources {
@@ -127,7 +133,19 @@ impl Sources {
     pub fn readiness(&self) -> Readiness {
         let running = self.engines.iter().filter(|e| e.status.running()).count();
         let listening = self.gateways.iter().filter(|g| g.status.running()).count();
-        Readiness::new(running, self.engines.len(), listening, self.gateways.len())
+        let recovery = match (self.journal.is_some(), self.recovery.report()) {
+            (false, _) => "journal.ack = off: nothing to recover".to_string(),
+            (true, None) => "recovering from the journal".to_string(),
+            (true, Some(r)) => r.summary(),
+        };
+        Readiness::new(
+            running,
+            self.engines.len(),
+            listening,
+            self.gateways.len(),
+            self.recovery.is_complete(),
+            recovery,
+        )
     }
 }
 
@@ -252,6 +270,7 @@ pub fn render(
     sessions(&mut f, src);
     rings_and_engines(&mut f, src);
     build_and_health(&mut f, src);
+    durability(&mut f, src);
     exporter(&mut f, conns);
     if let Some(p) = process {
         f.0.extend(p.collect());
@@ -663,7 +682,7 @@ fn build_and_health(f: &mut Families, src: &Sources) {
     );
     f.gauge(
         "appliance_recovery_complete",
-        "1 once recovery is complete (always 1: there is no journal to replay yet).",
+        "1 once start-up recovery from the journal is complete (1 at once when journal.ack = off).",
         vec![(vec![], r.recovery_complete as u8 as f64)],
     );
     f.gauge(
@@ -673,6 +692,116 @@ fn build_and_health(f: &mut Families, src: &Sources) {
             .iter()
             .map(|(b, n)| (l1("backing", b.as_str()), *n as f64))
             .collect(),
+    );
+}
+
+fn durability(f: &mut Families, src: &Sources) {
+    let (Some(j), Some(sn)) = (&src.journal, &src.snapshots) else {
+        return;
+    };
+    if let Some(r) = src.recovery.report() {
+        f.gauge(
+            "appliance_recovery_seconds",
+            "How long start-up recovery took (newest valid snapshot plus the journal's tail).",
+            vec![(vec![], r.elapsed.as_secs_f64())],
+        );
+        f.gauge(
+            "appliance_recovery_records",
+            "Journal records replayed at start-up after the snapshot.",
+            vec![(vec![], r.records as f64)],
+        );
+        f.gauge(
+            "appliance_recovery_resting_orders",
+            "Resting orders rebuilt by start-up recovery.",
+            vec![(vec![], r.resting_orders as f64)],
+        );
+        f.gauge(
+            "appliance_journal_torn_tail_cut_bytes",
+            "Bytes of an interrupted write cut from the journal's tail at start-up (0: none).",
+            vec![(
+                vec![],
+                r.torn_tail.as_ref().map_or(0.0, |t| t.garbage_bytes as f64),
+            )],
+        );
+        f.gauge(
+            "appliance_state_hash_info",
+            "The state hash start-up recovery rebuilt (value 1; the hash is the label).",
+            vec![(vec![("hash", format!("{:016x}", r.state_hash))], 1.0)],
+        );
+    }
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Relaxed) as f64;
+    f.counter(
+        "appliance_journal_records_total",
+        "Records written to the journal.",
+        vec![(vec![], load(&j.records))],
+    );
+    f.counter(
+        "appliance_journal_writes_total",
+        "Write passes of the journal agent (one pwrite batch each).",
+        vec![(vec![], load(&j.writes))],
+    );
+    f.counter(
+        "appliance_journal_syncs_total",
+        "fdatasync calls (journal.ack = fsync).",
+        vec![(vec![], load(&j.syncs))],
+    );
+    f.counter(
+        "appliance_journal_errors_total",
+        "Journal writes or syncs that failed (the records are kept and retried; output waits).",
+        vec![(vec![], load(&j.errors))],
+    );
+    f.gauge(
+        "appliance_journal_failing",
+        "1 while the journal's last write failed: acknowledgements are held until it succeeds.",
+        vec![(vec![], j.failing.load(Relaxed) as u8 as f64)],
+    );
+    f.gauge(
+        "appliance_journal_written_seq",
+        "Sequence number of the last journal record written.",
+        vec![(vec![], load(&j.written_seq))],
+    );
+    f.gauge(
+        "appliance_journal_synced_seq",
+        "Sequence number of the last journal record on disk (fdatasync).",
+        vec![(vec![], load(&j.synced_seq))],
+    );
+    f.counter(
+        "appliance_snapshots_total",
+        "Snapshots written by the snapshotter.",
+        vec![(vec![], load(&sn.written))],
+    );
+    f.gauge(
+        "appliance_snapshot_last_seq",
+        "Journal sequence number the newest snapshot covers.",
+        vec![(vec![], load(&sn.last_seq))],
+    );
+    f.gauge(
+        "appliance_snapshot_last_seconds",
+        "Time the last snapshot took to serialise, write and sync (off the hot threads).",
+        vec![(vec![], load(&sn.last_micros) / 1e6)],
+    );
+    f.gauge(
+        "appliance_snapshot_last_bytes",
+        "Size of the last snapshot's payload.",
+        vec![(vec![], load(&sn.last_bytes))],
+    );
+    f.counter(
+        "appliance_journal_segments_removed_total",
+        "Journal segments deleted because the oldest kept snapshot covers them.",
+        vec![(vec![], load(&sn.segments_removed))],
+    );
+    f.gauge(
+        "appliance_snapshotter_lag_records",
+        "Journal records written but not yet applied by the snapshotter's replica.",
+        vec![(
+            vec![],
+            (j.written_seq.load(Relaxed)).saturating_sub(sn.applied_seq.load(Relaxed)) as f64,
+        )],
+    );
+    f.counter(
+        "appliance_snapshotter_errors_total",
+        "Snapshotter failures (it stops at the first; recovery still works from the journal).",
+        vec![(vec![], load(&sn.errors))],
     );
 }
 

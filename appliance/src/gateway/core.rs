@@ -219,6 +219,8 @@ pub struct MassPending {
 
 /// Most TSC stamp pairs kept between two send submissions.
 const STAMP_CAP: usize = 8192;
+/// Capacity of the lists of connections needing the driver's attention.
+pub const DIRTY_CAP: usize = 1024;
 /// Most mass cancels awaiting completion per gateway.
 const MASS_CAP: usize = 256;
 
@@ -277,7 +279,9 @@ impl Core {
                 .map(|_| Conn::new(sizing.input_bytes, sizing.output_bytes))
                 .collect(),
             free_conns: (0..sizing.max_connections as ConnId).rev().collect(),
-            dirty: Vec::with_capacity(sizing.max_connections),
+            // The driver swaps this list with its own and appends its marks to it: room for
+            // both, so neither ever grows.
+            dirty: Vec::with_capacity(DIRTY_CAP.max(2 * sizing.max_connections)),
             detached: Vec::with_capacity(sizing.max_connections),
             orders: OrderBook::new(id as u8, sizing.max_orders),
             instruments,

@@ -60,6 +60,7 @@ pub struct Gateway {
     journal: Option<GatewayJournal>,
     causes: events::Causes,
     replay: Option<Box<recovery::Replay>>,
+    journal_waker: Option<std::sync::Arc<crate::rings::wait::Waker>>,
 }
 
 /// What a gateway reports when it stops.
@@ -92,11 +93,31 @@ impl Gateway {
             journal: None,
             causes: events::Causes::default(),
             replay: None,
+            journal_waker: None,
         }
     }
 
-    /// Journals through `tx` from now on (cold path, before the loop starts).
-    pub fn attach_journal(&mut self, tx: RecordTx) {
+    /// Replaces the engine links (a gateway rebuilt by recovery goes live; cold path).
+    pub fn attach_rings(&mut self, rings: GatewayRings) {
+        self.core.attach_rings(rings);
+    }
+
+    /// Wakes the journal agent (output is held for it).
+    #[inline]
+    pub fn wake_journal(&self) {
+        if let Some(w) = &self.journal_waker {
+            w.wake_after_publish();
+        }
+    }
+
+    /// Journals through `tx` from now on, waking the journal agent with `waker` when output
+    /// waits for it (cold path, before the loop starts).
+    pub fn attach_journal(
+        &mut self,
+        tx: RecordTx,
+        waker: std::sync::Arc<crate::rings::wait::Waker>,
+    ) {
+        self.journal_waker = Some(waker);
         self.core.journal = Some(tx);
         let mut j = GatewayJournal::new(self.core.id, self.sessions.len());
         // Whatever the sessions hold now (recovered from the journal) is journaled already.

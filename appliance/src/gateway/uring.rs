@@ -129,6 +129,9 @@ pub struct UringBackend {
     /// Other fds whose readiness wakes this ring's wait (shared threading), re-armed like the
     /// wake-up poll.
     watched: Vec<RawFd>,
+    /// Whether a connection is in `dirty` already (the list stays bounded by the slots even
+    /// when flushes wait for the journal).
+    marked: Vec<bool>,
 }
 
 impl UringBackend {
@@ -172,6 +175,7 @@ impl UringBackend {
             stats: BackendStats::default(),
             sqpoll,
             watched: Vec::new(),
+            marked: vec![false; max_connections],
         };
         for i in 0..me.listeners.len() {
             me.arm_accept(i);
@@ -317,7 +321,10 @@ impl UringBackend {
     }
 
     fn mark(&mut self, c: ConnId) {
-        self.dirty.push(c);
+        if !self.marked[c as usize] {
+            self.marked[c as usize] = true;
+            self.dirty.push(c);
+        }
     }
 
     /// Moves one connection along: close, (re)arm or cancel its recv, start its next send.
@@ -415,6 +422,9 @@ impl Backend for UringBackend {
 
     fn flush(&mut self, gw: &mut Gateway, dirty: &mut Vec<ConnId>) {
         gw.take_dirty(dirty);
+        for &c in &self.dirty {
+            self.marked[c as usize] = false;
+        }
         dirty.append(&mut self.dirty);
         for &c in dirty.iter() {
             self.service(gw, c);

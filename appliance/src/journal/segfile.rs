@@ -39,7 +39,7 @@
 
 use super::fault::{Fault, Faults, IoOp};
 use super::format::{SegmentHeader, SEGMENT_HEADER_BYTES};
-use super::layout::{segment_file_name, segments_dir, unix_ns, PREPARE_PREFIX, TMP_EXT};
+use super::layout::{segments_dir, unix_ns, PREPARE_PREFIX, TMP_EXT};
 use super::JournalError;
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -122,6 +122,12 @@ pub struct PreparedSegment {
 }
 
 impl PreparedSegment {
+    /// Gives up the segment's name buffer once the segment is in use (the writer returns it
+    /// to a cold thread to be dropped there, so rotation frees nothing on the hot side).
+    pub(crate) fn take_path(&mut self) -> PathBuf {
+        std::mem::take(&mut self.path)
+    }
+
     /// Prepares a segment of `segment_bytes` for journal `dir`. Slow (writes every byte, then
     /// fsyncs): call it from a cold thread and hand the result to
     /// [`super::JournalWriter::install_prepared`], or let the writer's thread call
@@ -235,6 +241,37 @@ pub(crate) fn activate(
     replace: bool,
     faults: &mut Faults,
 ) -> io::Result<OpenSegment> {
+    let mut path = PathBuf::new();
+    segment_path_into(&mut path, seg_dir, first_seq);
+    activate_as(p, path, first_seq, replace, faults)
+}
+
+/// Writes `seg_dir/<20-digit first_seq>.seg` into `path`, reusing its buffer: no allocation
+/// when its capacity suffices (the writer keeps one sized for it).
+pub(crate) fn segment_path_into(path: &mut PathBuf, seg_dir: &Path, first_seq: u64) {
+    use std::io::Write as _;
+    let mut name = [0u8; 24];
+    let mut w = &mut name[..];
+    let _ = write!(w, "{first_seq:020}.seg");
+    let s = path.as_mut_os_string();
+    s.clear();
+    s.push(seg_dir.as_os_str());
+    s.push("/");
+    s.push(
+        std::str::from_utf8(&name)
+            .unwrap_or("")
+            .trim_end_matches('\0'),
+    );
+}
+
+/// [`activate`] under a name the caller composed (see [`segment_path_into`]).
+pub(crate) fn activate_as(
+    p: &mut PreparedSegment,
+    path: PathBuf,
+    first_seq: u64,
+    replace: bool,
+    faults: &mut Faults,
+) -> io::Result<OpenSegment> {
     let file = p
         .file
         .as_ref()
@@ -248,7 +285,6 @@ pub(crate) fn activate(
     pwrite_all(file, &header, 0, faults, write_op)?;
     faults.fail(IoOp::Sync)?;
     file.sync_data()?;
-    let path = seg_dir.join(segment_file_name(first_seq));
     if !replace && fs::symlink_metadata(&path).is_ok() {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
@@ -271,6 +307,18 @@ pub(crate) fn activate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segment_paths_are_composed_in_place_like_the_layout_names_them() {
+        let dir = Path::new("/var/lib/appliance/appliance-data/segments");
+        let mut p = PathBuf::with_capacity(dir.as_os_str().len() + 64);
+        let cap = p.capacity();
+        for seq in [1u64, 42, 123_456_789, u64::MAX] {
+            segment_path_into(&mut p, dir, seq);
+            assert_eq!(p, dir.join(super::super::layout::segment_file_name(seq)));
+            assert_eq!(p.capacity(), cap, "no reallocation");
+        }
+    }
     use crate::journal::testutil::TempDir;
 
     #[test]

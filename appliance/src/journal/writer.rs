@@ -17,6 +17,7 @@ use super::scan::{read_file, scan_segment};
 use super::segfile::{
     activate, create_prepared, pwrite_all, write_op, OpenSegment, PreparedSegment,
 };
+use super::segfile::{activate_as, segment_path_into};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -150,6 +151,10 @@ pub struct JournalWriter {
     sync_failed: Option<io::ErrorKind>,
     faults: Faults,
     rotations: u64,
+    /// A path buffer with room for a segment name, for the next rotation.
+    spare_path: PathBuf,
+    /// Buffers rotation no longer needs, for the caller to drop off the hot thread.
+    spent: Vec<PathBuf>,
 }
 
 // The journal agent owns the writer on its own thread.
@@ -253,7 +258,10 @@ impl JournalWriter {
         seg_dir_file
             .sync_all()
             .map_err(|e| JournalError::io(&seg_dir, "fsync directory", e))?;
+        let spare_path = PathBuf::with_capacity(seg_dir.as_os_str().len() + 64);
         Ok(Self {
+            spare_path,
+            spent: Vec::with_capacity(4),
             dir: dir.to_path_buf(),
             seg_dir,
             seg_dir_file,
@@ -425,15 +433,33 @@ impl JournalWriter {
             self.prepared = Some(p);
         }
         self.make_durable()?;
+        // With a segment prepared ahead (by a cold thread, `install_prepared`) and the
+        // spent-buffer list drained, a rotation allocates and frees nothing: the new name is
+        // composed in a buffer kept for it, the old segment's buffer becomes the next spare,
+        // and the prepared file's buffer goes to `spent`.
+        let mut path = std::mem::take(&mut self.spare_path);
+        segment_path_into(&mut path, &self.seg_dir, first_seq);
         let p = self.prepared.as_mut().expect("set above");
-        let seg = activate(p, &self.seg_dir, first_seq, false, &mut self.faults)
-            .map_err(|e| failure(p.path(), 0, "activate segment", e))?;
-        self.prepared = None;
+        let seg = match activate_as(p, path, first_seq, false, &mut self.faults) {
+            Ok(seg) => seg,
+            Err(e) => return Err(failure(p.path(), 0, "activate segment", e)),
+        };
+        if let Some(mut p) = self.prepared.take() {
+            if self.spent.len() < self.spent.capacity() {
+                self.spent.push(p.take_path());
+            }
+        }
         // The old segment's descriptor closes here; its data is already on disk.
-        self.cur = seg;
+        let mut old = std::mem::replace(&mut self.cur, seg);
+        self.spare_path = std::mem::take(&mut old.path);
         self.dir_dirty = true;
         self.rotations += 1;
         Ok(())
+    }
+
+    /// Path buffers rotations no longer need (drop them off the hot thread).
+    pub fn take_spent(&mut self) -> Option<PathBuf> {
+        self.spent.pop()
     }
 
     /// Makes every written record durable: `fdatasync` of the current segment if it was

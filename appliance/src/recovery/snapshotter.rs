@@ -13,6 +13,7 @@ use super::replica::{replica_sizing, Replica};
 use super::tail::Tail;
 use crate::config::Config;
 use crate::journal;
+use crate::runtime::journal_agent::JournalStats;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -65,19 +66,27 @@ impl Snapshotter {
     pub fn start(
         cfg: Config,
         dir: PathBuf,
-        written: Arc<AtomicU64>,
+        journal: Arc<JournalStats>,
         policy: SnapshotPolicy,
+        stats: Arc<SnapshotStats>,
     ) -> anyhow::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let final_seq = Arc::new(AtomicU64::new(0));
-        let stats = Arc::new(SnapshotStats::default());
         stats.final_hash_match.store(2, Ordering::Relaxed);
         let (stop2, final2, stats2) = (stop.clone(), final_seq.clone(), stats.clone());
         let handle = std::thread::Builder::new()
             .name("snapshotter".into())
             .spawn(move || {
                 let _ = crate::platform::set_lowest_priority();
-                let r = run(&cfg, &dir, &written, &policy, &stop2, &final2, &stats2);
+                let r = run(
+                    &cfg,
+                    &dir,
+                    &journal.written_seq,
+                    &policy,
+                    &stop2,
+                    &final2,
+                    &stats2,
+                );
                 if r.is_err() {
                     stats2.errors.fetch_add(1, Ordering::Relaxed);
                 }

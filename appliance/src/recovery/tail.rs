@@ -1,16 +1,21 @@
 //! Following the journal while it is written (cold path): the snapshotter's reader.
 //!
-//! It reads segment files with positioned reads, frame by frame, and only up to a sequence
-//! number the writer has published as written: every record up to it is completely in the
-//! files (its `pwrite` returned before the number was published), so a frame that does not
-//! verify below the limit is damage, never a write in progress. When the next record is not
-//! in the current segment, the next segment file is the one named after that record.
+//! It reads segment files with positioned reads into a buffer, frame by frame, and only up to
+//! a sequence number the writer has published as written: every record up to it is completely
+//! in the files (its `pwrite` returned before the number was published), so a frame that does
+//! not verify below the limit is damage, never a write in progress. When the next record is
+//! not in the current segment, the next segment file is the one named after that record.
 
-use crate::journal::format::{frame_at, Frame, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES};
+use crate::journal::format::{
+    frame_at, frame_len, Frame, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+};
 use crate::journal::layout::{segment_file_name, segments_dir};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+
+/// Bytes read from a segment at a time.
+const CHUNK: usize = 1 << 20;
 
 /// Reads records in order as they are written.
 pub struct Tail {
@@ -21,6 +26,9 @@ pub struct Tail {
     /// Sequence number of the next record.
     next: u64,
     buf: Vec<u8>,
+    /// File offset of `buf[0]` and the bytes of `buf` holding file data.
+    buf_at: u64,
+    buf_len: usize,
 }
 
 /// A record read by the tail, borrowed until the next call.
@@ -41,7 +49,9 @@ impl Tail {
             file: None,
             offset: 0,
             next,
-            buf: vec![0; 64 << 10],
+            buf: vec![0; CHUNK],
+            buf_at: 0,
+            buf_len: 0,
         }
     }
 
@@ -56,11 +66,38 @@ impl Tail {
             Ok(f) => {
                 self.file = Some((f, path));
                 self.offset = SEGMENT_HEADER_BYTES as u64;
+                self.buf_len = 0;
                 Ok(true)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Makes `buf` hold at least `n` bytes from `self.offset` (fewer at the end of the
+    /// file); returns the slice from `self.offset`.
+    fn window(&mut self, n: usize) -> std::io::Result<&[u8]> {
+        let have = (self.buf_at + self.buf_len as u64).saturating_sub(self.offset) as usize;
+        if self.offset < self.buf_at || have < n {
+            // Re-read from the frame's start; the file data written since is picked up too.
+            if self.buf.len() < n {
+                self.buf.resize(n, 0);
+            }
+            let (file, _) = self.file.as_ref().expect("a segment is open");
+            let want = self.buf.len();
+            let mut done = 0;
+            while done < want {
+                let k = file.read_at(&mut self.buf[done..want], self.offset + done as u64)?;
+                if k == 0 {
+                    break;
+                }
+                done += k;
+            }
+            self.buf_at = self.offset;
+            self.buf_len = done;
+        }
+        let start = (self.offset - self.buf_at) as usize;
+        Ok(&self.buf[start..self.buf_len])
     }
 
     /// The next record if its sequence number is at most `limit` (what the writer has
@@ -76,10 +113,18 @@ impl Tail {
                 anyhow::bail!("journal segment for record {} is missing", self.next);
             }
         }
+        // The buffer may hold bytes read before the writer wrote them: a frame that is not
+        // there (or not whole) is read again from the file once before anything is concluded.
+        let mut fresh = false;
         loop {
-            let (file, _) = self.file.as_ref().expect("opened above");
-            let mut n = read_some(file, self.offset, &mut self.buf[..FRAME_HEADER_BYTES])?;
-            if let Frame::End = frame_at(&self.buf[..n], 0) {
+            let w = self.window(FRAME_HEADER_BYTES)?;
+            let header_only = &w[..w.len().min(FRAME_HEADER_BYTES)];
+            if let Frame::End = frame_at(header_only, 0) {
+                if !fresh {
+                    self.buf_len = 0;
+                    fresh = true;
+                    continue;
+                }
                 // The rest of this segment is empty: the record is in the next one.
                 let next = self.next;
                 let current = self
@@ -93,21 +138,23 @@ impl Tail {
                         current.display()
                     );
                 }
+                fresh = false;
                 continue;
             }
-            let (file, path) = self.file.as_ref().expect("opened above");
-            let len =
-                u32::from_le_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
-            let total = crate::journal::format::frame_len(len);
-            if self.buf.len() < total {
-                self.buf.resize(total, 0);
-            }
-            n = read_some(file, self.offset, &mut self.buf[..total])?;
-            match frame_at(&self.buf[..n], 0) {
+            let len = u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as usize;
+            let total = frame_len(len.min(crate::journal::MAX_PAYLOAD));
+            let w = self.window(total)?;
+            match frame_at(&w[..w.len().min(total)], 0) {
+                Frame::Valid { header, len } if header.seq < self.next => {
+                    // Before the first record wanted (starting in the middle of a segment).
+                    self.offset += len as u64;
+                    fresh = false;
+                }
                 Frame::Valid { header, len } if header.seq == self.next => {
+                    let at = (self.offset - self.buf_at) as usize;
                     self.offset += len as u64;
                     self.next += 1;
-                    let start = FRAME_HEADER_BYTES;
+                    let start = at + FRAME_HEADER_BYTES;
                     let end = start + header.payload_len as usize;
                     return Ok(Some(TailRecord {
                         seq: header.seq,
@@ -115,12 +162,23 @@ impl Tail {
                         payload: &self.buf[start..end],
                     }));
                 }
-                other => anyhow::bail!(
-                    "{} at offset {}: expected record {}, found {other:?}",
-                    path.display(),
-                    self.offset,
-                    self.next
-                ),
+                _ if !fresh => {
+                    self.buf_len = 0;
+                    fresh = true;
+                }
+                other => {
+                    let path = self
+                        .file
+                        .as_ref()
+                        .map(|(_, p)| p.clone())
+                        .unwrap_or_default();
+                    anyhow::bail!(
+                        "{} at offset {}: expected record {}, found {other:?}",
+                        path.display(),
+                        self.offset,
+                        self.next
+                    )
+                }
             }
         }
     }
@@ -140,17 +198,4 @@ impl Tail {
         }
         best.ok_or_else(|| anyhow::anyhow!("no journal segment holds record {seq}"))
     }
-}
-
-/// Reads up to `buf.len()` bytes at `offset` (fewer at the end of the file).
-fn read_some(file: &File, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        let n = file.read_at(&mut buf[done..], offset + done as u64)?;
-        if n == 0 {
-            break;
-        }
-        done += n;
-    }
-    Ok(done)
 }

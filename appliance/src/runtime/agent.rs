@@ -87,6 +87,10 @@ pub struct Reports {
     pub histograms: StageHistograms,
     /// Each gateway's final report, by gateway index.
     pub gateways: Vec<(usize, GatewayReport)>,
+    /// Each engine's state hash at the end, by engine index.
+    pub engine_hashes: Vec<(usize, u64)>,
+    /// Each gateway's state hash at the end, by gateway index.
+    pub gateway_hashes: Vec<(usize, u64)>,
 }
 
 /// A thread running one agent until its stop flag is set and every phase is done.

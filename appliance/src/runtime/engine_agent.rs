@@ -38,6 +38,8 @@ pub struct EngineAgent {
     /// The gateways' wakers (apart from the rest so the `full` hook can borrow them while
     /// [`Matching::work`] borrows everything else).
     gateway_wakers: Vec<Arc<Waker>>,
+    /// The journal agent's waker (woken after a batch that journaled commands).
+    journal_waker: Option<Arc<Waker>>,
     m: Matching,
     stopping: bool,
     role: String,
@@ -157,6 +159,7 @@ impl EngineAgent {
         Self {
             id,
             gateway_wakers,
+            journal_waker: None,
             m: Matching {
                 id: id as u8,
                 journal: None,
@@ -177,9 +180,11 @@ impl EngineAgent {
         }
     }
 
-    /// Journals every command through `tx` from now on (cold path, before the loop starts).
-    pub fn attach_journal(&mut self, tx: RecordTx) {
+    /// Journals every command through `tx` from now on, waking the journal agent with
+    /// `waker` (cold path, before the loop starts).
+    pub fn attach_journal(&mut self, tx: RecordTx, waker: Arc<Waker>) {
         self.m.journal = Some(tx);
+        self.journal_waker = Some(waker);
     }
 
     /// Whether a command ring has commands waiting.
@@ -192,7 +197,13 @@ impl EngineAgent {
     /// full; the push is retried after it returns. Returns the commands processed.
     #[inline]
     pub fn work(&mut self, full: &mut dyn FnMut(usize)) -> usize {
-        self.m.work(&self.gateway_wakers, full)
+        let did = self.m.work(&self.gateway_wakers, full);
+        if did > 0 {
+            if let Some(w) = &self.journal_waker {
+                w.wake_after_publish();
+            }
+        }
+        did
     }
 
     /// The engine (tests and the final state hash).
@@ -336,7 +347,13 @@ impl Agent for EngineAgent {
             wakers[g].wake_after_publish();
             std::hint::spin_loop();
         };
-        self.m.work(wakers, &mut full)
+        let did = self.m.work(wakers, &mut full);
+        if did > 0 {
+            if let Some(w) = &self.journal_waker {
+                w.wake_after_publish();
+            }
+        }
+        did
     }
 
     fn has_work(&self) -> bool {
@@ -367,5 +384,7 @@ impl Agent for EngineAgent {
 
     fn report(&self, into: &mut Reports) {
         into.histograms.merge(&self.m.hist);
+        into.engine_hashes
+            .push((self.id, self.m.engine.state_hash()));
     }
 }

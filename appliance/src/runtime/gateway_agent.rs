@@ -29,10 +29,11 @@ impl GatewayAgent {
     /// An agent for `gw` over `backend` (cold path).
     pub fn new(gw: Gateway, backend: Box<dyn Backend>) -> Self {
         let role = format!("gateway-{}", gw.id());
+        let cap = crate::gateway::core::DIRTY_CAP.max(2 * gw.core.conn_count());
         Self {
             gw,
             backend,
-            scratch: Vec::with_capacity(1024),
+            scratch: Vec::with_capacity(cap),
             last_timer: 0,
             shutdown_at: None,
             role,
@@ -84,7 +85,9 @@ impl GatewayAgent {
     #[inline]
     pub fn flush(&mut self) -> bool {
         let held = !self.gw.output_durable();
-        if !held {
+        if held {
+            self.gw.wake_journal();
+        } else {
             self.backend.flush(&mut self.gw, &mut self.scratch);
         }
         self.gw.telemetry_tick();
@@ -167,10 +170,14 @@ impl Agent for GatewayAgent {
     }
 
     fn on_close(&mut self) {
+        self.gw.journal_pass();
+        self.gw.wake_journal();
         self.gw.publish_telemetry();
     }
 
     fn report(&self, into: &mut Reports) {
+        into.gateway_hashes
+            .push((self.gw.id(), self.gw.state_hash()));
         into.histograms.merge(self.gw.histograms());
         into.gateways.push((
             self.gw.id(),

@@ -59,6 +59,92 @@ pub struct JournalStats {
 /// Where the writer goes when the agent closes (the runtime appends the shutdown record).
 pub type WriterHandoff = Arc<Mutex<Option<JournalWriter>>>;
 
+/// The journal agent's cold helper: prepares the next segment (writes a whole segment of
+/// zeros and syncs it, tens of milliseconds) on its own low-priority thread, so a rotation on
+/// the agent's thread is a header, a sync and a rename, and drops the path buffers rotations
+/// no longer need (so the agent frees nothing).
+pub struct SegmentPrep {
+    requested: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    ready: rtrb::Consumer<crate::journal::PreparedSegment>,
+    spent: rtrb::Producer<std::path::PathBuf>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SegmentPrep {
+    /// Starts the helper for journal `dir` (cold path; after the writer is open).
+    pub fn start(dir: std::path::PathBuf, segment_bytes: u64) -> std::io::Result<Self> {
+        let requested = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (mut ready_tx, ready) = rtrb::RingBuffer::new(2);
+        let (spent, mut spent_rx) = rtrb::RingBuffer::<std::path::PathBuf>::new(16);
+        // The first segment to come is asked for at once.
+        requested.store(true, Ordering::Release);
+        let (r2, s2) = (requested.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("journal-prep".into())
+            .spawn(move || {
+                // Normal priority on purpose: at SCHED_IDLE a busy host could starve it, and
+                // the rotation would then prepare the segment on the journal's thread.
+                while !s2.load(Ordering::Acquire) {
+                    while spent_rx.pop().is_ok() {}
+                    if r2.load(Ordering::Acquire) && !ready_tx.is_full() {
+                        // A failure (a full disk) is retried at the next request; the writer
+                        // then prepares synchronously at rotation and reports the error.
+                        if let Ok(p) = crate::journal::PreparedSegment::create(&dir, segment_bytes)
+                        {
+                            let _ = ready_tx.push(p);
+                        }
+                        r2.store(false, Ordering::Release);
+                    }
+                    if !r2.load(Ordering::Acquire) {
+                        std::thread::park_timeout(Duration::from_millis(200));
+                    }
+                }
+            })?;
+        Ok(Self {
+            requested,
+            stop,
+            ready,
+            spent,
+            thread: Some(thread),
+        })
+    }
+
+    /// Keeps a segment prepared ahead of `writer` and returns its spent buffers.
+    #[inline]
+    fn tend(&mut self, writer: &mut JournalWriter) {
+        while let Some(p) = writer.take_spent() {
+            if self.spent.push(p).is_err() {
+                break;
+            }
+        }
+        if writer.has_prepared() {
+            return;
+        }
+        if let Ok(p) = self.ready.pop() {
+            let _ = writer.install_prepared(p);
+            return;
+        }
+        // Always one segment prepared ahead: asked for as soon as the last one is in use.
+        if !self.requested.swap(true, Ordering::AcqRel) {
+            if let Some(t) = &self.thread {
+                t.thread().unpark();
+            }
+        }
+    }
+}
+
+impl Drop for SegmentPrep {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
 /// The journal agent.
 pub struct JournalAgent {
     writer: Option<JournalWriter>,
@@ -75,6 +161,7 @@ pub struct JournalAgent {
     stats: Arc<JournalStats>,
     handoff: WriterHandoff,
     stopping: bool,
+    prep: Option<SegmentPrep>,
 }
 
 impl JournalAgent {
@@ -101,7 +188,14 @@ impl JournalAgent {
             stats,
             handoff,
             stopping: false,
+            prep: None,
         }
+    }
+
+    /// Prepares segments ahead with `prep` (cold path, before the loop starts).
+    pub fn with_prep(mut self, prep: SegmentPrep) -> Self {
+        self.prep = Some(prep);
+        self
     }
 
     /// Whether any ring has records waiting.
@@ -152,6 +246,9 @@ impl JournalAgent {
         }
         if self.pending {
             self.flush();
+            if let (Some(prep), Some(w)) = (self.prep.as_mut(), self.writer.as_mut()) {
+                prep.tend(w);
+            }
         }
         took as usize
     }

@@ -14,9 +14,12 @@
 use super::agent::{Agent, Reports, Runner};
 use super::engine_agent::EngineAgent;
 use super::gateway_agent::GatewayAgent;
+use super::journal_agent::{
+    AckPolicy as Ack, JournalAgent, JournalStats, SegmentPrep, WriterHandoff,
+};
 use super::shared::SharedDuty;
 use super::threading::{self, Host, Mode, Plan};
-use crate::config::{Config, Threading};
+use crate::config::{AckPolicy, Config, JournalPlacement, Threading};
 use crate::engine::{Capacity, Engine, EngineConfig, InstrumentConfig, PriceBand};
 use crate::exporter::render::{
     EngineSource, GatewaySource, InstrumentLabel, Sources, ThreadingLabel,
@@ -29,7 +32,14 @@ use crate::gateway::fix::FixSettings;
 use crate::gateway::instruments::Instruments;
 use crate::gateway::session::build_sessions;
 use crate::gateway::{Gateway, GatewayReport};
+use crate::journal::{JournalWriter, WriterOptions};
+use crate::recovery::records::{kind, StartRecord, RECORD_VERSION};
+use crate::recovery::recover::{recover, RecoveryReport};
+use crate::recovery::replica::{fingerprint, state_hash};
+use crate::recovery::snapshotter::{SnapshotPolicy, SnapshotStats, Snapshotter};
+use crate::recovery::RecoveryStatus;
 use crate::rings::msg::{FromEngine, ToEngine};
+use crate::rings::records::{record_channel, RecordRx, RecordTx};
 use crate::rings::ring::{channel, Receiver, RingStats, Sender};
 use crate::rings::stamp::StageHistograms;
 use crate::rings::wait::{idle_strategy, Waker};
@@ -89,6 +99,21 @@ pub struct Running {
     /// Bound address of the exporter (`None` when `exporter.enabled` is false).
     pub exporter_addr: Option<SocketAddr>,
     exporter: Option<Exporter>,
+    /// What start-up recovery did (`None`: journaling off).
+    pub recovery: Option<RecoveryReport>,
+    /// The journal agent's counters (`None`: journaling off).
+    pub journal_stats: Option<Arc<JournalStats>>,
+    /// The snapshotter's counters (`None`: journaling off).
+    pub snapshot_stats: Option<Arc<SnapshotStats>>,
+    journal: Option<JournalRun>,
+}
+
+/// The journal's moving parts while the appliance runs.
+struct JournalRun {
+    /// The journal agent's own runner, when it has one, with its waker and stop flag.
+    thread: Option<(JoinHandle<Reports>, Arc<Waker>, Arc<AtomicBool>)>,
+    handoff: WriterHandoff,
+    snapshotter: Option<Snapshotter>,
 }
 
 /// What a stopped appliance leaves behind.
@@ -97,6 +122,13 @@ pub struct Stopped {
     pub histograms: StageHistograms,
     /// Each gateway's final report, by gateway index.
     pub gateways: Vec<GatewayReport>,
+    /// The state hash of the stopped appliance (engines and gateways).
+    pub state_hash: u64,
+    /// The snapshotter's replica's hash after its final catch-up, when journaling (equal to
+    /// `state_hash` when the journal rebuilds the state exactly).
+    pub replica_hash: Option<u64>,
+    /// Why the journal's shutdown record or final snapshot failed, if they did.
+    pub journal_error: Option<String>,
 }
 
 /// Engine configuration for engine `e`: its shard of instruments and its capacities.
@@ -193,6 +225,9 @@ fn spawn_runner(
         .with_context(|| format!("spawning {name}"))
 }
 
+/// Record ring size per engine and per gateway.
+const RECORD_RING_BYTES: usize = 16 << 20;
+
 /// Starts the appliance described by `cfg`.
 pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
     let mut cfg = cfg.clone();
@@ -209,6 +244,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         ..GatewaySizing::default()
     });
     let resolved = cfg.resolved_instruments();
+    let journaling = cfg.journal.ack != AckPolicy::Off;
 
     // SCHED_FIFO only on isolated cores (checked here so start-up fails with the reason).
     if cfg.engine.realtime_priority > 0 {
@@ -219,13 +255,6 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
                  SCHED_FIFO on a shared core would starve the host (see docs/tuning.md)"
             );
         }
-    }
-
-    // Engines, built here so a capacity or instrument problem fails start-up synchronously.
-    let mut engines = Vec::with_capacity(n_eng);
-    for e in 0..n_eng {
-        let ec = engine_config(cfg, e);
-        engines.push(Engine::new(ec).with_context(|| format!("engine {e}"))?);
     }
 
     // Listeners.
@@ -282,6 +311,20 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         })
         .collect();
 
+    // Thread states: one per hot thread; in shared mode every agent's is the one thread's.
+    let shared_status = Arc::new(ThreadStatus::default());
+    let (engine_status, gateway_status): (Vec<Arc<ThreadStatus>>, Vec<Arc<ThreadStatus>>) =
+        match plan.mode {
+            Mode::Shared => (
+                vec![shared_status.clone(); n_eng],
+                vec![shared_status.clone(); n_gw],
+            ),
+            Mode::Dedicated => (
+                (0..n_eng).map(|_| Arc::default()).collect(),
+                (0..n_gw).map(|_| Arc::default()).collect(),
+            ),
+        };
+
     // Rings: to[g][e] and from[e][g].
     let cap = cfg.gateway.ring_capacity;
     let mut ring_stats = Vec::new();
@@ -306,9 +349,141 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         }
     }
 
-    // Wakers: a gateway sleeps in its I/O wait with an eventfd armed; an engine on its own
-    // thread sleeps on a futex. In shared mode the one thread sleeps in the first gateway's
-    // wait, and every producer wakes it through the same eventfd.
+    // Durability's published state, shown by the exporter from the start: readiness stays
+    // false until recovery is done.
+    let recovery_status = Arc::new(if journaling {
+        RecoveryStatus::pending()
+    } else {
+        RecoveryStatus::not_needed()
+    });
+    let journal_stats = journaling.then(|| Arc::new(JournalStats::default()));
+    let snapshot_stats = journaling.then(|| Arc::new(SnapshotStats::default()));
+
+    // The exporter starts before recovery, so `/health/ready` answers 503 while it runs.
+    let exporter = if telemetry_on {
+        let sources = Sources {
+            engines: engine_status
+                .iter()
+                .zip(&engine_metrics)
+                .map(|(status, metrics)| EngineSource {
+                    status: status.clone(),
+                    metrics: metrics.clone(),
+                })
+                .collect(),
+            gateways: gateway_status
+                .iter()
+                .zip(&gateway_metrics)
+                .map(|(status, metrics)| GatewaySource {
+                    status: status.clone(),
+                    metrics: metrics.clone(),
+                })
+                .collect(),
+            rings: ring_stats.clone(),
+            instruments: resolved
+                .iter()
+                .map(|r| InstrumentLabel {
+                    symbol: r.symbol.clone(),
+                    price_decimals: r.price_decimals,
+                })
+                .collect(),
+            threading: ThreadingLabel {
+                mode: plan.mode.name(),
+                reason: plan.reason.clone(),
+            },
+            recovery: recovery_status.clone(),
+            journal: journal_stats.clone(),
+            snapshots: snapshot_stats.clone(),
+        };
+        let pinned: Vec<usize> = plan
+            .engine_cores
+            .iter()
+            .chain(&plan.gateway_cores)
+            .chain(std::iter::once(&plan.shared_core))
+            .flatten()
+            .copied()
+            .collect();
+        let placement = Placement {
+            core: housekeeping_core(&pinned),
+        };
+        Some(Exporter::start(
+            cfg.exporter.listen,
+            sources,
+            handover_rx,
+            placement,
+        )?)
+    } else {
+        None
+    };
+    let exporter_addr = exporter.as_ref().map(|x| x.addr);
+    let fail = |exporter: Option<Exporter>, e: anyhow::Error| -> anyhow::Error {
+        if let Some(x) = exporter {
+            x.stop();
+        }
+        e
+    };
+
+    // Engines and gateways: rebuilt from the journal, or new.
+    let (engines, mut gateways, recovery) = if journaling {
+        let dir = &cfg.journal.dir;
+        match recover(cfg, dir, true) {
+            Ok(r) => {
+                tracing::info!("{}", r.report.summary());
+                if let Some(cut) = &r.report.torn_tail {
+                    tracing::warn!(
+                        "journal: torn tail cut in {} at offset {} ({} bytes of an interrupted \
+                         write), last good record {}",
+                        cut.segment.display(),
+                        cut.offset,
+                        cut.garbage_bytes,
+                        cut.last_good_seq
+                    );
+                }
+                for (path, why) in &r.report.snapshots_skipped {
+                    tracing::warn!("snapshot {} skipped: {why}", path.display());
+                }
+                if matches!(r.report.stop_hash, Some(h) if h != r.report.state_hash) {
+                    tracing::error!(
+                        "recovery rebuilt a state whose hash differs from the one recorded at the \
+                         last clean shutdown: replay is not deterministic (a bug); continuing"
+                    );
+                }
+                let report = r.report.clone();
+                (r.replica.engines, r.replica.gateways, Some(report))
+            }
+            Err(e) => return Err(fail(exporter, e.context("journal recovery"))),
+        }
+    } else {
+        let mut engines = Vec::with_capacity(n_eng);
+        for e in 0..n_eng {
+            let ec = engine_config(cfg, e);
+            match Engine::new(ec) {
+                Ok(engine) => engines.push(engine),
+                Err(err) => return Err(fail(exporter, anyhow::anyhow!("engine {e}: {err}"))),
+            }
+        }
+        let fix_settings = FixSettings::from_config(&cfg.fix);
+        let gateways: Vec<Gateway> = (0..n_gw)
+            .map(|g| {
+                Gateway::new(
+                    g,
+                    build_sessions(cfg, g, &sizing),
+                    Instruments::new(&resolved),
+                    GatewayRings {
+                        to_engines: Vec::new(),
+                        engine_wakers: Vec::new(),
+                        from_engines: Vec::new(),
+                    },
+                    sizing,
+                    fix_settings.clone(),
+                )
+            })
+            .collect::<Vec<_>>();
+        (engines, gateways, None)
+    };
+
+    // Wakers: a gateway sleeps in its I/O wait with an eventfd armed; an engine or the
+    // journal agent on its own thread sleeps on a futex. In shared mode the one thread sleeps
+    // in the first gateway's wait, and every producer wakes it through the same eventfd.
     let shared_waker = match plan.mode {
         Mode::Shared => Some(Waker::with_eventfd().context("creating the wake-up eventfd")?),
         Mode::Dedicated => None,
@@ -323,47 +498,158 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let engine_stop = Arc::new(AtomicBool::new(false));
-    let fix_settings = FixSettings::from_config(&cfg.fix);
+    let hook = opts.on_hot_thread_start;
+
+    // The journal: record rings from every engine and gateway, the writer continuing after
+    // the last recovered record, and the journal agent on its own thread or in the shared
+    // duty cycle.
+    let mut engine_records: Vec<Option<RecordTx>> = (0..n_eng).map(|_| None).collect();
+    let mut gateway_records: Vec<Option<RecordTx>> = (0..n_gw).map(|_| None).collect();
+    let mut journal_waker: Option<Arc<Waker>> = None;
+    let mut journal_in_duty: Option<JournalAgent> = None;
+    let mut journal_run: Option<JournalRun> = None;
+    if let (Some(stats), Some(report)) = (&journal_stats, &recovery) {
+        let mut engine_rx: Vec<RecordRx> = Vec::with_capacity(n_eng);
+        for slot in engine_records.iter_mut() {
+            let (tx, rx) = record_channel(RECORD_RING_BYTES);
+            *slot = Some(tx);
+            engine_rx.push(rx);
+        }
+        let mut gateway_rx: Vec<RecordRx> = Vec::with_capacity(n_gw);
+        for slot in gateway_records.iter_mut() {
+            let (tx, rx) = record_channel(RECORD_RING_BYTES);
+            *slot = Some(tx);
+            gateway_rx.push(rx);
+        }
+        let opts = WriterOptions {
+            segment_bytes: cfg.journal.segment_mib << 20,
+            ..WriterOptions::default()
+        };
+        let mut writer = match JournalWriter::open(&cfg.journal.dir, opts, report.next_seq) {
+            Ok(w) => w,
+            Err(e) => return Err(fail(exporter, anyhow::anyhow!("journal: {e}"))),
+        };
+        let start_rec = StartRecord {
+            version: RECORD_VERSION,
+            fingerprint: fingerprint(cfg),
+            wall_ns: crate::gateway::core::wall_clock_ns(),
+        };
+        if let Err(e) = writer.append(kind::START, &start_rec.encode()) {
+            return Err(fail(exporter, anyhow::anyhow!("journal: {e}")));
+        }
+        let policy = match cfg.journal.ack {
+            AckPolicy::Fsync => Ack::Fsync,
+            _ => Ack::Written,
+        };
+        let handoff: WriterHandoff = Arc::default();
+        let mut agent = JournalAgent::new(
+            writer,
+            engine_rx,
+            gateway_rx,
+            gateway_wakers.clone(),
+            policy,
+            stats.clone(),
+            handoff.clone(),
+        );
+        match SegmentPrep::start(cfg.journal.dir.clone(), cfg.journal.segment_mib << 20) {
+            Ok(p) => agent = agent.with_prep(p),
+            Err(e) => tracing::warn!("journal: segments will be prepared at rotation: {e}"),
+        }
+        let own_thread = match cfg.journal.placement {
+            JournalPlacement::Thread => true,
+            JournalPlacement::DutyCycle => plan.mode == Mode::Dedicated,
+            JournalPlacement::Auto => plan.mode == Mode::Dedicated || policy == Ack::Fsync,
+        };
+        let mut run = JournalRun {
+            thread: None,
+            handoff,
+            snapshotter: None,
+        };
+        if own_thread {
+            let journal_stop = Arc::new(AtomicBool::new(false));
+            let (tx, rx) = std::sync::mpsc::channel::<Arc<Waker>>();
+            let st = Arc::new(ThreadStatus::default());
+            let stop2 = journal_stop.clone();
+            let handle = spawn_runner("journal".into(), None, hook, move || {
+                let waker = rx.recv().ok()?;
+                Some(Runner {
+                    agent: Box::new(agent),
+                    idle: idle_strategy(crate::config::WaitStrategy::SpinThenPark),
+                    waker,
+                    stop: stop2,
+                    status: st,
+                })
+            })?;
+            let waker = Waker::for_thread(handle.thread().clone());
+            tx.send(waker.clone())
+                .expect("the journal thread waits for its waker");
+            journal_waker = Some(waker.clone());
+            run.thread = Some((handle, waker, journal_stop));
+        } else {
+            journal_waker = shared_waker.clone();
+            journal_in_duty = Some(agent);
+        }
+        let policy = SnapshotPolicy {
+            interval: (cfg.journal.snapshot_interval_secs > 0)
+                .then(|| Duration::from_secs(cfg.journal.snapshot_interval_secs)),
+            keep: cfg.journal.keep_snapshots,
+        };
+        match Snapshotter::start(
+            cfg.clone(),
+            cfg.journal.dir.clone(),
+            stats.clone(),
+            policy,
+            snapshot_stats.clone().unwrap_or_default(),
+        ) {
+            Ok(s) => run.snapshotter = Some(s),
+            Err(e) => tracing::warn!("snapshotter not started: {e}"),
+        }
+        journal_run = Some(run);
+    } else if !journaling {
+        tracing::warn!(
+            "journal.ack = \"off\": nothing is journaled; a restart forgets every order, \
+             session sequence number and message (volatile mode)"
+        );
+    }
+
     let io = opts.io.unwrap_or(cfg.gateway.io);
     let (sqpoll, max_conn) = (cfg.gateway.sqpoll, sizing.max_connections);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<BackendReady>();
-    let hook = opts.on_hot_thread_start;
 
     // Engine agents need the engines' wakers, which in dedicated mode are made from the
     // engine threads' handles: spawn those threads first and hand them their agents.
-    let mut engine_status = Vec::with_capacity(n_eng);
     let mut engine_threads = Vec::new();
     let mut engine_wakers: Vec<Arc<Waker>> = Vec::with_capacity(n_eng);
     let mut engine_agents: Vec<EngineAgent> = Vec::new();
-    let shared_status = Arc::new(ThreadStatus::default());
     for (e, engine) in engines.into_iter().enumerate() {
-        let agent_parts = (
+        let tel = engine_tel[e]
+            .take()
+            .expect("one telemetry block per engine");
+        let mut agent = EngineAgent::new(
+            e,
             engine,
             std::mem::take(&mut to_rx[e]),
             std::mem::take(&mut from_tx[e]),
-            engine_tel[e]
-                .take()
-                .expect("one telemetry block per engine"),
+            gateway_wakers.clone(),
+            tel,
         );
-        let make = {
-            let gateway_wakers = gateway_wakers.clone();
-            move |(engine, inputs, outputs, tel): (Engine, _, _, EngineTelemetry)| {
-                EngineAgent::new(e, engine, inputs, outputs, gateway_wakers, tel)
-            }
-        };
+        if let (Some(tx), Some(w)) = (engine_records[e].take(), &journal_waker) {
+            agent.attach_journal(tx, w.clone());
+        }
         match &shared_waker {
             Some(w) => {
                 engine_wakers.push(w.clone());
-                engine_status.push(shared_status.clone());
-                engine_agents.push(make(agent_parts));
+                engine_agents.push(agent);
             }
             None => {
-                let status = Arc::new(ThreadStatus::default());
                 let (tx, rx) = std::sync::mpsc::channel::<Arc<Waker>>();
-                let (stop, st, wait) = (engine_stop.clone(), status.clone(), plan.engine_wait);
+                let (stop, st, wait) = (
+                    engine_stop.clone(),
+                    engine_status[e].clone(),
+                    plan.engine_wait,
+                );
                 let rt = cfg.engine.realtime_priority;
                 let core = plan.engine_cores[e];
-                let agent = make(agent_parts);
                 let handle = spawn_runner(format!("engine-{e}"), core, hook, move || {
                     if let (Some(core), true) = (core, rt > 0) {
                         if let Err(err) = crate::platform::set_realtime(rt as i32, core) {
@@ -383,7 +669,6 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
                 tx.send(waker.clone())
                     .expect("the engine thread waits for its waker");
                 engine_wakers.push(waker.clone());
-                engine_status.push(status);
                 engine_threads.push((handle, waker));
             }
         }
@@ -391,32 +676,30 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
 
     // Gateways.
     let mut parts: Vec<GatewayParts> = Vec::with_capacity(n_gw);
-    for (g, (gw_listeners, tel)) in listeners.into_iter().zip(gateway_tel).enumerate() {
-        let rings = GatewayRings {
+    for (g, ((gw_listeners, tel), mut gw)) in listeners
+        .into_iter()
+        .zip(gateway_tel)
+        .zip(gateways.drain(..))
+        .enumerate()
+    {
+        gw.attach_rings(GatewayRings {
             to_engines: std::mem::take(&mut to_tx[g]),
             engine_wakers: engine_wakers.clone(),
             from_engines: std::mem::take(&mut from_rx[g]),
-        };
-        let mut gw = Gateway::new(
-            g,
-            build_sessions(cfg, g, &sizing),
-            Instruments::new(&resolved),
-            rings,
-            sizing,
-            fix_settings.clone(),
-        );
+        });
         gw.attach_telemetry(tel);
+        if let (Some(tx), Some(w)) = (gateway_records[g].take(), &journal_waker) {
+            gw.attach_journal(tx, w.clone());
+        }
         parts.push(GatewayParts {
             gw,
             listeners: gw_listeners,
             waker: gateway_wakers[g].clone(),
         });
     }
-    let mut gateway_status = Vec::with_capacity(n_gw);
     let mut front = Vec::new();
     match shared_waker {
         Some(waker) => {
-            gateway_status = vec![shared_status.clone(); n_gw];
             let (stop, status, wait, ready) = (
                 stop.clone(),
                 shared_status.clone(),
@@ -430,7 +713,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
                     gateways.push(p.build(io, max_conn, sqpoll, &ready)?);
                 }
                 let fd = w2.eventfd().expect("the shared waker is eventfd-backed");
-                let duty = match SharedDuty::new(gateways, engine_agents, None, fd) {
+                let duty = match SharedDuty::new(gateways, engine_agents, journal_in_duty, fd) {
                     Ok(d) => d,
                     Err(e) => {
                         tracing::error!("shared runner: cannot wire the backends' wake-ups: {e}");
@@ -450,8 +733,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         None => {
             for p in parts {
                 let g = p.gw.id();
-                let status = Arc::new(ThreadStatus::default());
-                gateway_status.push(status.clone());
+                let status = gateway_status[g].clone();
                 let waker = p.waker.clone();
                 let (stop, wait, ready) = (stop.clone(), plan.gateway_wait, ready_tx.clone());
                 let w2 = waker.clone();
@@ -489,7 +771,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             }
         }
     }
-    let mut running = Running {
+    let running = Running {
         stop,
         engine_stop,
         front,
@@ -503,71 +785,21 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         gateway_metrics,
         ring_stats,
         backends,
-        exporter_addr: None,
-        exporter: None,
+        exporter_addr,
+        exporter,
+        recovery: recovery.clone(),
+        journal_stats,
+        snapshot_stats,
+        journal: journal_run,
     };
     if let Some(e) = failure {
         running.stop();
         return Err(e);
     }
-    // The exporter starts before readiness so `/health/ready` answers 503 while starting.
-    if telemetry_on {
-        let sources = Sources {
-            engines: running
-                .engine_status
-                .iter()
-                .zip(&running.engine_metrics)
-                .map(|(status, metrics)| EngineSource {
-                    status: status.clone(),
-                    metrics: metrics.clone(),
-                })
-                .collect(),
-            gateways: running
-                .gateway_status
-                .iter()
-                .zip(&running.gateway_metrics)
-                .map(|(status, metrics)| GatewaySource {
-                    status: status.clone(),
-                    metrics: metrics.clone(),
-                })
-                .collect(),
-            rings: running.ring_stats.clone(),
-            instruments: resolved
-                .iter()
-                .map(|r| InstrumentLabel {
-                    symbol: r.symbol.clone(),
-                    price_decimals: r.price_decimals,
-                })
-                .collect(),
-            threading: ThreadingLabel {
-                mode: running.plan.mode.name(),
-                reason: running.plan.reason.clone(),
-            },
-        };
-        let pinned: Vec<usize> = running
-            .plan
-            .engine_cores
-            .iter()
-            .chain(&running.plan.gateway_cores)
-            .chain(std::iter::once(&running.plan.shared_core))
-            .flatten()
-            .copied()
-            .collect();
-        let placement = Placement {
-            core: housekeeping_core(&pinned),
-        };
-        match Exporter::start(cfg.exporter.listen, sources, handover_rx, placement) {
-            Ok(x) => {
-                running.exporter_addr = Some(x.addr);
-                running.exporter = Some(x);
-            }
-            Err(e) => {
-                running.stop();
-                return Err(e);
-            }
-        }
+    if let Some(r) = recovery {
+        recovery_status.done(r);
     }
-    // Ready means: every engine in its loop, every gateway listening.
+    // Ready means: every engine in its loop, every gateway listening, recovery done.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !running.is_ready() {
         if Instant::now() > deadline {
@@ -596,13 +828,17 @@ impl Running {
         }
     }
 
-    /// Stops and joins everything, returning the merged histograms.
+    /// Stops and joins everything: gateways log their sessions out, engines drain, the
+    /// journal writes everything and a shutdown record with the state hash, the snapshotter
+    /// takes the final snapshot. Returns the merged histograms and the state hash.
     pub fn stop(self) -> Stopped {
         self.request_stop();
         let mut reports = Reports::default();
         let mut take = |r: Reports| {
             reports.histograms.merge(&r.histograms);
             reports.gateways.extend(r.gateways);
+            reports.engine_hashes.extend(r.engine_hashes);
+            reports.gateway_hashes.extend(r.gateway_hashes);
         };
         for (h, _) in self.front {
             if let Ok(r) = h.join() {
@@ -619,6 +855,44 @@ impl Running {
                 take(r);
             }
         }
+        // Engines are gone: the journal agent writes the rest.
+        let mut journal_error = None;
+        let mut replica_hash = None;
+        reports.engine_hashes.sort_unstable();
+        reports.gateway_hashes.sort_unstable();
+        let hash = state_hash(
+            reports.engine_hashes.iter().map(|(_, h)| *h),
+            reports.gateway_hashes.iter().map(|(_, h)| *h),
+        );
+        if let Some(run) = self.journal {
+            if let Some((h, w, stop)) = run.thread {
+                stop.store(true, Ordering::Release);
+                w.wake();
+                let _ = h.join();
+            }
+            let writer = run.handoff.lock().ok().and_then(|mut w| w.take());
+            let mut last = 0;
+            match writer {
+                Some(mut w) => {
+                    let r = w
+                        .append(kind::STOP, &hash.to_le_bytes())
+                        .map_err(|e| e.to_string())
+                        .and_then(|_| w.write().map_err(|e| e.to_string()))
+                        .and_then(|_| w.sync().map_err(|e| e.to_string()));
+                    if let Err(e) = r {
+                        journal_error = Some(format!("shutdown record: {e}"));
+                    }
+                    last = w.written_seq();
+                }
+                None => journal_error = Some("the journal writer was not handed back".into()),
+            }
+            if let Some(s) = run.snapshotter {
+                match s.finish(last) {
+                    Ok(h) => replica_hash = h,
+                    Err(e) => journal_error = Some(format!("final snapshot: {e:#}")),
+                }
+            }
+        }
         // Last: the exporter takes the hot threads' final hand-overs, then gives back every
         // sample it received, so the summary covers the whole run.
         if let Some(x) = self.exporter {
@@ -628,6 +902,9 @@ impl Running {
         Stopped {
             histograms: reports.histograms,
             gateways: reports.gateways.into_iter().map(|(_, r)| r).collect(),
+            state_hash: hash,
+            replica_hash,
+            journal_error,
         }
     }
 }

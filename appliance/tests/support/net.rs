@@ -9,14 +9,38 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-/// The default configuration on ephemeral ports with smaller capacities (quick to start).
-pub fn test_config() -> Config {
+/// The default configuration text on ephemeral ports with smaller capacities (quick to
+/// start), journaling into `journal` (`None`: journaling off).
+pub fn ephemeral_toml(journal: Option<&std::path::Path>) -> String {
     let text = appliance::config::DEFAULT_TOML
         .replace("127.0.0.1:9878", "127.0.0.1:0")
         .replace("127.0.0.1:9879", "127.0.0.1:0")
         .replace("127.0.0.1:9100", "127.0.0.1:0")
-        .replace("max_orders = 1_000_000", "max_orders = 65_536");
-    Config::from_toml(&text).expect("test configuration")
+        .replace("max_orders = 1_000_000", "max_orders = 65_536")
+        .replace("segment_mib = 64", "segment_mib = 4");
+    match journal {
+        Some(dir) => text.replace(
+            "dir = \"appliance-data\"",
+            &format!("dir = {:?}", dir.display().to_string()),
+        ),
+        None => text.replace("ack = \"written\"", "ack = \"off\""),
+    }
+}
+
+/// The ephemeral configuration without a journal.
+pub fn test_config() -> Config {
+    Config::from_toml(&ephemeral_toml(None)).expect("test configuration")
+}
+
+/// The ephemeral configuration journaling into a fresh directory (removed when the guard
+/// drops).
+pub fn journaled_config() -> (Config, tempfile::TempDir) {
+    let dir = tempfile::Builder::new()
+        .prefix("appliance-journal-")
+        .tempdir()
+        .expect("a temporary journal directory");
+    let cfg = Config::from_toml(&ephemeral_toml(Some(dir.path()))).expect("test configuration");
+    (cfg, dir)
 }
 
 /// Starts the appliance in-process (threading as the configuration says: `auto`).
