@@ -553,6 +553,12 @@ fn sessions(f: &mut Families, src: &Sources) {
         "Connections closed because the client did not read its replies (output buffer full).",
         per_gw(gw::SLOW_CONSUMERS),
     );
+    f.counter(
+        "appliance_resent_already_applied_total",
+        "Messages a client resent after a restart that the journal showed applied already \
+         (skipped, not applied twice).",
+        per_gw(gw::RESENT_APPLIED),
+    );
 }
 
 fn rings_and_engines(f: &mut Families, src: &Sources) {

@@ -148,11 +148,17 @@ impl BinaryHandler {
                 }
                 continue;
             };
+            let seq = wire::read_header(&data[..n]).seq as u64;
             let at = Arrival {
                 t_recv,
-                seq: wire::read_header(&data[..n]).seq as u64,
+                seq,
+                applied: core.already_applied(info.local, seq),
             };
-            self.inbound(core, c, info, user, inbound, at);
+            // A resend of a message applied before a restart is not applied again (a mass
+            // cancel may still owe some engines).
+            if at.applied == 0 || matches!(inbound, Inbound::MassCancel(_)) {
+                self.inbound(core, c, info, user, inbound, at);
+            }
         }
         input.consume(pos);
         core.put_input(c, input);

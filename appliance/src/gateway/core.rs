@@ -10,6 +10,7 @@
 //! connection, it queues it in [`Core::take_detached`] rather than touching the session).
 
 use super::conn::{Conn, ConnId, ConnState, InBuf, OutBuf};
+use super::inflight::{Applied, InFlight};
 use super::instruments::Instruments;
 use super::orders::{ClientId, InsertError, OrderBook, OrderState, Pending};
 use crate::engine::{
@@ -50,6 +51,10 @@ pub struct Arrival {
     pub t_recv: u64,
     /// The message's sequence number (0: none).
     pub seq: u64,
+    /// Engines that already hold this message's command: a resend after a restart of a
+    /// message the journal shows applied ([`Core::already_applied`]). Handlers skip such a
+    /// message; a mass cancel goes only to the engines it did not reach.
+    pub applied: u64,
 }
 
 /// A reply the protocol handlers render.
@@ -257,6 +262,12 @@ pub struct Core {
     pub counters: GatewayCounters,
     /// The gateway's record ring to the journal agent (`None`: journaling off).
     pub journal: Option<RecordTx>,
+    /// Commands the engines have not taken yet (tracked when journaling: see
+    /// [`super::inflight`]).
+    pub inflight: Option<InFlight>,
+    /// Per session: messages past its journaled next inbound number whose commands the
+    /// journal holds (recovered; empty in normal running).
+    pub applied: Vec<Applied>,
 }
 
 impl Core {
@@ -298,6 +309,8 @@ impl Core {
             hist: Box::new(StageHistograms::new()),
             counters: GatewayCounters::default(),
             journal: None,
+            inflight: None,
+            applied: Vec::new(),
         }
     }
 
@@ -637,6 +650,10 @@ impl Core {
         if self.engines[engine].push(msg).is_err() {
             panic!("engine ring {engine} full after reserve: back-pressure bookkeeping bug");
         }
+        if let Some(f) = self.inflight.as_mut() {
+            let ring = &self.engines[engine];
+            f.pushed(engine, origin.session, origin.in_seq, || ring.consumed());
+        }
         self.hist
             .record(Stage::Ingress, self.tsc.ns_between(t_recv, msg.t_push));
         self.touched |= 1 << engine;
@@ -791,9 +808,6 @@ impl Core {
         instrument: Option<InstrumentId>,
         at: Arrival,
     ) -> Result<(), GatewayReject> {
-        if self.mass.len() == MASS_CAP {
-            return Err(GatewayReject::Capacity);
-        }
         let cmd = Command::MassCancel(MassCancel {
             session: who.global,
             owner: who.owner,
@@ -801,6 +815,25 @@ impl Core {
             scope: MassCancelScope::ByOwner,
             reason: CancelReason::MassCancel,
         });
+        if at.applied != 0 {
+            // Resent after a restart and journaled on some engines: recovery restored the
+            // request waiting for the others; send it to those only.
+            let origin = self.origin(who, at, &request);
+            let mut a = self
+                .mass
+                .iter()
+                .find(|p| p.session == who.local && p.request == request)
+                .map_or(0, |p| p.awaiting & !at.applied);
+            while a != 0 {
+                let e = a.trailing_zeros() as usize;
+                a &= a - 1;
+                self.push(e, cmd, at.t_recv, &origin);
+            }
+            return Ok(());
+        }
+        if self.mass.len() == MASS_CAP {
+            return Err(GatewayReject::Capacity);
+        }
         let awaiting = match instrument.and_then(|i| self.instruments.get(i)) {
             Some(ins) => 1u64 << ins.engine,
             None => u64::MAX >> (64 - self.engines.len()),
@@ -897,6 +930,60 @@ impl Core {
         self.engines = rings.to_engines;
         self.engine_wakers = rings.engine_wakers;
         self.from_engines = rings.from_engines;
+        if let Some(sessions) = self.inflight.as_ref().map(|f| f.sessions()) {
+            self.inflight = Some(InFlight::new(sessions, &self.ring_capacities()));
+        }
+    }
+
+    /// Starts tracking the commands in flight to the engines, for `sessions` sessions (cold
+    /// path: journaling is on).
+    pub fn track_in_flight(&mut self, sessions: usize) {
+        self.inflight = Some(InFlight::new(sessions, &self.ring_capacities()));
+        self.applied.resize_with(sessions, Applied::default);
+    }
+
+    /// Session `s` received message `seq`: the engines that already hold its command, as
+    /// the journal showed at recovery (0, almost always: apply it). See [`Applied`].
+    #[inline]
+    pub fn already_applied(&mut self, s: u16, seq: u64) -> u64 {
+        match self.applied.get_mut(s as usize) {
+            Some(a) if !a.is_empty() && seq > 0 => {
+                let mask = a.take(seq);
+                if mask != 0 {
+                    self.counters.bump(slot::RESENT_APPLIED);
+                }
+                mask
+            }
+            _ => 0,
+        }
+    }
+
+    fn ring_capacities(&self) -> Vec<usize> {
+        self.engines.iter().map(|r| r.capacity()).collect()
+    }
+
+    /// Drops the commands the engines have taken (one shared load per engine; once per
+    /// pass, before the pass's sequence records).
+    #[inline]
+    pub fn retire_in_flight(&mut self) {
+        if let Some(f) = self.inflight.as_mut() {
+            for (e, ring) in self.engines.iter().enumerate() {
+                f.retire(e, ring.consumed());
+            }
+        }
+    }
+
+    /// The next inbound number session `s` may journal when it expects `next_in`.
+    #[inline]
+    pub fn safe_next_in(&self, s: u16, next_in: u64) -> u64 {
+        self.inflight
+            .as_ref()
+            .map_or(next_in, |f| f.safe_next_in(s, next_in))
+    }
+
+    /// Whether every command this gateway pushed has been taken by its engine.
+    pub fn in_flight_empty(&self) -> bool {
+        self.inflight.as_ref().is_none_or(|f| f.is_empty())
     }
 
     /// Sends the cancel-on-disconnect of a session (a mass cancel by session on every

@@ -294,11 +294,17 @@ impl FixHandler {
                 Event::NeedMore => break,
                 Event::App(msg) => {
                     core.count_in(Protocol::Fix);
+                    let seq = msg.seq_num().unwrap_or(0);
                     let at = Arrival {
                         t_recv,
-                        seq: msg.seq_num().unwrap_or(0),
+                        seq,
+                        applied: core.already_applied(who.local, seq),
                     };
-                    self.app.message(core, &who, &mut fs.session, &msg, now, at);
+                    // A resend of a message applied before a restart is not applied again
+                    // (a mass cancel may still owe some engines).
+                    if at.applied == 0 || msg.msg_type() == b"q" {
+                        self.app.message(core, &who, &mut fs.session, &msg, now, at);
+                    }
                 }
                 Event::Disconnect(why) => {
                     close = Some(DisconnectCause::from_fix(why));

@@ -21,6 +21,7 @@ pub mod driver;
 pub mod epoll;
 mod events;
 pub mod fix;
+pub mod inflight;
 pub mod instruments;
 pub mod journal;
 pub mod orders;
@@ -119,6 +120,7 @@ impl Gateway {
     ) {
         self.journal_waker = Some(waker);
         self.core.journal = Some(tx);
+        self.core.track_in_flight(self.sessions.len());
         let mut j = GatewayJournal::new(self.core.id, self.sessions.len());
         // Whatever the sessions hold now (recovered from the journal) is journaled already.
         for (i, slot) in self.sessions.iter_mut().enumerate() {
@@ -145,9 +147,11 @@ impl Gateway {
     /// (called once per pass, after the events and timers and before the journal writes, so
     /// one record covers a whole pass's inbound messages).
     pub fn journal_pass(&mut self) {
-        let (Some(j), Some(tx)) = (self.journal.as_mut(), self.core.journal.as_mut()) else {
+        let Some(j) = self.journal.as_mut() else {
             return;
         };
+        let core = &mut self.core;
+        core.retire_in_flight();
         if !j.has_dirty() {
             return;
         }
@@ -158,6 +162,9 @@ impl Gateway {
                 continue;
             }
             let s = i as u16;
+            let Some(tx) = core.journal.as_mut() else {
+                return;
+            };
             let (protocol, next_out, next_in) = match &mut slot.kind {
                 SessionKind::Fix(f) => {
                     j.sync_fix(tx, s, f, None, exec);
@@ -174,7 +181,11 @@ impl Gateway {
                     )
                 }
             };
-            if !j.seq_if_moved(tx, s, protocol, next_out, next_in) {
+            // Not past a message whose command an engine has not taken (see `inflight`):
+            // the session stays marked until it may say all.
+            let safe_in = core.safe_next_in(s, next_in);
+            let tx = core.journal.as_mut().expect("looked up above");
+            if !j.seq_if_moved(tx, s, protocol, next_out, safe_in) || safe_in < next_in {
                 j.mark_dirty(s);
             }
         }
@@ -426,6 +437,12 @@ impl Gateway {
             self.settle();
         }
         self.core.publish();
+    }
+
+    /// Whether every command this gateway sent has been taken by its engine (journaled), as
+    /// of the last pass.
+    pub fn in_flight_empty(&self) -> bool {
+        self.core.in_flight_empty()
     }
 
     /// Whether any connection is still open or closing (shutdown waits for none).

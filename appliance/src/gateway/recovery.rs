@@ -88,6 +88,9 @@ impl Gateway {
     /// Enters replay mode, for a journal written by an appliance with `engines` engines.
     pub fn begin_replay(&mut self, engines: usize) {
         self.replay = Some(Box::new(Replay::new(engines)));
+        self.core
+            .applied
+            .resize_with(self.sessions.len(), Default::default);
     }
 
     /// Whether the gateway is replaying the journal or still has a backlog to render.
@@ -98,6 +101,12 @@ impl Gateway {
     /// Replies waiting to be rendered (never rendered before the restart).
     pub fn backlog(&self) -> usize {
         self.replay.as_ref().map_or(0, |r| r.len())
+    }
+
+    /// Inbound messages the journal shows applied past their session's next inbound number
+    /// (their resends will be skipped).
+    pub fn applied_ahead(&self) -> usize {
+        self.core.applied.iter().map(|a| a.len()).sum()
     }
 
     fn session_ok(&self, s: u16) -> Result<(), String> {
@@ -116,19 +125,16 @@ impl Gateway {
     pub fn replay_command(&mut self, rec: &CommandRecord, engines: usize) -> Result<(), String> {
         let s = rec.origin.session;
         self.session_ok(s)?;
-        // The inbound message is processed: the session expects the next one.
+        // A command from a message past the session's journaled next inbound number: the
+        // client will resend that message, which must not be applied twice (see
+        // `inflight`).
         if rec.origin.in_seq > 0 {
-            match &mut self.sessions[s as usize].kind {
-                SessionKind::Fix(f) => {
-                    let st = f.session.store_mut();
-                    if st.next_target_seq() <= rec.origin.in_seq {
-                        let _ = st.set_next_target_seq(rec.origin.in_seq + 1);
-                    }
-                }
-                SessionKind::Binary(u) => {
-                    let next = (rec.origin.in_seq + 1).min(u32::MAX as u64) as u32;
-                    u.state.next_in_seq = u.state.next_in_seq.max(next);
-                }
+            let next_in = match &self.sessions[s as usize].kind {
+                SessionKind::Fix(f) => f.session.store().next_target_seq(),
+                SessionKind::Binary(u) => u.state.next_in_seq as u64,
+            };
+            if rec.origin.in_seq >= next_in {
+                self.core.applied[s as usize].insert(rec.origin.in_seq, rec.engine as usize);
             }
         }
         let id = ClientId::from_bytes(rec.origin.id()).unwrap_or_default();
@@ -243,6 +249,11 @@ impl Gateway {
     /// A `SEQ` record.
     pub fn replay_seq(&mut self, r: &SeqRecord) -> Result<(), String> {
         self.session_ok(r.session)?;
+        let applied = &mut self.core.applied[r.session as usize];
+        if r.reset {
+            applied.clear();
+        }
+        applied.prune_below(r.next_in);
         match &mut self.sessions[r.session as usize].kind {
             SessionKind::Fix(f) => {
                 let st = f.session.store_mut();
@@ -356,7 +367,7 @@ impl Gateway {
     /// counter, the reply-cause position, and any replies still queued.
     pub fn write_state(&self, p: &mut Put) {
         p.raw(b"GWST");
-        p.u32(1);
+        p.u32(GATEWAY_STATE_VERSION);
         self.encode_orders(p);
         self.core.encode_mass(p);
         p.u32(self.sessions.len() as u32);
@@ -383,6 +394,13 @@ impl Gateway {
                         p.bytes(m);
                     }
                 }
+            }
+            let applied = self.core.applied.get(slot.info.local as usize);
+            let entries: Vec<(u64, u64)> = applied.into_iter().flat_map(|a| a.entries()).collect();
+            p.u32(entries.len() as u32);
+            for (seq, engines) in entries {
+                p.u64(seq);
+                p.u64(engines);
             }
         }
         p.u64(self.fix.exec_counter());
@@ -414,8 +432,10 @@ impl Gateway {
             return Err(g.err("not a gateway state"));
         }
         let v = g.u32()?;
-        if v != 1 {
-            return Err(g.err(format!("gateway state version {v}, this build reads 1")));
+        if v != GATEWAY_STATE_VERSION {
+            return Err(g.err(format!(
+                "gateway state version {v}, this build reads {GATEWAY_STATE_VERSION}"
+            )));
         }
         let n = g.count(self.core.orders.capacity())?;
         for _ in 0..n {
@@ -466,6 +486,15 @@ impl Gateway {
                     u.state.next_in_seq = next_in as u32;
                 }
             }
+            let n = g.count(usize::MAX >> 1)?;
+            let local = slot.info.local as usize;
+            if self.core.applied.len() <= local {
+                self.core.applied.resize_with(local + 1, Default::default);
+            }
+            for _ in 0..n {
+                let (seq, engines) = (g.u64()?, g.u64()?);
+                self.core.applied[local].push(seq, engines);
+            }
         }
         self.fix.set_exec_counter(g.u64()?);
         self.causes.restore(get_cause(g)?);
@@ -487,6 +516,10 @@ impl Gateway {
         Ok(())
     }
 }
+
+/// Version of the gateway's part of a snapshot (2: per-session messages applied past the
+/// journaled next inbound number).
+const GATEWAY_STATE_VERSION: u32 = 2;
 
 fn session_seqs(kind: &SessionKind) -> (u64, u64) {
     match kind {

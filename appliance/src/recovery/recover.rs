@@ -33,6 +33,9 @@ pub struct RecoveryReport {
     pub stop_hash: Option<u64>,
     /// Replies the replay produced that were never rendered before the restart.
     pub backlog: usize,
+    /// Inbound messages whose commands the journal holds past their session's recorded next
+    /// inbound number: a resend of one is skipped (see `gateway::inflight`).
+    pub applied_ahead: usize,
     /// Resting orders, all engines.
     pub resting_orders: u64,
     /// How long recovery took.
@@ -55,12 +58,14 @@ impl RecoveryReport {
         };
         format!(
             "recovered from {} in {:.0} ms: {snap}, {} records replayed, {} resting orders, \
-             {} replies to render, state hash {:016x}{stop}",
+             {} replies to render, {} inbound messages applied ahead of their session's \
+             sequence record, state hash {:016x}{stop}",
             self.dir.display(),
             self.elapsed.as_secs_f64() * 1e3,
             self.records,
             self.resting_orders,
             self.backlog,
+            self.applied_ahead,
             self.state_hash
         )
     }
@@ -136,6 +141,7 @@ pub fn recover(cfg: &Config, dir: &Path, full_gateways: bool) -> anyhow::Result<
     replica.finish();
     out.state_hash = replica.state_hash();
     out.backlog = replica.backlog();
+    out.applied_ahead = replica.applied_ahead();
     out.resting_orders = replica
         .engines
         .iter()

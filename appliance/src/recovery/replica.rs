@@ -268,6 +268,11 @@ impl Replica {
         self.gateways.iter().map(|g| g.backlog()).sum()
     }
 
+    /// Inbound messages applied past their session's journaled next inbound number.
+    pub fn applied_ahead(&self) -> usize {
+        self.gateways.iter().map(|g| g.applied_ahead()).sum()
+    }
+
     /// The appliance's state hash: every engine's, then every gateway's.
     pub fn state_hash(&self) -> u64 {
         state_hash(

@@ -42,6 +42,9 @@ pub struct Sender<T> {
     /// answer from a local count and touch the shared index only when it runs low (the
     /// `cached_head` idea from rtrb, one level up).
     free_cache: usize,
+    /// Items pushed since the ring was made: with the free slots it says how many the
+    /// consumer has taken ([`Sender::consumed`]).
+    pushed: u64,
 }
 
 /// The consuming end of a ring.
@@ -61,6 +64,7 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>, Arc<RingStats>) {
             full_events: 0,
             high_water: 0,
             free_cache: capacity,
+            pushed: 0,
         },
         Receiver { inner: c },
         stats,
@@ -93,6 +97,7 @@ impl<T> Sender<T> {
         match self.inner.push(value) {
             Ok(()) => {
                 self.free_cache = self.free_cache.saturating_sub(1);
+                self.pushed += 1;
                 Ok(())
             }
             Err(rtrb::PushError::Full(v)) => {
@@ -109,6 +114,27 @@ impl<T> Sender<T> {
     #[inline]
     pub fn free_slots(&self) -> usize {
         self.inner.slots()
+    }
+
+    /// Items pushed so far.
+    #[inline]
+    pub fn pushed(&self) -> u64 {
+        self.pushed
+    }
+
+    /// Items the consumer has taken so far (one shared load). A consumer commits a batch
+    /// after handling it, so an item counted here has been handled: the gateways rely on it
+    /// to know an engine has journaled a command.
+    #[inline]
+    pub fn consumed(&self) -> u64 {
+        let waiting = self.inner.buffer().capacity() - self.inner.slots();
+        self.pushed - waiting as u64
+    }
+
+    /// Slots in the ring.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.inner.buffer().capacity()
     }
 
     /// Records the occupancy after a batch (one shared load; updates the high-water mark).

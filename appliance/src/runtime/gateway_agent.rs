@@ -161,15 +161,21 @@ impl Agent for GatewayAgent {
         if p != phase::GATEWAYS {
             return true;
         }
+        // Done when the sessions are closed and the engines have taken every command (so
+        // the last sequence records can say every message was received: see
+        // `gateway::inflight`), or the grace period is over.
         match self.shutdown_at {
             Some(t) => {
-                !self.gw.has_connections() || self.gw.now_ns().saturating_sub(t) > SHUTDOWN_GRACE_NS
+                (!self.gw.has_connections() && self.gw.in_flight_empty())
+                    || self.gw.now_ns().saturating_sub(t) > SHUTDOWN_GRACE_NS
             }
             None => false,
         }
     }
 
     fn on_close(&mut self) {
+        // The answers to the last commands, then the sequence records that cover them.
+        self.gw.poll();
         self.gw.journal_pass();
         self.gw.wake_journal();
         self.gw.publish_telemetry();

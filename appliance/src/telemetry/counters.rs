@@ -54,8 +54,10 @@ pub mod gw {
     pub const BACKPRESSURE: usize = HANDOVER_SKIPS + 1;
     /// Connections closed because their output overflowed (slow consumers).
     pub const SLOW_CONSUMERS: usize = BACKPRESSURE + 1;
+    /// Resent messages skipped because the journal showed them applied before a restart.
+    pub const RESENT_APPLIED: usize = SLOW_CONSUMERS + 1;
     /// Slots in all.
-    pub const LEN: usize = SLOW_CONSUMERS + 1;
+    pub const LEN: usize = RESENT_APPLIED + 1;
 }
 
 /// A gateway thread's own counters (plain integers; see the module doc).
@@ -324,7 +326,7 @@ mod tests {
         assert_eq!(m.disconnects(0, DisconnectCause::SlowConsumer as usize), 1);
         // The families do not overlap and fill the array exactly.
         const {
-            assert!(gw::LEN == gw::SLOW_CONSUMERS + 1);
+            assert!(gw::LEN == gw::RESENT_APPLIED + 1);
             assert!(gw::REJECTS >= 8 && gw::CANCEL_REJECTS - gw::REJECTS == REJECT_SLOTS);
         }
     }

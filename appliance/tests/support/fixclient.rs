@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 pub struct FixMsg {
     pub msg_type: String,
     pub fields: Vec<(u32, String)>,
+    /// PossDupFlag (43=Y): a resend of a message sent before.
+    pub poss_dup: bool,
+    /// MsgSeqNum (34).
+    pub seq: u64,
 }
 
 impl FixMsg {
@@ -85,6 +89,39 @@ impl FixClient {
         c
     }
 
+    /// Logs on again over a new connection to `addr`, keeping the session's sequence numbers
+    /// and stored messages (a client with a persistent store reconnecting: no reset). Returns
+    /// whether the appliance answered the Logon.
+    pub fn reconnect(&mut self, addr: SocketAddr) -> bool {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_nodelay(true).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        self.stream = stream;
+        self.inbuf.clear();
+        self.out.clear();
+        self.closed = false;
+        self.session.on_disconnected();
+        let now = now_ns();
+        self.session.on_connected(now);
+        self.session.initiate_logon(now, &mut self.out).unwrap();
+        self.flush();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.session.is_logged_on() && !self.closed && Instant::now() < deadline {
+            self.pump();
+        }
+        self.session.is_logged_on()
+    }
+
+    /// Pumps for `d` (whatever arrives is collected).
+    pub fn pump_for(&mut self, d: Duration) {
+        let deadline = Instant::now() + d;
+        while Instant::now() < deadline && !self.closed {
+            self.pump();
+        }
+    }
+
     fn flush(&mut self) {
         if !self.out.is_empty() {
             let _ = self.stream.write_all(&self.out);
@@ -115,6 +152,8 @@ impl FixClient {
             match r.event {
                 Event::NeedMore => break,
                 Event::App(m) => self.received.push(FixMsg {
+                    poss_dup: m.poss_dup(),
+                    seq: m.seq_num().unwrap_or(0),
                     msg_type: String::from_utf8_lossy(m.msg_type()).into(),
                     fields: m
                         .body_fields()

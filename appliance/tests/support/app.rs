@@ -1,0 +1,142 @@
+//! The real `appliance` binary as a child process: started on a configuration file, its
+//! listening addresses read from its start-up log, stopped with SIGTERM or killed with
+//! SIGKILL. Every wait is bounded; the child is killed if the test panics.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running appliance process.
+pub struct App {
+    child: Option<Child>,
+    /// Everything it wrote to stderr so far.
+    pub log: Arc<Mutex<String>>,
+    /// FIX listener.
+    pub fix: SocketAddr,
+    /// Binary listener.
+    pub binary: SocketAddr,
+}
+
+fn addr_after(line: &str, key: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find(key)? + key.len()..];
+    let end = rest.find(',').unwrap_or(rest.len());
+    rest[..end].trim().parse().ok()
+}
+
+impl App {
+    /// Starts `appliance run --config cfg` and waits (up to 60 s) until it is ready.
+    pub fn start(cfg: &Path) -> App {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_appliance"))
+            .args(["run", "--config"])
+            .arg(cfg)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the appliance binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                log2.lock().unwrap().push_str(&line);
+                log2.lock().unwrap().push('\n');
+                let _ = tx.send(line);
+            }
+        });
+        let mut app = App {
+            child: Some(child),
+            log,
+            fix: "0.0.0.0:0".parse().unwrap(),
+            binary: "0.0.0.0:0".parse().unwrap(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "the appliance did not become ready:\n{}",
+                app.log()
+            );
+            if let Some(c) = app.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    panic!("the appliance exited ({status}):\n{}", app.log());
+                }
+            }
+            let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
+                continue;
+            };
+            if line.contains("ready: FIX on") {
+                app.fix = addr_after(&line, "FIX on ").expect("FIX address");
+                app.binary = addr_after(&line, "binary on ").expect("binary address");
+                return app;
+            }
+        }
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// SIGKILL, as a crash: no shutdown path runs.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then waits (up to 30 s) for the exit status; returns the code and the log.
+    pub fn stop(&mut self) -> (Option<i32>, String) {
+        let Some(mut c) = self.child.take() else {
+            return (None, self.log());
+        };
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Ok(Some(s)) = c.try_wait() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("no exit within 30 s of SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        (status.code(), self.log())
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A configuration file in `dir`: the default on ephemeral ports, journaling into
+/// `dir/journal` with acknowledgement policy `ack`.
+pub fn config_file(dir: &Path, ack: &str, extra: &[(&str, &str)]) -> std::path::PathBuf {
+    let mut text = appliance::config::DEFAULT_TOML
+        .replace("127.0.0.1:9878", "127.0.0.1:0")
+        .replace("127.0.0.1:9879", "127.0.0.1:0")
+        .replace("127.0.0.1:9100", "127.0.0.1:0")
+        .replace("max_orders = 1_000_000", "max_orders = 65_536")
+        .replace("segment_mib = 64", "segment_mib = 4")
+        .replace("ack = \"written\"", &format!("ack = \"{ack}\""))
+        .replace(
+            "dir = \"appliance-data\"",
+            &format!("dir = {:?}", dir.join("journal").display().to_string()),
+        );
+    for (from, to) in extra {
+        text = text.replace(from, to);
+    }
+    let p = dir.join("appliance.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
