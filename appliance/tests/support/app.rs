@@ -120,9 +120,16 @@ impl Drop for App {
 }
 
 /// A configuration file in `dir`: the default on ephemeral ports, journaling into
-/// `dir/journal` with acknowledgement policy `ack`.
+/// `dir/journal` with acknowledgement policy `ack`, with `extra` (from, to) replacements made
+/// in the default's text first.
 pub fn config_file(dir: &Path, ack: &str, extra: &[(&str, &str)]) -> std::path::PathBuf {
-    let mut text = appliance::config::DEFAULT_TOML
+    let mut text = appliance::config::DEFAULT_TOML.to_string();
+    // The caller's replacements first, so they can name the default's values (a fixed port
+    // instead of an ephemeral one).
+    for (from, to) in extra {
+        text = text.replace(from, to);
+    }
+    let text = text
         .replace("127.0.0.1:9878", "127.0.0.1:0")
         .replace("127.0.0.1:9879", "127.0.0.1:0")
         .replace("127.0.0.1:9100", "127.0.0.1:0")
@@ -133,10 +140,17 @@ pub fn config_file(dir: &Path, ack: &str, extra: &[(&str, &str)]) -> std::path::
             "dir = \"appliance-data\"",
             &format!("dir = {:?}", dir.join("journal").display().to_string()),
         );
-    for (from, to) in extra {
-        text = text.replace(from, to);
-    }
     let p = dir.join("appliance.toml");
     std::fs::write(&p, text).unwrap();
     p
+}
+
+/// A TCP port free on 127.0.0.1 right now (for a listener that must keep its port across a
+/// restart).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
