@@ -103,6 +103,23 @@ impl Gateway {
         self.replay.as_ref().map_or(0, |r| r.len())
     }
 
+    /// Every session's name, protocol and sequence numbers (next outbound, next inbound), for
+    /// the journal tools (cold path).
+    pub fn session_summaries(&self) -> Vec<(String, Protocol, u64, u64)> {
+        self.sessions
+            .iter()
+            .map(|slot| {
+                let (next_out, next_in) = session_seqs(&slot.kind);
+                (
+                    slot.info.name.clone(),
+                    slot.info.protocol,
+                    next_out,
+                    next_in,
+                )
+            })
+            .collect()
+    }
+
     /// Inbound messages the journal shows applied past their session's next inbound number
     /// (their resends will be skipped).
     pub fn applied_ahead(&self) -> usize {

@@ -7,6 +7,7 @@ pub mod recover;
 pub mod replica;
 pub mod snapshotter;
 pub mod tail;
+pub mod tool;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;

@@ -79,19 +79,68 @@ pub struct Recovered {
     pub report: RecoveryReport,
 }
 
-/// Recovers the appliance described by `cfg` from journal `dir` (created if missing).
+/// Which snapshot a recovery starts from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SnapshotChoice {
+    /// The newest one that verifies (start-up).
+    #[default]
+    Latest,
+    /// None: replay the journal from its first record (which must be record 1).
+    None,
+    /// The snapshot covering records up to this sequence number.
+    At(u64),
+}
+
+/// How to recover.
+#[derive(Clone, Copy, Debug)]
+pub struct RecoverOptions {
+    /// Size the gateways for live use (start-up) rather than as a replica (tools).
+    pub full_gateways: bool,
+    /// Cut a torn tail (start-up); offline tools read up to it and change nothing.
+    pub repair: bool,
+    /// Where to start.
+    pub snapshot: SnapshotChoice,
+}
+
+/// Recovers the appliance described by `cfg` from journal `dir` (created if missing) for
+/// start-up: the newest valid snapshot, a torn tail cut.
 /// `full_gateways`: size the gateways for live use (start-up) or as a replica (tools).
 pub fn recover(cfg: &Config, dir: &Path, full_gateways: bool) -> anyhow::Result<Recovered> {
-    let started = Instant::now();
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("journal directory {}: {e}", dir.display()))?;
+    recover_with(
+        cfg,
+        dir,
+        &RecoverOptions {
+            full_gateways,
+            repair: true,
+            snapshot: SnapshotChoice::Latest,
+        },
+    )
+}
+
+/// Recovers as `opts` say (offline tools: no repair, any snapshot).
+pub fn recover_with(cfg: &Config, dir: &Path, opts: &RecoverOptions) -> anyhow::Result<Recovered> {
+    let started = Instant::now();
+    let full_gateways = opts.full_gateways;
     let mut report = journal::scan(dir)?;
     let mut torn = None;
-    if report.torn_tail.is_some() {
+    if report.torn_tail.is_some() && opts.repair {
         torn = journal::repair_tail(&report)?;
         report = journal::scan(dir)?;
     }
-    let search = journal::latest_valid_snapshot(dir)?;
+    let search = match opts.snapshot {
+        SnapshotChoice::Latest => journal::latest_valid_snapshot(dir)?,
+        SnapshotChoice::None => journal::SnapshotSearch::default(),
+        SnapshotChoice::At(seq) => {
+            let path =
+                journal::layout::snapshots_dir(dir).join(journal::layout::snapshot_file_name(seq));
+            journal::SnapshotSearch {
+                latest: Some(journal::read_snapshot(&path)?),
+                skipped: Vec::new(),
+            }
+        }
+    };
     let mut out = RecoveryReport {
         dir: dir.to_path_buf(),
         torn_tail: torn,

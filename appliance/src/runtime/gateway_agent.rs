@@ -11,7 +11,13 @@ use super::agent::{phase, Agent, Reports};
 use crate::gateway::conn::ConnId;
 use crate::gateway::driver::{Backend, SHUTDOWN_GRACE_NS};
 use crate::gateway::{Gateway, GatewayReport, TIMER_INTERVAL_NS};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// How long, after the grace period for sessions to log out, a stopping gateway waits for the
+/// engines' answers to the last commands before it stops anyway (an engine that died).
+const DRAIN_GRACE_NS: u64 = 5_000_000_000;
 
 /// A gateway and its backend.
 pub struct GatewayAgent {
@@ -23,6 +29,14 @@ pub struct GatewayAgent {
     role: String,
     /// Output waits for the journal.
     held: bool,
+    /// Gateways still sending commands at shutdown: every gateway counts itself out when its
+    /// sessions are closed and the engines have taken its commands, and keeps taking engine
+    /// events until the count is zero and its event rings are empty. An engine event for this
+    /// gateway can come from another gateway's command (a fill against a resting order), so
+    /// its order table is final only once no gateway sends any more.
+    peers: Arc<AtomicUsize>,
+    /// This gateway has counted itself out of `peers`.
+    counted_out: bool,
 }
 
 impl GatewayAgent {
@@ -38,7 +52,22 @@ impl GatewayAgent {
             shutdown_at: None,
             role,
             held: false,
+            peers: Arc::new(AtomicUsize::new(1)),
+            counted_out: false,
         }
+    }
+
+    /// Shares the shutdown count of gateways still sending with the other gateways (cold
+    /// path; alone, a gateway counts only itself).
+    pub fn with_peers(mut self, peers: Arc<AtomicUsize>) -> Self {
+        self.peers = peers;
+        self
+    }
+
+    /// Whether the shutdown's grace period, plus `extra`, is over.
+    fn past_grace(&self, extra: u64) -> bool {
+        self.shutdown_at
+            .is_some_and(|t| self.gw.now_ns().saturating_sub(t) > SHUTDOWN_GRACE_NS + extra)
     }
 
     /// The gateway (tests and reports).
@@ -147,35 +176,44 @@ impl Agent for GatewayAgent {
     }
 
     fn on_stop(&mut self, p: u8) {
-        if p != phase::GATEWAYS {
-            return;
+        match p {
+            phase::GATEWAYS => {
+                self.backend.close_listeners();
+                self.gw.begin_shutdown();
+                self.gw.journal_pass();
+                self.held = self.flush();
+                self.shutdown_at = Some(self.gw.now_ns());
+            }
+            phase::ENGINES if !self.counted_out => {
+                self.counted_out = true;
+                self.peers.fetch_sub(1, Ordering::AcqRel);
+            }
+            _ => {}
         }
-        self.backend.close_listeners();
-        self.gw.begin_shutdown();
-        self.gw.journal_pass();
-        self.held = self.flush();
-        self.shutdown_at = Some(self.gw.now_ns());
     }
 
     fn phase_done(&self, p: u8) -> bool {
-        if p != phase::GATEWAYS {
-            return true;
-        }
-        // Done when the sessions are closed and the engines have taken every command (so
-        // the last sequence records can say every message was received: see
-        // `gateway::inflight`), or the grace period is over.
-        match self.shutdown_at {
-            Some(t) => {
-                (!self.gw.has_connections() && self.gw.in_flight_empty())
-                    || self.gw.now_ns().saturating_sub(t) > SHUTDOWN_GRACE_NS
+        match p {
+            // Sessions closed and every command taken by its engine (so the last sequence
+            // records can say every message was received: see `gateway::inflight`).
+            phase::GATEWAYS => {
+                self.shutdown_at.is_some()
+                    && ((!self.gw.has_connections() && self.gw.in_flight_empty())
+                        || self.past_grace(0))
             }
-            None => false,
+            // No gateway sends any more and every engine event for this one is taken.
+            phase::ENGINES => {
+                (self.peers.load(Ordering::Acquire) == 0
+                    && self.gw.in_flight_empty()
+                    && !self.gw.engine_events_waiting()
+                    && !self.held)
+                    || self.past_grace(DRAIN_GRACE_NS)
+            }
+            _ => true,
         }
     }
 
     fn on_close(&mut self) {
-        // The answers to the last commands, then the sequence records that cover them.
-        self.gw.poll();
         self.gw.journal_pass();
         self.gw.wake_journal();
         self.gw.publish_telemetry();

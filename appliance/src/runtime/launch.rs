@@ -124,6 +124,10 @@ pub struct Stopped {
     pub gateways: Vec<GatewayReport>,
     /// The state hash of the stopped appliance (engines and gateways).
     pub state_hash: u64,
+    /// Its parts: each engine's hash, by engine index.
+    pub engine_hashes: Vec<u64>,
+    /// Each gateway's hash, by gateway index.
+    pub gateway_hashes: Vec<u64>,
     /// The snapshotter's replica's hash after its final catch-up, when journaling (equal to
     /// `state_hash` when the journal rebuilds the state exactly).
     pub replica_hash: Option<u64>,
@@ -171,6 +175,8 @@ struct GatewayParts {
     gw: Gateway,
     listeners: Vec<Listener>,
     waker: Arc<Waker>,
+    /// Gateways still sending commands at shutdown (see `GatewayAgent::with_peers`).
+    sending: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 type BackendReady = (usize, anyhow::Result<(String, Option<String>)>);
@@ -188,7 +194,7 @@ impl GatewayParts {
         match driver::make_backend(io, self.listeners, max_connections, &self.waker, sqpoll) {
             Ok((backend, fallback)) => {
                 let _ = ready.send((g, Ok((backend.name().to_string(), fallback))));
-                Some(GatewayAgent::new(self.gw, backend))
+                Some(GatewayAgent::new(self.gw, backend).with_peers(self.sending))
             }
             Err(e) => {
                 let _ = ready.send((g, Err(e.into())));
@@ -534,8 +540,16 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             fingerprint: fingerprint(cfg),
             wall_ns: crate::gateway::core::wall_clock_ns(),
         };
+        // Written and synced now: every start is in the journal even if nothing follows,
+        // and a journal that cannot be written stops the start here, with the reason.
         if let Err(e) = writer.append(kind::START, &start_rec.encode()) {
             return Err(fail(exporter, anyhow::anyhow!("journal: {e}")));
+        }
+        if let Err(e) = writer.write().and_then(|()| writer.sync()) {
+            return Err(fail(
+                exporter,
+                anyhow::anyhow!("journal: writing the START record: {e}"),
+            ));
         }
         let policy = match cfg.journal.ack {
             AckPolicy::Fsync => Ack::Fsync,
@@ -676,6 +690,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
 
     // Gateways.
     let mut parts: Vec<GatewayParts> = Vec::with_capacity(n_gw);
+    let sending = Arc::new(std::sync::atomic::AtomicUsize::new(n_gw));
     for (g, ((gw_listeners, tel), mut gw)) in listeners
         .into_iter()
         .zip(gateway_tel)
@@ -695,6 +710,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             gw,
             listeners: gw_listeners,
             waker: gateway_wakers[g].clone(),
+            sending: sending.clone(),
         });
     }
     let mut front = Vec::new();
@@ -903,6 +919,8 @@ impl Running {
             histograms: reports.histograms,
             gateways: reports.gateways.into_iter().map(|(_, r)| r).collect(),
             state_hash: hash,
+            engine_hashes: reports.engine_hashes.iter().map(|(_, h)| *h).collect(),
+            gateway_hashes: reports.gateway_hashes.iter().map(|(_, h)| *h).collect(),
             replica_hash,
             journal_error,
         }
