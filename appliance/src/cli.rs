@@ -260,9 +260,12 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         running.plan.reason
     );
     tracing::info!(
-        "ready: FIX on {}, binary on {}, {} engine(s), {} gateway(s), {}",
+        "ready: FIX on {}, binary on {}, exporter on {}, {} engine(s), {} gateway(s), {}",
         running.fix_addr,
         running.binary_addr,
+        running
+            .exporter_addr
+            .map_or_else(|| "none".to_string(), |a| a.to_string()),
         cfg.engine.threads,
         cfg.gateway.threads,
         match running.plan.mode {

@@ -19,6 +19,8 @@ pub struct App {
     pub fix: SocketAddr,
     /// Binary listener.
     pub binary: SocketAddr,
+    /// Prometheus exporter.
+    pub exporter: SocketAddr,
 }
 
 fn addr_after(line: &str, key: &str) -> Option<SocketAddr> {
@@ -53,6 +55,7 @@ impl App {
             log,
             fix: "0.0.0.0:0".parse().unwrap(),
             binary: "0.0.0.0:0".parse().unwrap(),
+            exporter: "0.0.0.0:0".parse().unwrap(),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -72,9 +75,27 @@ impl App {
             if line.contains("ready: FIX on") {
                 app.fix = addr_after(&line, "FIX on ").expect("FIX address");
                 app.binary = addr_after(&line, "binary on ").expect("binary address");
+                app.exporter = addr_after(&line, "exporter on ").expect("exporter address");
                 return app;
             }
         }
+    }
+
+    /// `GET path` on the exporter: the body (panics unless 200).
+    pub fn http_get(&self, path: &str) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(self.exporter).expect("exporter connects");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200"), "GET {path}: {text}");
+        text.split_once("\r\n\r\n")
+            .map_or(String::new(), |(_, b)| b.to_string())
     }
 
     /// The log so far.
