@@ -631,6 +631,27 @@ fn our_logout_waits_for_reply_or_times_out() {
     assert_eq!(d.advance(0.1), Some(DisconnectReason::LogoutTimeout));
 }
 
+#[test]
+fn application_message_after_our_logout_is_refused_with_a_business_reject() {
+    let mut d = acceptor();
+    d.logon(30);
+    d.s.logout(None, d.now, &mut d.out).unwrap();
+    d.take();
+    assert_eq!(d.send(&nos(2)), vec![Ev::Ignored(Ignored::AfterLogout)]);
+    let out = d.take();
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(field(&out[0], 35).as_deref(), Some("j"));
+    assert_eq!(field(&out[0], 380).as_deref(), Some("4"));
+    assert_eq!(field(&out[0], 45).as_deref(), Some("2"));
+    assert_eq!(field(&out[0], 372).as_deref(), Some("D"));
+    // Its number is consumed; the Logout reply still ends the session.
+    assert_eq!(d.s.next_target_seq(), 3);
+    assert_eq!(
+        d.send("35=5|34=3|49=TW44|52=<T>|56=ISLD|"),
+        vec![Ev::Disconnect(DisconnectReason::Logout)]
+    );
+}
+
 // ---------------------------------------------------------------- stores
 
 #[test]

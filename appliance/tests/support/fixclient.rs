@@ -227,6 +227,55 @@ impl FixClient {
         self.flush();
     }
 
+    /// The bytes of a limit GTC NewOrderSingle, sequenced and stored by the session but not
+    /// sent (the caller writes them when it chooses).
+    pub fn order_bytes(
+        &mut self,
+        cl: &str,
+        sym: &str,
+        side: Side,
+        qty: u64,
+        price: i64,
+    ) -> Vec<u8> {
+        let now = now_ns();
+        let m = NewOrder {
+            cl_ord_id: Id::Text(cl.as_bytes()),
+            account: None,
+            symbol: sym.as_bytes(),
+            side,
+            order_qty: qty,
+            ord_type: OrdType::Limit,
+            price: Some(price),
+            price_scale: 4,
+            time_in_force: TimeInForce::GoodTillCancel,
+            transact_time: now,
+        };
+        let mut out = Vec::new();
+        self.session.send(&m, now, &mut out).unwrap();
+        out
+    }
+
+    /// Reads raw bytes (bypassing the session) until `needle` has been seen or the
+    /// connection closes or `within` passes; returns everything read.
+    pub fn read_raw_until(&mut self, needle: &[u8], within: Duration) -> Vec<u8> {
+        let deadline = Instant::now() + within;
+        let mut got = std::mem::take(&mut self.inbuf);
+        while Instant::now() < deadline && !got.windows(needle.len()).any(|w| w == needle) {
+            let mut tmp = [0u8; 65536];
+            match self.stream.read(&mut tmp) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&tmp[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => break,
+            }
+        }
+        got
+    }
+
     pub fn cancel(&mut self, cl: &str, orig: &str, sym: &str, side: Side) {
         let now = now_ns();
         let m = CancelOrder {

@@ -122,6 +122,11 @@ impl BinClient {
         self.stream.write_all(&b[..n]).unwrap();
     }
 
+    /// Writes bytes as they are (several frames in one write).
+    pub fn write_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
     /// Sends a sequenced message with the next sequence number.
     pub fn send(&mut self, m: ClientMessage) {
         self.seq += 1;

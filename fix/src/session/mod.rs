@@ -106,6 +106,10 @@ pub enum Ignored {
     /// A message ahead of a sequence gap; queued (or dropped if the queue is full) until the
     /// gap is filled; a ResendRequest went out.
     Queued,
+    /// An application message after we sent Logout: not for the application. Its sequence
+    /// number is consumed and a BusinessMessageReject (380=4, application not available)
+    /// answers it, so the counterparty knows it was not processed.
+    AfterLogout,
 }
 
 /// What one call to [`Session::on_input`] produced.
@@ -518,6 +522,9 @@ impl<S: MessageStore> Session<S> {
             b"5" => self.on_logout(&msg, now, out),
             _ => match self.verify(&msg, true, true, now, out) {
                 Verify::Ok => match self.incr_target() {
+                    Ok(()) if self.phase == Phase::LogoutSent => {
+                        self.refuse_after_logout(&msg, now, out)
+                    }
                     Ok(()) => return Event::App(msg),
                     Err(d) => Outcome::Disconnect(d),
                 },
@@ -525,6 +532,24 @@ impl<S: MessageStore> Session<S> {
             },
         };
         outcome.into_event()
+    }
+
+    /// After our Logout the session is closing: an application message is not processed
+    /// (an order accepted now would be acknowledged on a connection about to close, or not
+    /// at all). The counterparty gets a BusinessMessageReject saying so.
+    fn refuse_after_logout(&mut self, msg: &Message<'_>, now: u64, out: &mut Vec<u8>) -> Outcome {
+        match self.send_business_reject(
+            msg,
+            BusinessRejectReason::ApplicationNotAvailable,
+            None,
+            Some(b"Logout in progress: message not processed"),
+            now,
+            out,
+        ) {
+            Ok(_) => Outcome::Ignored(Ignored::AfterLogout),
+            Err(SendError::Store(e)) => Outcome::Disconnect(DisconnectReason::Store(e)),
+            Err(SendError::TooLarge) => Outcome::Ignored(Ignored::AfterLogout),
+        }
     }
 
     fn set_target(&mut self, seq: u64) -> Result<(), DisconnectReason> {
