@@ -279,7 +279,11 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     let deadline = args
         .run_for
         .map(|s| started + Duration::from_secs_f64(s.max(0.0)));
+    let mut journal_watch = JournalWatch::default();
     loop {
+        if let Some(stats) = &running.journal_stats {
+            journal_watch.check(stats);
+        }
         let slice = match deadline {
             Some(d) => d
                 .saturating_duration_since(Instant::now())
@@ -319,4 +323,33 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     tracing::info!("stopped");
     Ok(0)
+}
+
+/// Logs the journal's failing spells from the main thread (the journal agent never logs):
+/// once when writes or segment preparation start failing, with the first error, and once
+/// when they succeed again.
+#[derive(Default)]
+struct JournalWatch {
+    refusing: bool,
+}
+
+impl JournalWatch {
+    fn check(&mut self, stats: &crate::runtime::journal_agent::JournalStats) {
+        let refusing = stats.gate.refusing();
+        if refusing == self.refusing {
+            return;
+        }
+        self.refusing = refusing;
+        let error = stats.last_error.lock().ok().and_then(|mut e| e.take());
+        if refusing {
+            tracing::error!(
+                "journal unavailable ({}): new orders, cancels and replaces are refused with \
+                 reject 114 (journal_unavailable) until it can write again; acknowledgements \
+                 of what was accepted wait for it",
+                error.as_deref().unwrap_or("no error text")
+            );
+        } else {
+            tracing::warn!("journal writing again: orders are accepted");
+        }
+    }
 }

@@ -73,11 +73,14 @@ pub enum GatewayReject {
     InvalidQuantity = 112,
     /// Client order id longer than the gateway keeps (FIX ClOrdID over 24 characters).
     ClientIdTooLong = 113,
+    /// The journal cannot take new records (disk full or failing writes): state-changing
+    /// input is refused until it can (see docs/operations.md).
+    JournalUnavailable = 114,
 }
 
 impl GatewayReject {
     /// Every gateway code, ascending.
-    pub const ALL: [GatewayReject; 14] = [
+    pub const ALL: [GatewayReject; 15] = [
         GatewayReject::UnknownSymbol,
         GatewayReject::DuplicateClientId,
         GatewayReject::InvalidSide,
@@ -92,6 +95,7 @@ impl GatewayReject {
         GatewayReject::InvalidPrice,
         GatewayReject::InvalidQuantity,
         GatewayReject::ClientIdTooLong,
+        GatewayReject::JournalUnavailable,
     ];
 
     /// The numeric code on the wire.
@@ -182,6 +186,7 @@ impl RejectCode {
                 GatewayReject::InvalidPrice => "invalid_price_format",
                 GatewayReject::InvalidQuantity => "invalid_quantity",
                 GatewayReject::ClientIdTooLong => "client_id_too_long",
+                GatewayReject::JournalUnavailable => "journal_unavailable",
             },
         }
     }
@@ -221,6 +226,9 @@ impl RejectCode {
                 GatewayReject::InvalidPrice => b"invalid price for the instrument",
                 GatewayReject::InvalidQuantity => b"invalid quantity",
                 GatewayReject::ClientIdTooLong => b"ClOrdID longer than 24 characters",
+                GatewayReject::JournalUnavailable => {
+                    b"journal unavailable: not accepted, send again later"
+                }
             },
         }
     }
@@ -257,7 +265,8 @@ impl RejectCode {
                 | GatewayReject::OrderNotLive
                 | GatewayReject::RequestPending
                 | GatewayReject::InvalidPrice
-                | GatewayReject::ClientIdTooLong => 99,
+                | GatewayReject::ClientIdTooLong
+                | GatewayReject::JournalUnavailable => 99,
             },
         }
     }

@@ -46,7 +46,7 @@ fn promtool_accepts_the_config_and_rules_and_the_rule_tests_pass() {
 /// `_total`, ...), exiting non-zero; a page from an appliance under load must give nothing.
 #[test]
 fn promtool_finds_nothing_to_lint_on_a_live_metrics_page() {
-    let app = start_with_telemetry(50);
+    let (app, _journal) = start_journaled_with_telemetry(50);
     let addr = app.exporter_addr.unwrap();
     let _clients = trade_load(&app, 5);
     // A page with every family moved by the load.
@@ -130,7 +130,8 @@ fn monitoring_expressions() -> Vec<(String, String)> {
 
 #[test]
 fn every_metric_in_alerts_and_dashboards_exists_on_a_live_exporter() {
-    let app = start_with_telemetry(50);
+    // Journaling, as the default configuration runs: its metrics are exposed.
+    let (app, _journal) = start_journaled_with_telemetry(50);
     let addr = app.exporter_addr.unwrap();
     let _clients = trade_load(&app, 5);
     let page = scrape_until(addr, Duration::from_secs(10), |p| {

@@ -762,6 +762,17 @@ fn durability(f: &mut Families, src: &Sources) {
         vec![(vec![], j.failing.load(Relaxed) as u8 as f64)],
     );
     f.gauge(
+        "appliance_journal_refusing",
+        "1 while the journal cannot take new input (writes failing, or no next segment: disk \
+         full): orders, cancels and replaces are refused with reject 114.",
+        vec![(vec![], j.gate.refusing() as u8 as f64)],
+    );
+    f.counter(
+        "appliance_journal_segment_prepare_errors_total",
+        "Failed attempts to prepare the journal's next segment (a full disk, usually).",
+        vec![(vec![], load(&j.prep_errors))],
+    );
+    f.gauge(
         "appliance_journal_written_seq",
         "Sequence number of the last journal record written.",
         vec![(vec![], load(&j.written_seq))],

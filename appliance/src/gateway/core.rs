@@ -262,6 +262,8 @@ pub struct Core {
     pub counters: GatewayCounters,
     /// The gateway's record ring to the journal agent (`None`: journaling off).
     pub journal: Option<RecordTx>,
+    /// Whether the journal takes new input (journaling on).
+    pub journal_gate: Option<Arc<crate::rings::records::JournalGate>>,
     /// Commands the engines have not taken yet (tracked when journaling: see
     /// [`super::inflight`]).
     pub inflight: Option<InFlight>,
@@ -309,6 +311,7 @@ impl Core {
             hist: Box::new(StageHistograms::new()),
             counters: GatewayCounters::default(),
             journal: None,
+            journal_gate: None,
             inflight: None,
             applied: Vec::new(),
         }
@@ -684,6 +687,7 @@ impl Core {
         req: &OrderRequest,
         at: Arrival,
     ) -> Result<u32, GatewayReject> {
+        self.journal_open()?;
         let slot = self
             .orders
             .insert(who.local, req.client_id)
@@ -723,6 +727,15 @@ impl Core {
         Ok(slot)
     }
 
+    /// Refuses state-changing input while the journal cannot take it (a relaxed load).
+    #[inline]
+    fn journal_open(&self) -> Result<(), GatewayReject> {
+        match &self.journal_gate {
+            Some(g) if g.refusing() => Err(GatewayReject::JournalUnavailable),
+            _ => Ok(()),
+        }
+    }
+
     /// Finds a live order of session `s` for a cancel or replace.
     #[inline]
     fn live_order(&self, s: u16, orig: &ClientId) -> Result<u32, (GatewayReject, Option<u32>)> {
@@ -755,6 +768,7 @@ impl Core {
         request: ClientId,
         at: Arrival,
     ) -> Result<u32, (GatewayReject, Option<u32>)> {
+        self.journal_open().map_err(|r| (r, None))?;
         let slot = self.live_order(who.local, orig)?;
         let o = self.orders.get_mut(slot);
         o.pending = Pending::Cancel(request);
@@ -779,6 +793,7 @@ impl Core {
         qty: Qty,
         at: Arrival,
     ) -> Result<u32, (GatewayReject, Option<u32>)> {
+        self.journal_open().map_err(|r| (r, None))?;
         let slot = self.live_order(who.local, orig)?;
         if new_id != *orig {
             self.orders
@@ -808,6 +823,7 @@ impl Core {
         instrument: Option<InstrumentId>,
         at: Arrival,
     ) -> Result<(), GatewayReject> {
+        self.journal_open()?;
         let cmd = Command::MassCancel(MassCancel {
             session: who.global,
             owner: who.owner,

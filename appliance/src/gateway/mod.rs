@@ -117,9 +117,11 @@ impl Gateway {
         &mut self,
         tx: RecordTx,
         waker: std::sync::Arc<crate::rings::wait::Waker>,
+        gate: std::sync::Arc<crate::rings::records::JournalGate>,
     ) {
         self.journal_waker = Some(waker);
         self.core.journal = Some(tx);
+        self.core.journal_gate = Some(gate);
         self.core.track_in_flight(self.sessions.len());
         let mut j = GatewayJournal::new(self.core.id, self.sessions.len());
         // Whatever the sessions hold now (recovered from the journal) is journaled already.

@@ -8,8 +8,34 @@
 //! records it pushed, so a consumer's published count of records it has made durable tells
 //! the producer which of its own records are durable.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crossbeam_utils::CachePadded;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// Whether the journal takes new state-changing input: set by the journal agent when its
+/// writes fail or it cannot prepare the next segment (a full disk), read by the gateways
+/// before every order operation (one relaxed load of a line nobody else writes often).
+/// While it is set, gateways refuse new orders, cancels, replaces and mass cancels with
+/// reject 114 `journal_unavailable` instead of queueing input that could not be journaled.
+#[derive(Debug, Default)]
+pub struct JournalGate {
+    refusing: CachePadded<AtomicBool>,
+}
+
+impl JournalGate {
+    /// Whether state-changing input is refused now.
+    #[inline]
+    pub fn refusing(&self) -> bool {
+        self.refusing.load(Ordering::Relaxed)
+    }
+
+    /// Sets the state (the journal agent).
+    pub fn set_refusing(&self, yes: bool) {
+        if self.refusing.load(Ordering::Relaxed) != yes {
+            self.refusing.store(yes, Ordering::Relaxed);
+        }
+    }
+}
 
 /// Largest payload a record may carry (a FIX message the appliance sends is far smaller).
 pub const MAX_RECORD: usize = 8 << 10;

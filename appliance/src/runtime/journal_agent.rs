@@ -20,7 +20,7 @@
 
 use super::agent::{phase, Agent, Reports};
 use crate::journal::JournalWriter;
-use crate::rings::records::RecordRx;
+use crate::rings::records::{JournalGate, RecordRx};
 use crate::rings::wait::Waker;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -54,7 +54,16 @@ pub struct JournalStats {
     pub synced_seq: AtomicU64,
     /// The first error of a failing spell, for the cold side to log (taken when logged).
     pub last_error: Mutex<Option<String>>,
+    /// Failed attempts to prepare the next segment (a full disk, usually).
+    pub prep_errors: AtomicU64,
+    /// Set while the next segment cannot be prepared.
+    pub prep_failing: AtomicBool,
+    /// What the gateways read: whether state-changing input is refused.
+    pub gate: Arc<JournalGate>,
 }
+
+/// How soon a failed segment preparation is tried again.
+const PREP_RETRY: Duration = Duration::from_millis(250);
 
 /// Where the writer goes when the agent closes (the runtime appends the shutdown record).
 pub type WriterHandoff = Arc<Mutex<Option<JournalWriter>>>;
@@ -72,8 +81,14 @@ pub struct SegmentPrep {
 }
 
 impl SegmentPrep {
-    /// Starts the helper for journal `dir` (cold path; after the writer is open).
-    pub fn start(dir: std::path::PathBuf, segment_bytes: u64) -> std::io::Result<Self> {
+    /// Starts the helper for journal `dir` (cold path; after the writer is open), counting
+    /// its failures in `stats`.
+    pub fn start(
+        dir: std::path::PathBuf,
+        segment_bytes: u64,
+        stats: Arc<JournalStats>,
+        agent: Arc<std::sync::OnceLock<Arc<Waker>>>,
+    ) -> std::io::Result<Self> {
         let requested = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
         let (mut ready_tx, ready) = rtrb::RingBuffer::new(2);
@@ -88,17 +103,41 @@ impl SegmentPrep {
                 // the rotation would then prepare the segment on the journal's thread.
                 while !s2.load(Ordering::Acquire) {
                     while spent_rx.pop().is_ok() {}
+                    let mut wait = Duration::from_millis(200);
                     if r2.load(Ordering::Acquire) && !ready_tx.is_full() {
-                        // A failure (a full disk) is retried at the next request; the writer
-                        // then prepares synchronously at rotation and reports the error.
-                        if let Ok(p) = crate::journal::PreparedSegment::create(&dir, segment_bytes)
-                        {
-                            let _ = ready_tx.push(p);
+                        match crate::journal::PreparedSegment::create(&dir, segment_bytes) {
+                            Ok(p) => {
+                                let _ = ready_tx.push(p);
+                                r2.store(false, Ordering::Release);
+                                if stats.prep_failing.swap(false, Ordering::AcqRel) {
+                                    // The agent lets input in again.
+                                    if let Some(w) = agent.get() {
+                                        w.wake();
+                                    }
+                                }
+                            }
+                            Err(e) => {
+                                // A full disk: the journal agent refuses new input meanwhile
+                                // (the current segment still takes the refusals); retried
+                                // until space comes back.
+                                stats.prep_errors.fetch_add(1, Ordering::Relaxed);
+                                if !stats.prep_failing.swap(true, Ordering::AcqRel) {
+                                    // The agent shuts the gate.
+                                    if let Some(w) = agent.get() {
+                                        w.wake();
+                                    }
+                                }
+                                if let Ok(mut l) = stats.last_error.lock() {
+                                    if l.is_none() {
+                                        *l = Some(format!("preparing the next segment: {e}"));
+                                    }
+                                }
+                                wait = PREP_RETRY;
+                            }
                         }
-                        r2.store(false, Ordering::Release);
                     }
-                    if !r2.load(Ordering::Acquire) {
-                        std::thread::park_timeout(Duration::from_millis(200));
+                    if !r2.load(Ordering::Acquire) || wait == PREP_RETRY {
+                        std::thread::park_timeout(wait);
                     }
                 }
             })?;
@@ -246,11 +285,28 @@ impl JournalAgent {
         }
         if self.pending {
             self.flush();
+        }
+        let trouble = self.stats.gate.refusing()
+            || self.stats.failing.load(Ordering::Relaxed)
+            || self.stats.prep_failing.load(Ordering::Relaxed);
+        if took > 0 || trouble {
             if let (Some(prep), Some(w)) = (self.prep.as_mut(), self.writer.as_mut()) {
                 prep.tend(w);
             }
+            self.update_gate();
         }
         took as usize
+    }
+
+    /// Refuses new input while writes fail, or while the next segment cannot be prepared
+    /// and none is ready (the current one then still has room for the refusals and the
+    /// replies to what is in flight); lets it in again once both are fine.
+    fn update_gate(&self) {
+        let no_next = self.prep.is_some()
+            && self.stats.prep_failing.load(Ordering::Relaxed)
+            && !self.writer.as_ref().is_some_and(|w| w.has_prepared());
+        let refusing = self.stats.failing.load(Ordering::Relaxed) || no_next;
+        self.stats.gate.set_refusing(refusing);
     }
 
     /// Writes (and syncs) what was taken, then publishes it durable.
@@ -318,8 +374,15 @@ impl Agent for JournalAgent {
     }
 
     fn idle_timeout(&self) -> Option<Duration> {
-        // A failing write is retried every few milliseconds.
-        self.pending.then(|| Duration::from_millis(5))
+        // A failing write is retried every few milliseconds; a refusing gate is looked at
+        // again soon (the disk may have room again).
+        if self.pending {
+            Some(Duration::from_millis(5))
+        } else if self.stats.gate.refusing() {
+            Some(Duration::from_millis(50))
+        } else {
+            None
+        }
     }
 
     fn first_phase(&self) -> u8 {

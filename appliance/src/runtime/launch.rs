@@ -565,7 +565,13 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             stats.clone(),
             handoff.clone(),
         );
-        match SegmentPrep::start(cfg.journal.dir.clone(), cfg.journal.segment_mib << 20) {
+        let prep_wakes: Arc<std::sync::OnceLock<Arc<Waker>>> = Arc::default();
+        match SegmentPrep::start(
+            cfg.journal.dir.clone(),
+            cfg.journal.segment_mib << 20,
+            stats.clone(),
+            prep_wakes.clone(),
+        ) {
             Ok(p) => agent = agent.with_prep(p),
             Err(e) => tracing::warn!("journal: segments will be prepared at rotation: {e}"),
         }
@@ -602,6 +608,9 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         } else {
             journal_waker = shared_waker.clone();
             journal_in_duty = Some(agent);
+        }
+        if let Some(w) = &journal_waker {
+            let _ = prep_wakes.set(w.clone());
         }
         let policy = SnapshotPolicy {
             interval: (cfg.journal.snapshot_interval_secs > 0)
@@ -704,7 +713,8 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         });
         gw.attach_telemetry(tel);
         if let (Some(tx), Some(w)) = (gateway_records[g].take(), &journal_waker) {
-            gw.attach_journal(tx, w.clone());
+            let gate = journal_stats.as_ref().map(|s| s.gate.clone());
+            gw.attach_journal(tx, w.clone(), gate.unwrap_or_default());
         }
         parts.push(GatewayParts {
             gw,

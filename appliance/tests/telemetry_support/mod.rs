@@ -21,6 +21,17 @@ pub fn telemetry_config(interval_ms: u64) -> Config {
     cfg
 }
 
+/// Starts the appliance with telemetry and the journal on (as the default configuration
+/// runs), journaling into a temporary directory that lives as long as the guard.
+pub fn start_journaled_with_telemetry(interval_ms: u64) -> (Running, tempfile::TempDir) {
+    let (mut cfg, dir) = crate::net::journaled_config();
+    cfg.exporter.enabled = true;
+    cfg.exporter.interval_ms = interval_ms;
+    let app = start(&cfg, IoBackend::Auto);
+    assert!(app.exporter_addr.is_some(), "exporter enabled");
+    (app, dir)
+}
+
 /// Starts the appliance with telemetry on (epoll: works on every host).
 pub fn start_with_telemetry(interval_ms: u64) -> Running {
     let app = start(&telemetry_config(interval_ms), IoBackend::Auto);
