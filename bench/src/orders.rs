@@ -138,6 +138,9 @@ pub enum Mix {
     Passive,
     /// Half passive adds, half aggressive IOC orders that trade against them.
     Aggressive,
+    /// Passive adds only, never cancelled (up to `--max-live` per connection): builds a deep
+    /// book, e.g. the million resting orders of the recovery benchmark.
+    Rest,
 }
 
 /// A small, fast deterministic PRNG (xorshift64*): the mix must be reproducible from a seed
@@ -336,7 +339,7 @@ impl MixGen {
         // Slow random walk of the mid (1% of operations move it one tick), as the workload
         // files do. Not for the passive mix: a moving mid lets a new passive order cross an
         // older one, and that mix promises no trades.
-        if self.mix != Mix::Passive && self.rng.below(100) == 0 {
+        if !matches!(self.mix, Mix::Passive | Mix::Rest) && self.rng.below(100) == 0 {
             let step = if self.rng.below(2) == 0 { 1 } else { -1 } * self.grid.tick_units;
             let r = self.refs[sym as usize];
             let m = &mut self.mids[sym as usize];
@@ -370,6 +373,7 @@ impl MixGen {
                     self.aggressive(sym, false)
                 }
             }
+            Mix::Rest => self.passive(sym),
         }
     }
 }

@@ -68,6 +68,9 @@ pub struct StartOptions {
     /// `shared`): a thread-start hook in the manner of a thread factory, for instrumentation
     /// (the hot-path allocation test marks the threads it watches with it).
     pub on_hot_thread_start: Option<fn(&str)>,
+    /// Size of each record ring to the journal agent (default 16 MiB); tests make it small
+    /// to reach a full record ring with little traffic.
+    pub record_ring_bytes: Option<usize>,
 }
 
 /// Handles on a running appliance.
@@ -517,13 +520,13 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
     if let (Some(stats), Some(report)) = (&journal_stats, &recovery) {
         let mut engine_rx: Vec<RecordRx> = Vec::with_capacity(n_eng);
         for slot in engine_records.iter_mut() {
-            let (tx, rx) = record_channel(RECORD_RING_BYTES);
+            let (tx, rx) = record_channel(opts.record_ring_bytes.unwrap_or(RECORD_RING_BYTES));
             *slot = Some(tx);
             engine_rx.push(rx);
         }
         let mut gateway_rx: Vec<RecordRx> = Vec::with_capacity(n_gw);
         for slot in gateway_records.iter_mut() {
-            let (tx, rx) = record_channel(RECORD_RING_BYTES);
+            let (tx, rx) = record_channel(opts.record_ring_bytes.unwrap_or(RECORD_RING_BYTES));
             *slot = Some(tx);
             gateway_rx.push(rx);
         }

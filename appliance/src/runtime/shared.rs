@@ -9,7 +9,8 @@
 //! cores than hot threads plus one, that is what keeps the tail out of the scheduler's hands.
 //!
 //! An engine that finds a gateway's event ring full cannot wait for the gateway (it is the
-//! same thread): it runs that gateway's event intake on the spot, which makes the room.
+//! same thread): it runs that gateway's part of the cycle on the spot (journal, event intake,
+//! sends), which makes the room.
 //! Sleeping happens in the first gateway's I/O wait, which every other gateway's backend is
 //! wired to wake (see `Backend::wake_source`).
 
@@ -64,10 +65,24 @@ impl Agent for SharedDuty {
             work += g.poll_io();
         }
         let gateways = &mut self.gateways;
+        let journal = &mut self.journal;
         for e in self.engines.iter_mut() {
             work += e.work(&mut |g| {
+                // The engine found gateway g's event ring full in the middle of a command (a
+                // mass cancel of many orders): run the rest of the cycle for that gateway on
+                // the spot. The journal first (the gateway takes events only while its record
+                // ring has room), then the events, the journal again for their replies, and
+                // the sends (a long burst must not pile up in the connection's buffer).
                 if let Some(gw) = gateways.get_mut(g) {
+                    if let Some(j) = journal.as_mut() {
+                        j.work();
+                    }
                     gw.drain_events();
+                    if let Some(j) = journal.as_mut() {
+                        j.work();
+                    }
+                    let held = gw.flush();
+                    gw.set_held(held);
                 }
             });
         }
