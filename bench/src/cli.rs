@@ -344,7 +344,7 @@ fn run_floor(
         grid,
         core: c.core,
         drain: secs(c.drain),
-        mass_cancel_token: base + (1 << 30),
+        mass_cancel_token: Some(base + (1 << 30)),
     };
     let r = load::run(spec)?;
     srv.join();
@@ -443,7 +443,8 @@ pub fn latency(a: &LatencyArgs) -> anyhow::Result<()> {
         sources,
         core: c.core,
         drain: secs(c.drain),
-        mass_cancel_token: base + (1 << 30),
+        // The rest mix builds a book to keep: no closing mass cancel.
+        mass_cancel_token: (a.workload.is_some() || a.mix != Mix::Rest).then_some(base + (1 << 30)),
     };
     let r = load::run(spec)?;
     let mut s = summarize(&r, pname, c, n, mode);

@@ -94,8 +94,9 @@ pub struct RunSpec {
     /// How long to wait for the last replies after the measured phase.
     pub drain: Duration,
     /// Request ids of the closing mass cancels (one per connection, `+ index`): must not
-    /// collide with the sources' tokens.
-    pub mass_cancel_token: u64,
+    /// collide with the sources' tokens. `None`: no closing mass cancel, the orders stay
+    /// resting (the `rest` mix builds a book to keep).
+    pub mass_cancel_token: Option<u64>,
 }
 
 /// What a run measured.
@@ -396,7 +397,10 @@ pub fn run(mut spec: RunSpec) -> anyhow::Result<RunResult> {
         bytes_in += c.bytes_in;
         unsolicited += c.unsolicited;
         if !c.closed {
-            c.logout(spec.mass_cancel_token + i as u64, Duration::from_secs(2));
+            c.logout(
+                spec.mass_cancel_token.map(|t| t + i as u64),
+                Duration::from_secs(2),
+            );
         }
     }
     let replies = replies_total.max(1);

@@ -496,19 +496,21 @@ impl Conn {
     }
 
     /// Cancels every order the session left resting (a mass cancel with request id
-    /// `request_token`, so the next run starts on an empty book), then logs out politely
-    /// (bounded wait) and closes.
-    pub fn logout(&mut self, request_token: u64, timeout: Duration) {
+    /// `request_token`, so the next run starts on an empty book; `None`: leave them), then
+    /// logs out politely (bounded wait) and closes.
+    pub fn logout(&mut self, request_token: Option<u64>, timeout: Duration) {
         match &mut self.state {
             State::Binary { next_seq } => {
                 let mut buf = [0u8; 32];
-                let mc = ClientMessage::MassCancel(wire::MassCancel {
-                    token: request_token,
-                    symbol: [b' '; 8],
-                });
-                if let Some(n) = mc.encode(*next_seq, &mut buf) {
-                    *next_seq += 1;
-                    self.out.extend_from_slice(&buf[..n]);
+                if let Some(token) = request_token {
+                    let mc = ClientMessage::MassCancel(wire::MassCancel {
+                        token,
+                        symbol: [b' '; 8],
+                    });
+                    if let Some(n) = mc.encode(*next_seq, &mut buf) {
+                        *next_seq += 1;
+                        self.out.extend_from_slice(&buf[..n]);
+                    }
                 }
                 if let Some(n) = ClientMessage::Logout(wire::LogoutRequest {}).encode(0, &mut buf) {
                     self.out.extend_from_slice(&buf[..n]);
@@ -516,15 +518,17 @@ impl Conn {
             }
             State::Fix { session, .. } => {
                 let now = wall_ns();
-                let _ = session.send(
-                    &fix::app::client::MassCancel {
-                        cl_ord_id: Id::Num(request_token),
-                        symbol: None,
-                        transact_time: now,
-                    },
-                    now,
-                    &mut self.out,
-                );
+                if let Some(token) = request_token {
+                    let _ = session.send(
+                        &fix::app::client::MassCancel {
+                            cl_ord_id: Id::Num(token),
+                            symbol: None,
+                            transact_time: now,
+                        },
+                        now,
+                        &mut self.out,
+                    );
+                }
                 let _ = session.logout(None, now, &mut self.out);
             }
             State::Echo { .. } => return,

@@ -98,7 +98,7 @@ fn send(addr: SocketAddr, cmds: &[appliance::engine::Command], token_base: u64) 
         grid: GRID,
         core: None,
         drain: Duration::from_secs(10),
-        mass_cancel_token: token_base + (1 << 40),
+        mass_cancel_token: Some(token_base + (1 << 40)),
     };
     let r = load::run(spec).expect("the load generator runs");
     assert!(r.errors.is_empty(), "{:?}", r.errors);

@@ -83,7 +83,7 @@ fn spec(addr: SocketAddr, proto: Protocol, mode: Mode, mix: Mix, conns: usize) -
         grid: GRID,
         core: None,
         drain: Duration::from_secs(3),
-        mass_cancel_token: base + (1 << 40),
+        mass_cancel_token: Some(base + (1 << 40)),
     }
 }
 

@@ -107,7 +107,7 @@ fn the_bench_fix_client_gets_every_request_answered_by_the_quickfix_venue() {
         grid: GRID,
         core: None,
         drain: Duration::from_secs(3),
-        mass_cancel_token: base + (1 << 40),
+        mass_cancel_token: Some(base + (1 << 40)),
     };
     let r = load::run(spec).expect("bench run against the QuickFIX venue");
     assert!(r.errors.is_empty(), "session errors: {:?}", r.errors);

@@ -40,8 +40,29 @@ pub struct RecoveryReport {
     pub resting_orders: u64,
     /// How long recovery took.
     pub elapsed: Duration,
+    /// Its phases: scanning the segments (and cutting a torn tail), finding and reading the
+    /// snapshot file, building the state (allocating the engines' and gateways' memory and
+    /// decoding the snapshot into it), replaying the records after it.
+    pub phases: RecoveryPhases,
     /// The sequence number the journal continues at.
     pub next_seq: u64,
+}
+
+/// Where recovery's time went.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RecoveryPhases {
+    /// Verifying every segment.
+    pub scan: Duration,
+    /// Finding, reading and checking the snapshot file.
+    pub snapshot_read: Duration,
+    /// Allocating the state (engines' arenas, gateways' tables and buffers: pre-faulted,
+    /// so this is most of an empty start) and decoding the snapshot into it.
+    pub build: Duration,
+    /// Replaying the journal after the snapshot.
+    pub replay: Duration,
+    /// Computing the state hash (when records were replayed; otherwise the snapshot's,
+    /// verified when it was decoded).
+    pub hash: Duration,
 }
 
 impl RecoveryReport {
@@ -56,12 +77,20 @@ impl RecoveryReport {
             Some(h) => format!(", DIFFERENT from the clean shutdown's {h:016x}"),
             None => String::new(),
         };
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let p = &self.phases;
         format!(
-            "recovered from {} in {:.0} ms: {snap}, {} records replayed, {} resting orders, \
+            "recovered from {} in {:.0} ms (scan {:.0}, snapshot read {:.0}, state built {:.0}, \
+             replay {:.0}, hash {:.0} ms): {snap}, {} records replayed, {} resting orders, \
              {} replies to render, {} inbound messages applied ahead of their session's \
              sequence record, state hash {:016x}{stop}",
             self.dir.display(),
             self.elapsed.as_secs_f64() * 1e3,
+            ms(p.scan),
+            ms(p.snapshot_read),
+            ms(p.build),
+            ms(p.replay),
+            ms(p.hash),
             self.records,
             self.resting_orders,
             self.backlog,
@@ -122,6 +151,7 @@ pub fn recover(cfg: &Config, dir: &Path, full_gateways: bool) -> anyhow::Result<
 /// Recovers as `opts` say (offline tools: no repair, any snapshot).
 pub fn recover_with(cfg: &Config, dir: &Path, opts: &RecoverOptions) -> anyhow::Result<Recovered> {
     let started = Instant::now();
+    let mut phases = RecoveryPhases::default();
     let full_gateways = opts.full_gateways;
     let mut report = journal::scan(dir)?;
     let mut torn = None;
@@ -129,6 +159,8 @@ pub fn recover_with(cfg: &Config, dir: &Path, opts: &RecoverOptions) -> anyhow::
         torn = journal::repair_tail(&report)?;
         report = journal::scan(dir)?;
     }
+    phases.scan = started.elapsed();
+    let t = Instant::now();
     let search = match opts.snapshot {
         SnapshotChoice::Latest => journal::latest_valid_snapshot(dir)?,
         SnapshotChoice::None => journal::SnapshotSearch::default(),
@@ -151,6 +183,8 @@ pub fn recover_with(cfg: &Config, dir: &Path, opts: &RecoverOptions) -> anyhow::
             .collect(),
         ..Default::default()
     };
+    phases.snapshot_read = t.elapsed();
+    let t = Instant::now();
     let sizing = replica_sizing(cfg, full_gateways);
     let mut replica = match &search.latest {
         Some(snap) => {
@@ -160,6 +194,8 @@ pub fn recover_with(cfg: &Config, dir: &Path, opts: &RecoverOptions) -> anyhow::
         }
         None => Replica::new(cfg, sizing)?,
     };
+    phases.build = t.elapsed();
+    let t = Instant::now();
     let from = replica.last_seq + 1;
     if let Some(first) = report.first_seq() {
         if first > from {
@@ -175,11 +211,12 @@ pub fn recover_with(cfg: &Config, dir: &Path, opts: &RecoverOptions) -> anyhow::
         if last >= from {
             let mut reader = journal::JournalReader::new(&report, from)?;
             while let Some(r) = reader.next_record()? {
-                let (seq, path, offset) = (r.seq, r.segment.to_path_buf(), r.offset);
                 replica.apply(r.seq, r.kind, r.payload).map_err(|e| {
                     anyhow::anyhow!(
-                        "replaying {} at offset {offset} (record {seq}): {e}",
-                        path.display()
+                        "replaying {} at offset {} (record {}): {e}",
+                        r.segment.display(),
+                        r.offset,
+                        r.seq
                     )
                 })?;
                 out.records += 1;
@@ -188,7 +225,10 @@ pub fn recover_with(cfg: &Config, dir: &Path, opts: &RecoverOptions) -> anyhow::
     }
     out.stop_hash = replica.stop_hash;
     replica.finish();
+    phases.replay = t.elapsed();
+    let t = Instant::now();
     out.state_hash = replica.state_hash();
+    phases.hash = t.elapsed();
     out.backlog = replica.backlog();
     out.applied_ahead = replica.applied_ahead();
     out.resting_orders = replica
@@ -201,6 +241,7 @@ pub fn recover_with(cfg: &Config, dir: &Path, opts: &RecoverOptions) -> anyhow::
         .unwrap_or(replica.last_seq + 1)
         .max(replica.last_seq + 1);
     out.elapsed = started.elapsed();
+    out.phases = phases;
     Ok(Recovered {
         replica,
         report: out,
