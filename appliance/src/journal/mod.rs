@@ -149,6 +149,7 @@ pub mod error;
 pub mod fault;
 pub mod format;
 pub mod layout;
+pub mod mapping;
 pub mod reader;
 pub mod retention;
 pub mod scan;

@@ -40,6 +40,7 @@
 use super::fault::{Fault, Faults, IoOp};
 use super::format::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use super::layout::{segments_dir, unix_ns, PREPARE_PREFIX, TMP_EXT};
+use super::mapping::SegmentMap;
 use super::JournalError;
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -119,6 +120,9 @@ pub struct PreparedSegment {
     file: Option<File>,
     path: PathBuf,
     len: u64,
+    /// The file mapped for writing, when prepared by [`PreparedSegment::create`] (on a cold
+    /// thread: with `mlockall` the mapping is populated and locked when made).
+    map: Option<SegmentMap>,
 }
 
 impl PreparedSegment {
@@ -135,8 +139,14 @@ impl PreparedSegment {
     /// (opening deletes leftover temporary files).
     pub fn create(dir: &Path, segment_bytes: u64) -> Result<Self, JournalError> {
         let seg_dir = segments_dir(dir);
-        create_prepared(&seg_dir, segment_bytes, &mut Faults::default())
-            .map_err(|e| JournalError::io(&seg_dir, "prepare segment", e))
+        let mut p = create_prepared(&seg_dir, segment_bytes, &mut Faults::default())
+            .map_err(|e| JournalError::io(&seg_dir, "prepare segment", e))?;
+        // Without a mapping (mmap refused, e.g. a locked-memory limit) the writer uses pwrite.
+        p.map = p.file.as_ref().and_then(|f| SegmentMap::map(f, p.len).ok());
+        if let Some(m) = &p.map {
+            let _ = m.prefault();
+        }
+        Ok(p)
     }
 
     /// File size.
@@ -187,6 +197,7 @@ pub(crate) fn create_prepared(
             file: Some(file),
             path,
             len,
+            map: None,
         }),
         Err(e) => {
             drop(file);
@@ -229,6 +240,41 @@ pub(crate) struct OpenSegment {
     pub(crate) capacity: u64,
     /// Written since its last fdatasync.
     pub(crate) dirty: bool,
+    /// The file mapped for writing (records are copied in rather than `pwrite`n), if it is.
+    pub(crate) map: Option<SegmentMap>,
+}
+
+impl OpenSegment {
+    /// Hands `data` to the kernel at `offset`: a copy into the mapping when the range is
+    /// mapped, `pwrite` otherwise. The fault hook sees both as [`IoOp::Write`].
+    #[inline]
+    pub(crate) fn write_at(
+        &mut self,
+        data: &[u8],
+        offset: u64,
+        faults: &mut Faults,
+    ) -> io::Result<()> {
+        if let Some(m) = self.map.as_mut() {
+            if offset.saturating_add(data.len() as u64) <= m.len() as u64 {
+                // The same loop as `pwrite_all`, so injected faults (an error, a short
+                // write then the rest) behave as they do on the `pwrite` path.
+                let (mut data, mut offset) = (data, offset);
+                while !data.is_empty() {
+                    let n = match faults.check(write_op(offset, data.len())) {
+                        Some(Fault::Error(e)) => return Err(e),
+                        Some(Fault::Short(k)) => k.clamp(1, data.len()),
+                        None => data.len(),
+                    };
+                    let copied = m.write_at(offset, &data[..n]);
+                    debug_assert!(copied, "range checked above");
+                    data = &data[n..];
+                    offset += n as u64;
+                }
+                return Ok(());
+            }
+        }
+        pwrite_all(&self.file, data, offset, faults, write_op)
+    }
 }
 
 /// See the module documentation, step 2. On error the prepared segment is left as it was
@@ -301,6 +347,7 @@ pub(crate) fn activate_as(
         write_off: SEGMENT_HEADER_BYTES as u64,
         capacity: p.len & !7,
         dirty: false,
+        map: p.map.take(),
     })
 }
 

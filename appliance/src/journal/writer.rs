@@ -13,10 +13,9 @@ use super::error::{AppendError, JournalError};
 use super::fault::{FaultHook, Faults, IoOp};
 use super::format::{frame_len, seal_frame, FRAME_HEADER_BYTES, MAX_PAYLOAD, SEGMENT_HEADER_BYTES};
 use super::layout::{ensure_dir, list_segments, lock_dir, segments_dir, PREPARE_PREFIX, TMP_EXT};
+use super::mapping::SegmentMap;
 use super::scan::{read_file, scan_segment};
-use super::segfile::{
-    activate, create_prepared, pwrite_all, write_op, OpenSegment, PreparedSegment,
-};
+use super::segfile::{activate, create_prepared, OpenSegment, PreparedSegment};
 use super::segfile::{activate_as, segment_path_into};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -155,6 +154,8 @@ pub struct JournalWriter {
     spare_path: PathBuf,
     /// Buffers rotation no longer needs, for the caller to drop off the hot thread.
     spent: Vec<PathBuf>,
+    /// Mappings of segments rotated out, likewise.
+    spent_maps: Vec<SegmentMap>,
 }
 
 // The journal agent owns the writer on its own thread.
@@ -236,6 +237,8 @@ impl JournalWriter {
                         .write(true)
                         .open(path)
                         .map_err(|e| JournalError::io(path, "open segment", e))?;
+                    // Mapped as far as the file goes (cold path); beyond, pwrite extends it.
+                    let map = SegmentMap::map(&file, s.file_len).ok();
                     OpenSegment {
                         file,
                         path: path.clone(),
@@ -243,10 +246,23 @@ impl JournalWriter {
                         write_off: s.data_end,
                         capacity,
                         dirty: false,
+                        map,
                     }
                 }
             }
         };
+        let mut cur = cur;
+        if cur.map.is_none() {
+            // A segment made here rather than by the helper: map it now (cold path).
+            cur.map = cur
+                .file
+                .metadata()
+                .ok()
+                .and_then(|m| SegmentMap::map(&cur.file, m.len()).ok());
+            if let Some(m) = &cur.map {
+                let _ = m.prefault();
+            }
+        }
         // What recovery read may have been only in the page cache of a process that crashed:
         // make it durable before calling it synced. fdatasync of a clean file returns at
         // once; syncfs would also flush every other process's dirty data on the filesystem.
@@ -262,6 +278,7 @@ impl JournalWriter {
         Ok(Self {
             spare_path,
             spent: Vec::with_capacity(4),
+            spent_maps: Vec::with_capacity(4),
             dir: dir.to_path_buf(),
             seg_dir,
             seg_dir_file,
@@ -403,14 +420,9 @@ impl JournalWriter {
                 continue;
             }
             let off = self.cur.write_off;
-            pwrite_all(
-                &self.cur.file,
-                &self.buf[*pos..*pos + run],
-                off,
-                &mut self.faults,
-                write_op,
-            )
-            .map_err(|e| failure(&self.cur.path, off, "pwrite", e))?;
+            self.cur
+                .write_at(&self.buf[*pos..*pos + run], off, &mut self.faults)
+                .map_err(|e| failure(&self.cur.path, off, "write", e))?;
             self.cur.write_off += run as u64;
             self.cur.dirty = true;
             self.written += frames;
@@ -449,9 +461,15 @@ impl JournalWriter {
                 self.spent.push(p.take_path());
             }
         }
-        // The old segment's descriptor closes here; its data is already on disk.
+        // The old segment's descriptor closes here; its data is already on disk. Its mapping
+        // goes to the caller to drop off the hot thread (unmapping 64 MiB takes a while).
         let mut old = std::mem::replace(&mut self.cur, seg);
         self.spare_path = std::mem::take(&mut old.path);
+        if let Some(m) = old.map.take() {
+            if self.spent_maps.len() < self.spent_maps.capacity() {
+                self.spent_maps.push(m);
+            }
+        }
         self.dir_dirty = true;
         self.rotations += 1;
         Ok(())
@@ -460,6 +478,16 @@ impl JournalWriter {
     /// Path buffers rotations no longer need (drop them off the hot thread).
     pub fn take_spent(&mut self) -> Option<PathBuf> {
         self.spent.pop()
+    }
+
+    /// Mappings of segments rotations left (unmap them off the hot thread).
+    pub fn take_spent_map(&mut self) -> Option<SegmentMap> {
+        self.spent_maps.pop()
+    }
+
+    /// Whether the current segment is written through a mapping (else with `pwrite`).
+    pub fn is_mapped(&self) -> bool {
+        self.cur.map.is_some()
     }
 
     /// Makes every written record durable: `fdatasync` of the current segment if it was

@@ -77,6 +77,7 @@ pub struct SegmentPrep {
     stop: Arc<AtomicBool>,
     ready: rtrb::Consumer<crate::journal::PreparedSegment>,
     spent: rtrb::Producer<std::path::PathBuf>,
+    spent_maps: rtrb::Producer<crate::journal::mapping::SegmentMap>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -93,6 +94,8 @@ impl SegmentPrep {
         let stop = Arc::new(AtomicBool::new(false));
         let (mut ready_tx, ready) = rtrb::RingBuffer::new(2);
         let (spent, mut spent_rx) = rtrb::RingBuffer::<std::path::PathBuf>::new(16);
+        let (spent_maps, mut spent_maps_rx) =
+            rtrb::RingBuffer::<crate::journal::mapping::SegmentMap>::new(4);
         // The first segment to come is asked for at once.
         requested.store(true, Ordering::Release);
         let (r2, s2) = (requested.clone(), stop.clone());
@@ -103,6 +106,8 @@ impl SegmentPrep {
                 // the rotation would then prepare the segment on the journal's thread.
                 while !s2.load(Ordering::Acquire) {
                     while spent_rx.pop().is_ok() {}
+                    // Unmapped here, not on the journal's thread.
+                    while spent_maps_rx.pop().is_ok() {}
                     let mut wait = Duration::from_millis(200);
                     if r2.load(Ordering::Acquire) && !ready_tx.is_full() {
                         match crate::journal::PreparedSegment::create(&dir, segment_bytes) {
@@ -146,6 +151,7 @@ impl SegmentPrep {
             stop,
             ready,
             spent,
+            spent_maps,
             thread: Some(thread),
         })
     }
@@ -156,6 +162,19 @@ impl SegmentPrep {
         while let Some(p) = writer.take_spent() {
             if self.spent.push(p).is_err() {
                 break;
+            }
+        }
+        let mut unmap = false;
+        while let Some(m) = writer.take_spent_map() {
+            if let Err(rtrb::PushError::Full(_m)) = self.spent_maps.push(m) {
+                // The helper is behind: this one is unmapped here (rare; a cold moment).
+                break;
+            }
+            unmap = true;
+        }
+        if unmap {
+            if let Some(t) = &self.thread {
+                t.thread().unpark();
             }
         }
         if writer.has_prepared() {
