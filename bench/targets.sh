@@ -59,10 +59,17 @@ many() {
 app_pid=
 start_app() { # start_app NAME CONFIG
     local name=$1 cfg=$2
-    if (exec 3<>/dev/tcp/127.0.0.1/19879) 2>/dev/null; then
-        echo "something already listens on 19879" >&2
-        return 1
-    fi
+    # After a kill -9 the kernel closes an io_uring process's sockets asynchronously (the
+    # ring's teardown runs in a worker): give the old listener a few seconds to go.
+    local tries=0
+    while (exec 3<>/dev/tcp/127.0.0.1/19879) 2>/dev/null; do
+        tries=$((tries + 1))
+        if [ "$tries" -ge 50 ]; then
+            echo "something already listens on 19879" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
     "$bin/appliance" run --config "$cfg" --run-for 900 --histograms "$OUT/internal-$name.txt" \
         >"$OUT/appliance-$name.log" 2>&1 &
     app_pid=$!

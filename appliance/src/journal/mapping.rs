@@ -62,27 +62,6 @@ impl SegmentMap {
         Ok(SegmentMap { ptr, len })
     }
 
-    /// Takes the first-store page faults now rather than on the writer's thread: every page
-    /// becomes writable and dirty (its zeros unchanged), so the writer's copies into it fault
-    /// no more (until writeback cleans a page it has not reached yet). Cold path; best
-    /// effort (`MADV_POPULATE_WRITE` needs Linux 5.14; an error changes nothing else).
-    pub fn prefault(&self) -> io::Result<()> {
-        // SAFETY: advice on exactly the region this value mapped and still owns; populating
-        // writes nothing the file does not already hold.
-        let r = unsafe {
-            libc::madvise(
-                self.ptr.as_ptr().cast(),
-                self.len,
-                libc::MADV_POPULATE_WRITE,
-            )
-        };
-        if r == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    }
-
     /// Bytes mapped.
     #[inline]
     pub fn len(&self) -> usize {

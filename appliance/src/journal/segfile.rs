@@ -142,10 +142,10 @@ impl PreparedSegment {
         let mut p = create_prepared(&seg_dir, segment_bytes, &mut Faults::default())
             .map_err(|e| JournalError::io(&seg_dir, "prepare segment", e))?;
         // Without a mapping (mmap refused, e.g. a locked-memory limit) the writer uses pwrite.
+        // Not prefaulted: MADV_POPULATE_WRITE dirtied the whole segment (64 MiB of zeros
+        // for writeback, and for the first group commit under `fsync`) and measured no
+        // better on the writer's side (docs/benchmarks.md#durability).
         p.map = p.file.as_ref().and_then(|f| SegmentMap::map(f, p.len).ok());
-        if let Some(m) = &p.map {
-            let _ = m.prefault();
-        }
         Ok(p)
     }
 

@@ -259,9 +259,6 @@ impl JournalWriter {
                 .metadata()
                 .ok()
                 .and_then(|m| SegmentMap::map(&cur.file, m.len()).ok());
-            if let Some(m) = &cur.map {
-                let _ = m.prefault();
-            }
         }
         // What recovery read may have been only in the page cache of a process that crashed:
         // make it durable before calling it synced. fdatasync of a clean file returns at
