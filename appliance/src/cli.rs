@@ -204,6 +204,9 @@ pub fn main() -> i32 {
         None => run(cli.run),
         Some(Command::Run(args)) => run(args),
         Some(Command::CheckConfig(a)) => load_config(a.config.as_deref()).map(|c| {
+            for w in c.security_warnings() {
+                eprintln!("warning: {w}");
+            }
             print!("{}", c.to_toml());
             0
         }),
@@ -225,6 +228,9 @@ pub fn main() -> i32 {
 
 fn run(args: RunArgs) -> anyhow::Result<i32> {
     let cfg = load_config(args.config.as_deref())?;
+    for w in cfg.security_warnings() {
+        tracing::warn!("{w}");
+    }
     // Before any thread exists, so every thread inherits the blocked mask.
     let signals = Signals::block();
     let lock = crate::platform::lock_memory();

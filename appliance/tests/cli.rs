@@ -99,6 +99,49 @@ fn invalid_configuration_is_refused_naming_the_key() {
 }
 
 #[test]
+fn check_config_warns_of_sessions_without_credentials_on_a_listener_not_on_loopback() {
+    let check = |name: &str, text: &str| {
+        let p = temp_config(name, text);
+        let out = bin()
+            .args(["check-config", "--config"])
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "a warning does not refuse");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let default = appliance::config::DEFAULT_TOML;
+    assert!(
+        !check("loopback", default).contains("warning"),
+        "the default listens on loopback only"
+    );
+    let open = default
+        .replace("127.0.0.1:9878", "0.0.0.0:9878")
+        .replace("127.0.0.1:9879", "0.0.0.0:9879");
+    let err = check("open", &open);
+    for who in [
+        "fix.sessions[0] (CLIENT1)",
+        "fix.sessions[1] (CLIENT2)",
+        "binary.users[0] (CLIENT1)",
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with("warning: ") && l.contains(who)),
+            "{who}: {err}"
+        );
+    }
+    // A password alone is a credential: no warning for that session.
+    let guarded = open.replacen(
+        "target_comp_id = \"CLIENT1\"",
+        "target_comp_id = \"CLIENT1\"\npassword = \"s3cret\"",
+        1,
+    );
+    let err = check("guarded", &guarded);
+    assert!(!err.contains("fix.sessions[0]"), "{err}");
+    assert!(err.contains("fix.sessions[1]"), "{err}");
+}
+
+#[test]
 fn check_host_reports_json_items() {
     let out = bin().args(["check-host", "--json"]).output().unwrap();
     assert!(

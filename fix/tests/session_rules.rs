@@ -169,6 +169,48 @@ fn credentials_are_checked() {
 }
 
 #[test]
+fn a_password_without_a_username_is_still_checked() {
+    let mut cfg = SessionConfig::acceptor("ISLD", "TW44");
+    cfg.password = Some("s3cret".into());
+    for logon in [
+        "35=A|34=1|49=TW44|52=<T>|56=ISLD|98=0|108=30|554=wrong|",
+        "35=A|34=1|49=TW44|52=<T>|56=ISLD|98=0|108=30|",
+        "35=A|34=1|49=TW44|52=<T>|56=ISLD|98=0|108=30|553=anyone|554=s3cre|",
+    ] {
+        let mut d = Drive::new(Session::new(
+            cfg.clone(),
+            MemoryStore::with_capacity(4096, 16),
+        ));
+        let ev = d.send(logon);
+        assert_eq!(
+            ev,
+            vec![Ev::Disconnect(DisconnectReason::BadCredentials)],
+            "{logon}"
+        );
+    }
+    let mut d = Drive::new(Session::new(cfg, MemoryStore::with_capacity(4096, 16)));
+    let ev = d.send("35=A|34=1|49=TW44|52=<T>|56=ISLD|98=0|108=30|554=s3cret|");
+    assert_eq!(ev, vec![Ev::LoggedOn]);
+}
+
+#[test]
+fn credentials_match_checks_each_configured_credential_on_its_own() {
+    use fix::session::credentials_match as m;
+    assert!(m(None, None, None, None));
+    assert!(m(None, None, Some(b"x"), Some(b"y")));
+    assert!(m(Some("u"), None, Some(b"u"), None));
+    assert!(!m(Some("u"), None, Some(b"v"), None));
+    assert!(!m(Some("u"), None, None, None));
+    assert!(m(None, Some("p"), None, Some(b"p")));
+    assert!(!m(None, Some("p"), None, Some(b"q")));
+    assert!(!m(None, Some("p"), None, Some(b"pp")));
+    assert!(!m(None, Some("p"), None, None));
+    assert!(!m(Some("u"), Some("p"), Some(b"u"), Some(b"q")));
+    assert!(!m(Some("u"), Some("p"), Some(b"v"), Some(b"p")));
+    assert!(m(Some("u"), Some("p"), Some(b"u"), Some(b"p")));
+}
+
+#[test]
 fn reset_seq_num_flag_resets_both_sides() {
     let mut d = acceptor();
     d.logon(30);

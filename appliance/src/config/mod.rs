@@ -444,6 +444,36 @@ impl Config {
         Self::from_toml(DEFAULT_TOML).expect("the embedded default configuration is valid")
     }
 
+    /// What is valid but probably a mistake: sessions anyone who can reach a listener that is
+    /// not on loopback can log on to, without any credential. `check-config` prints these and
+    /// `run` logs them; neither refuses (a private network may be the only protection wanted).
+    pub fn security_warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if !self.fix.listen.ip().is_loopback() {
+            for (i, s) in self.fix.sessions.iter().enumerate() {
+                if s.username.is_none() && s.password.is_none() {
+                    w.push(format!(
+                        "fix.sessions[{i}] ({}) has no username or password and fix.listen \
+                         {} is not on loopback: anyone who reaches it can log on as {}",
+                        s.target_comp_id, self.fix.listen, s.target_comp_id
+                    ));
+                }
+            }
+        }
+        if !self.binary.listen.ip().is_loopback() {
+            for (i, u) in self.binary.users.iter().enumerate() {
+                if u.password.is_none() {
+                    w.push(format!(
+                        "binary.users[{i}] ({}) has no password and binary.listen {} is not \
+                         on loopback: anyone who reaches it can log in as {}",
+                        u.username, self.binary.listen, u.username
+                    ));
+                }
+            }
+        }
+        w
+    }
+
     /// Parses and validates TOML text.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;

@@ -202,8 +202,8 @@ fn avg_px(o: &OrderInfo) -> i64 {
 pub enum LogonPeek<'a> {
     /// The Logon is not complete yet.
     Incomplete,
-    /// A complete FIX 4.4 Logon addressed to us, from this CompID.
-    From(&'a [u8]),
+    /// A complete FIX 4.4 Logon addressed to us: its CompIDs and credentials.
+    From(fix::session::acceptor::LogonIdentity<'a>),
     /// The first message cannot be a Logon for us: drop the connection without an answer,
     /// as QuickFIX does.
     NotForUs,
@@ -220,7 +220,7 @@ pub fn peek_logon<'a>(
         Ok(Some(id))
             if id.begin_string == b"FIX.4.4" && id.target_comp_id == our_comp_id.as_bytes() =>
         {
-            LogonPeek::From(id.sender_comp_id)
+            LogonPeek::From(id)
         }
         _ => LogonPeek::NotForUs,
     }

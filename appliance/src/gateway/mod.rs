@@ -602,8 +602,11 @@ impl Gateway {
     }
 
     /// Binds unbound FIX connection `c` from its first message, if complete. Returns whether
-    /// it is bound now. Unknown counterparties and sessions already connected elsewhere are
-    /// dropped without an answer (QuickFIX behaviour; the first connection stays).
+    /// it is bound now. Unknown counterparties, wrong credentials and sessions already
+    /// connected elsewhere are dropped without an answer (QuickFIX behaviour; the first
+    /// connection stays). Credentials are checked here, before binding, so that a Logon with
+    /// a wrong password never touches the session: no Logout from the session's sequence,
+    /// no journaled numbers, no effect on a live connection.
     fn fix_bind(&mut self, c: ConnId) -> bool {
         let found = {
             let input = self.core.conn(c).input.data();
@@ -613,9 +616,22 @@ impl Gateway {
                 &self.fix_settings.sender_comp_id,
             ) {
                 fix::LogonPeek::Incomplete => return false,
-                fix::LogonPeek::From(sender) => self.sessions.iter().position(|s| {
-                    s.info.protocol == Protocol::Fix && s.info.name.as_bytes() == sender
-                }),
+                fix::LogonPeek::From(id) => self
+                    .sessions
+                    .iter()
+                    .position(|s| {
+                        s.info.protocol == Protocol::Fix
+                            && s.info.name.as_bytes() == id.sender_comp_id
+                    })
+                    .filter(|&s| {
+                        let info = &self.sessions[s].info;
+                        ::fix::session::credentials_match(
+                            info.username.as_deref(),
+                            info.password.as_deref(),
+                            id.username,
+                            id.password,
+                        )
+                    }),
                 fix::LogonPeek::NotForUs => None,
             }
         };
@@ -678,8 +694,9 @@ impl Gateway {
                 .reject_login(&mut self.core, c, LoginRejectReason::NotAuthorized);
         };
         let slot = &mut self.sessions[s];
-        let expected = slot.info.password.as_deref().unwrap_or("").as_bytes();
-        if password != expected {
+        // Constant time (a session without a password expects an empty one).
+        let expected = slot.info.password.as_deref().unwrap_or("");
+        if !::fix::session::credentials_match(None, Some(expected), None, Some(password)) {
             return self
                 .binary
                 .reject_login(&mut self.core, c, LoginRejectReason::NotAuthorized);

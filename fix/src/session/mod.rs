@@ -32,6 +32,27 @@ pub use queue::InboundQueue;
 pub use reject::{BusinessRejectReason, SessionRejectReason};
 pub use store::{MemoryStore, MessageStore, StoreError};
 
+/// Whether a Logon's Username (553) and Password (554) satisfy a session's configured ones.
+/// Each configured credential is checked on its own (a session with a password and no
+/// username still needs the password), and compared in constant time so that response timing
+/// does not reveal how much of a guess was right (a length mismatch fails at once: lengths
+/// are not secret enough to be worth padding). A credential that is not configured is not
+/// checked.
+pub fn credentials_match(
+    want_username: Option<&str>,
+    want_password: Option<&str>,
+    got_username: Option<&[u8]>,
+    got_password: Option<&[u8]>,
+) -> bool {
+    use subtle::ConstantTimeEq;
+    let check = |want: Option<&str>, got: Option<&[u8]>| match want {
+        None => true,
+        Some(w) => got.is_some_and(|g| bool::from(g.ct_eq(w.as_bytes()))),
+    };
+    // `&`, not `&&`: both are compared whatever the first says.
+    check(want_username, got_username) & check(want_password, got_password)
+}
+
 /// Per-thread decoding scratch: the field index and a buffer for replaying queued messages.
 /// One `Scratch` serves every session a thread drives; an [`Event`] borrows it until dropped.
 #[derive(Debug)]
@@ -736,21 +757,20 @@ impl<S: MessageStore> Session<S> {
         if self.is_logged_on() && !reset_flag {
             return Outcome::Disconnect(DisconnectReason::UnexpectedLogon);
         }
-        if self.cfg.role == Role::Acceptor {
-            if let Some(user) = &self.cfg.username {
-                let ok = msg.get(tags::USERNAME) == Some(user.as_bytes())
-                    && msg.get(tags::PASSWORD) == self.cfg.password.as_deref().map(str::as_bytes);
-                if !ok {
-                    if let Err(d) = self.send_logout(
-                        Some(b"Logon rejected: invalid Username/Password"),
-                        now,
-                        out,
-                    ) {
-                        return Outcome::Disconnect(d);
-                    }
-                    return Outcome::Disconnect(DisconnectReason::BadCredentials);
-                }
+        if self.cfg.role == Role::Acceptor
+            && !credentials_match(
+                self.cfg.username.as_deref(),
+                self.cfg.password.as_deref(),
+                msg.get(tags::USERNAME),
+                msg.get(tags::PASSWORD),
+            )
+        {
+            if let Err(d) =
+                self.send_logout(Some(b"Logon rejected: invalid Username/Password"), now, out)
+            {
+                return Outcome::Disconnect(d);
             }
+            return Outcome::Disconnect(DisconnectReason::BadCredentials);
         }
         if (reset_flag && !self.sent_reset)
             || (self.cfg.role == Role::Acceptor && self.cfg.reset_on_logon)
