@@ -125,3 +125,27 @@ fn a_password_without_a_username_is_checked_and_a_refused_logon_consumes_nothing
         "the intruder consumed no number of the live session"
     );
 }
+
+#[test]
+fn a_logon_with_heart_bt_int_0_or_too_long_is_answered_with_a_logout_and_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::start(&config_file(dir.path(), "written", &[]));
+    for hb in [0u32, 301, 86_400] {
+        let mut c = FixClient::connect(app.fix, "CLIENT1");
+        let mut cfg = SessionConfig::initiator("CLIENT1", "APPLIANCE");
+        cfg.heart_bt_int = hb;
+        c.session = Session::new(cfg, MemoryStore::with_capacity(1 << 20, 4096));
+        let got = String::from_utf8_lossy(&logon_is_refused(&mut c)).into_owned();
+        assert!(
+            got.contains("\u{1}35=5\u{1}"),
+            "108={hb}: a Logout, got {got:?}"
+        );
+        assert!(
+            got.contains("HeartBtInt (108) must be 1 to 300 seconds"),
+            "108={hb}: {got:?}"
+        );
+    }
+    // The session is usable at once with a sensible interval.
+    let c = FixClient::logon(app.fix, "CLIENT1");
+    assert!(c.session.is_logged_on());
+}

@@ -194,6 +194,38 @@ fn a_password_without_a_username_is_still_checked() {
 }
 
 #[test]
+fn heart_bt_int_outside_the_accepted_range_is_refused_with_a_logout() {
+    // Without HeartBtInt (a required field) the Logon is invalid too.
+    let mut d = acceptor();
+    let ev = d.send("35=A|34=1|49=TW44|52=<T>|56=ISLD|98=0|");
+    assert!(matches!(ev[..], [Ev::Disconnect(_)]), "{ev:?}");
+    assert!(!d.s.is_logged_on());
+    for hb in ["0", "301", "99999999999"] {
+        let mut d = acceptor();
+        let logon = format!("35=A|34=1|49=TW44|52=<T>|56=ISLD|98=0|108={hb}|");
+        let ev = d.send(&logon);
+        assert_eq!(
+            ev,
+            vec![Ev::Disconnect(DisconnectReason::InvalidLogon)],
+            "108={hb}"
+        );
+        let out = d.take();
+        assert_eq!(field(&out[0], 35).as_deref(), Some("5"), "108={hb}");
+        assert!(
+            field(&out[0], 58).unwrap().contains("1 to 300"),
+            "108={hb}: {:?}",
+            field(&out[0], 58)
+        );
+        assert!(!d.s.is_logged_on());
+    }
+    for hb in [1, 300] {
+        let mut d = acceptor();
+        d.logon(hb);
+        assert!(d.s.is_logged_on(), "108={hb}");
+    }
+}
+
+#[test]
 fn credentials_match_checks_each_configured_credential_on_its_own() {
     use fix::session::credentials_match as m;
     assert!(m(None, None, None, None));
@@ -501,8 +533,12 @@ fn extreme_sequence_numbers_do_not_overflow() {
 
 #[test]
 fn absurd_heartbeat_interval_does_not_overflow() {
-    let mut d = acceptor();
-    let ev = d.send("35=A|34=1|49=TW44|52=<T>|56=ISLD|98=0|108=99999999999999999|");
+    // The default range refuses it (heart_bt_int_outside_the_accepted_range_...); an acceptor
+    // configured to take any interval must still not overflow its deadlines.
+    let mut cfg = SessionConfig::acceptor("ISLD", "TW44");
+    cfg.heart_bt_int_range = 0..=u32::MAX;
+    let mut d = Drive::new(Session::new(cfg, MemoryStore::with_capacity(4096, 16)));
+    let ev = d.send("35=A|34=1|49=TW44|52=<T>|56=ISLD|98=0|108=4294967295|");
     assert_eq!(ev, vec![Ev::LoggedOn]);
     assert!(d.s.next_deadline() > d.now);
     assert_eq!(d.advance(3600.0), None);

@@ -573,8 +573,12 @@ impl Config {
                 "must be a power of two, at least 16",
             ));
         }
-        if g.max_connections == 0 {
-            return Err(invalid("gateway.max_connections", "must be at least 1"));
+        // io_uring completions carry the connection slot in 24 bits of their user data.
+        if g.max_connections == 0 || g.max_connections > 1 << 24 {
+            return Err(invalid(
+                "gateway.max_connections",
+                "must be between 1 and 16777216",
+            ));
         }
         if g.max_orders == 0 {
             return Err(invalid("gateway.max_orders", "must be at least 1"));
@@ -598,10 +602,17 @@ impl Config {
             ));
         }
         check_comp_id("fix.sender_comp_id", &self.fix.sender_comp_id)?;
-        if self.fix.max_message_size < 256 || self.fix.max_message_size > 1 << 20 {
+        // A message must fit the connection's 64 KiB input buffer whole.
+        if self.fix.max_message_size < 256 || self.fix.max_message_size > 64 << 10 {
             return Err(invalid(
                 "fix.max_message_size",
-                "must be between 256 and 1048576 bytes",
+                "must be between 256 and 65536 bytes (a connection's input buffer)",
+            ));
+        }
+        if self.fix.sending_time_window_secs > 86_400 {
+            return Err(invalid(
+                "fix.sending_time_window_secs",
+                "must be at most 86400 (0 switches the check off)",
             ));
         }
         let mut seen = HashSet::new();
@@ -691,6 +702,17 @@ impl Config {
         let mut seen = HashSet::new();
         for (i, ins) in self.instruments.iter().enumerate() {
             resolve_instrument(i, ins, e.threads)?;
+            // A price level's quantity is the sum of its orders' (u64): every order of the
+            // engine at one level, each at the maximum, must not wrap it.
+            if ins.max_order_qty.checked_mul(e.max_orders as u64).is_none() {
+                return Err(invalid(
+                    format!("instruments[{i}].max_order_qty"),
+                    format!(
+                        "times engine.max_orders ({}) must fit 64 bits (a level's total quantity)",
+                        e.max_orders
+                    ),
+                ));
+            }
             if !seen.insert(&ins.symbol) {
                 return Err(invalid(
                     format!("instruments[{i}].symbol"),
@@ -899,6 +921,36 @@ mod tests {
 
     fn err_of(replace: &str, by: &str) -> String {
         with(replace, by).expect_err("must be refused").to_string()
+    }
+
+    #[test]
+    fn limits_the_code_depends_on_are_enforced_at_load() {
+        // io_uring user data holds 24 bits of connection slot.
+        assert!(with("max_connections = 64", "max_connections = 16_777_216").is_ok());
+        let e = err_of("max_connections = 64", "max_connections = 16_777_217");
+        assert!(e.contains("gateway.max_connections"), "{e}");
+        // A message must fit the 64 KiB input buffer.
+        assert!(with("max_message_size = 4096", "max_message_size = 65536").is_ok());
+        let e = err_of("max_message_size = 4096", "max_message_size = 65537");
+        assert!(e.contains("fix.max_message_size"), "{e}");
+        // No silent truncation to 32 bits.
+        let e = err_of(
+            "sending_time_window_secs = 120",
+            "sending_time_window_secs = 4_294_967_416",
+        );
+        assert!(e.contains("fix.sending_time_window_secs"), "{e}");
+        assert!(with(
+            "sending_time_window_secs = 120",
+            "sending_time_window_secs = 0"
+        )
+        .is_ok());
+        // A level's total quantity must not wrap.
+        let e = err_of(
+            "max_order_qty = 1_000_000",
+            "max_order_qty = 18_446_744_073_710",
+        );
+        assert!(e.contains("instruments[0].max_order_qty"), "{e}");
+        assert!(e.contains("engine.max_orders"), "{e}");
     }
 
     #[test]

@@ -60,7 +60,8 @@ impl FixSettings {
             sender_comp_id: c.sender_comp_id.clone(),
             reset_on_logon: c.reset_on_logon,
             max_message_size: c.max_message_size,
-            max_latency_secs: c.sending_time_window_secs as u32,
+            // Validated at load: at most 86,400.
+            max_latency_secs: u32::try_from(c.sending_time_window_secs).unwrap_or(u32::MAX),
         }
     }
 }

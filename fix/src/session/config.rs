@@ -56,6 +56,12 @@ pub struct SessionConfig {
     /// it to be filled. When full, further early messages are dropped and recovered by the
     /// next ResendRequest. Default 64 KiB.
     pub inbound_queue_bytes: usize,
+    /// HeartBtInt (108) values, in seconds, an acceptor takes on a Logon; outside it the
+    /// Logon is answered with a Logout and the connection closed. HeartBtInt=0 (no
+    /// heartbeats) or a very long interval would switch off every liveness check, so a
+    /// half-open connection would hold the session (and its cancel-on-disconnect) for ever.
+    /// Default 1..=300.
+    pub heart_bt_int_range: std::ops::RangeInclusive<u32>,
 }
 
 impl SessionConfig {
@@ -78,6 +84,7 @@ impl SessionConfig {
             validate: true,
             timestamp_precision: TimePrecision::Millis,
             inbound_queue_bytes: 64 * 1024,
+            heart_bt_int_range: 1..=300,
         }
     }
 

@@ -772,6 +772,28 @@ impl<S: MessageStore> Session<S> {
             }
             return Outcome::Disconnect(DisconnectReason::BadCredentials);
         }
+        if self.cfg.role == Role::Acceptor {
+            let hb = msg.get(tags::HEART_BT_INT).and_then(parse_u64);
+            let range = &self.cfg.heart_bt_int_range;
+            if !hb.is_some_and(|hb| hb >= *range.start() as u64 && hb <= *range.end() as u64) {
+                let mut text = [0u8; 64];
+                let n = {
+                    use std::io::Write as _;
+                    let mut w = &mut text[..];
+                    let _ = write!(
+                        w,
+                        "HeartBtInt (108) must be {} to {} seconds",
+                        range.start(),
+                        range.end()
+                    );
+                    64 - w.len()
+                };
+                if let Err(d) = self.send_logout(Some(&text[..n]), now, out) {
+                    return Outcome::Disconnect(d);
+                }
+                return Outcome::Disconnect(DisconnectReason::InvalidLogon);
+            }
+        }
         if (reset_flag && !self.sent_reset)
             || (self.cfg.role == Role::Acceptor && self.cfg.reset_on_logon)
         {
