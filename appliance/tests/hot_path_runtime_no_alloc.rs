@@ -136,8 +136,10 @@ fn runtime_allocates_nothing(mode: Threading) {
         _ => 3,
     };
     assert_eq!(HOT_THREADS.load(Ordering::Relaxed), expected_hot);
-    let mut buyer = BinClient::login(app.binary_addr, "CLIENT1");
-    let mut seller = BinClient::login(app.binary_addr, "CLIENT2");
+    // Silent while the FIX flow runs (seconds on a loaded machine): long heartbeats, or the
+    // appliance rightly logs them out for silence.
+    let mut buyer = BinClient::login_with_heartbeat(app.binary_addr, "CLIENT1", 60_000);
+    let mut seller = BinClient::login_with_heartbeat(app.binary_addr, "CLIENT2", 60_000);
     let mut fix = FixClient::logon(app.fix_addr, "CLIENT2");
     // Warm-up: every path once, and long enough for a few telemetry publications.
     binary_flow(&mut buyer, &mut seller, 1, 2_000);

@@ -772,6 +772,12 @@ fn durability(f: &mut Families, src: &Sources) {
         "Failed attempts to prepare the journal's next segment (a full disk, usually).",
         vec![(vec![], load(&j.prep_errors))],
     );
+    f.counter(
+        "appliance_journal_segment_waits_total",
+        "Journal writes that reached the end of a segment before the next one was prepared \
+         (acknowledgements waited for it; frequent: the helper thread lacks CPU or the disk is slow).",
+        vec![(vec![], load(&j.segment_waits))],
+    );
     f.gauge(
         "appliance_journal_written_seq",
         "Sequence number of the last journal record written.",

@@ -401,6 +401,14 @@ impl Core {
         conn.state == ConnState::Open && !conn.paused && conn.input.space() > 0
     }
 
+    /// Bytes `c`'s input buffer can take now: a driver reads at most this much, so a client
+    /// that pipelines hard is paused by TCP back-pressure, never closed for overflowing a
+    /// buffer it could not see.
+    #[inline]
+    pub fn input_space(&self, c: ConnId) -> usize {
+        self.conns[c as usize].input.space()
+    }
+
     /// Binds `c` to local session `s` (the session's side is the caller's).
     pub fn bind(&mut self, c: ConnId, s: u16, protocol: Protocol) {
         self.counters.logon(protocol.index());

@@ -33,8 +33,12 @@ pub struct BackendStats {
     pub sends: u64,
     /// Multishot recvs that found the provided-buffer ring empty.
     pub enobufs: u64,
-    /// Connections closed for sending past a paused input buffer.
+    /// Connections closed for sending past a paused input buffer (no longer expected: both
+    /// backends read at most the room there is).
     pub input_overflow: u64,
+    /// io_uring: receive completions held back, whole or in part, until the connection's
+    /// input buffer had room.
+    pub recv_held: u64,
     /// Failed accepts.
     pub accept_errors: u64,
     /// Failed submissions.

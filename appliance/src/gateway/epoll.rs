@@ -123,9 +123,11 @@ impl EpollBackend {
         let fd = self.fds[c as usize];
         while gw.wants_input(c) {
             let t_recv = gw.core.tsc.now();
-            // SAFETY: reads into our own buffer of the given length.
-            let n =
-                unsafe { libc::read(fd, self.read_buf.as_mut_ptr().cast(), self.read_buf.len()) };
+            // No more than the input buffer can take (`wants_input` says it can take some):
+            // what stays in the socket is TCP back-pressure on the client.
+            let want = self.read_buf.len().min(gw.input_space(c));
+            // SAFETY: reads into our own buffer, at most its length.
+            let n = unsafe { libc::read(fd, self.read_buf.as_mut_ptr().cast(), want) };
             if n > 0 {
                 if !gw.on_recv(c, &self.read_buf[..n as usize], t_recv) {
                     self.stats.input_overflow += 1;

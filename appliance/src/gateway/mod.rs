@@ -269,6 +269,18 @@ impl Gateway {
         self.core.wants_input(c)
     }
 
+    /// Whether `c` is open (neither closing nor free).
+    #[inline]
+    pub fn is_open(&self, c: ConnId) -> bool {
+        self.core.state(c) == ConnState::Open
+    }
+
+    /// Bytes `c` can take now (read at most this much).
+    #[inline]
+    pub fn input_space(&self, c: ConnId) -> usize {
+        self.core.input_space(c)
+    }
+
     /// The peer closed `c`, or the socket failed. The driver then closes the socket and,
     /// once nothing is in flight, calls [`Gateway::release`].
     pub fn on_closed(&mut self, c: ConnId) {

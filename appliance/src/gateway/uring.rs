@@ -116,6 +116,72 @@ impl BufRing {
     }
 }
 
+/// Receive buffers a connection could not take yet (its input buffer was full: the
+/// connection is paused, and completions the kernel had already posted keep coming), kept in
+/// arrival order per connection until there is room. A list threaded through arrays indexed
+/// by buffer id: no allocation, bounded by the buffer pool. Holding a buffer keeps it from the
+/// kernel, so the connection's recv stays disarmed while it holds any.
+struct Held {
+    /// Per connection: first and last held buffer, `NONE` when it holds none.
+    head: Vec<u16>,
+    tail: Vec<u16>,
+    /// Per buffer: the next held buffer of the same connection, and the unread range.
+    next: Vec<u16>,
+    off: Vec<u16>,
+    len: Vec<u16>,
+    /// Connections holding buffers (each once), for the drain on every pass.
+    holding: Vec<ConnId>,
+}
+
+const NONE: u16 = u16::MAX;
+
+impl Held {
+    fn new(max_connections: usize) -> Self {
+        let n = RECV_BUFFERS as usize;
+        Self {
+            head: vec![NONE; max_connections],
+            tail: vec![NONE; max_connections],
+            next: vec![NONE; n],
+            off: vec![0; n],
+            len: vec![0; n],
+            holding: Vec::with_capacity(max_connections),
+        }
+    }
+
+    #[inline]
+    fn any(&self, c: ConnId) -> bool {
+        self.head[c as usize] != NONE
+    }
+
+    fn push(&mut self, c: ConnId, bid: u16, off: usize, len: usize) {
+        let (b, c) = (bid as usize, c as usize);
+        self.next[b] = NONE;
+        self.off[b] = off as u16;
+        self.len[b] = len as u16;
+        if self.head[c] == NONE {
+            self.head[c] = bid;
+            self.holding.push(c as ConnId);
+        } else {
+            self.next[self.tail[c] as usize] = bid;
+        }
+        self.tail[c] = bid;
+    }
+
+    /// Removes the first held buffer of `c`.
+    fn pop(&mut self, c: ConnId) -> Option<u16> {
+        let c = c as usize;
+        let b = self.head[c];
+        if b == NONE {
+            return None;
+        }
+        self.head[c] = self.next[b as usize];
+        if self.head[c] == NONE {
+            self.tail[c] = NONE;
+        }
+        Some(b)
+    }
+}
+
 /// The io_uring backend of one gateway thread.
 pub struct UringBackend {
     ring: IoUring,
@@ -132,6 +198,8 @@ pub struct UringBackend {
     /// Whether a connection is in `dirty` already (the list stays bounded by the slots even
     /// when flushes wait for the journal).
     marked: Vec<bool>,
+    /// Receive buffers waiting for room in their connection's input buffer.
+    held: Held,
 }
 
 impl UringBackend {
@@ -176,6 +244,7 @@ impl UringBackend {
             sqpoll,
             watched: Vec::new(),
             marked: vec![false; max_connections],
+            held: Held::new(max_connections),
         };
         for i in 0..me.listeners.len() {
             me.arm_accept(i);
@@ -257,8 +326,15 @@ impl UringBackend {
             return;
         }
         let fd = res;
+        // A connection accepted just before shutdown closed the listeners (its completion
+        // arrives after `close_listeners` emptied the list): close it, there is no protocol
+        // to give it any more.
+        let Some(protocol) = self.listeners.get(listener).map(|l| l.protocol) else {
+            // SAFETY: `fd` was just returned by accept and is owned by nobody else.
+            unsafe { libc::close(fd) };
+            return;
+        };
         super::driver::tune_socket(fd);
-        let protocol = self.listeners[listener].protocol;
         match gw.accept(protocol) {
             Some(c) => {
                 let o = &mut self.ops[c as usize];
@@ -286,17 +362,19 @@ impl UringBackend {
         }
         if res > 0 {
             let bid = cqueue::buffer_select(flags).expect("provided-buffer recv names its buffer");
-            let ok = {
-                let data = self.bufs.buffer(bid, res as usize);
-                gw.on_recv(c, data, t_recv)
-            };
-            self.bufs.push(bid);
-            self.bufs.publish();
-            if !ok {
-                // The client kept sending into a paused connection beyond its input buffer:
-                // a flow-control violation, documented in docs/architecture.md.
-                self.stats.input_overflow += 1;
-                gw.on_closed(c);
+            let len = (res as usize).min(RECV_BUFFER_SIZE);
+            if self.held.any(c) {
+                // Behind buffers already waiting: keep the order.
+                self.held.push(c, bid, 0, len);
+            } else {
+                let taken = self.deliver(gw, c, bid, 0, len, t_recv);
+                if taken < len {
+                    self.held.push(c, bid, taken, len - taken);
+                    self.stats.recv_held += 1;
+                } else {
+                    self.bufs.push(bid);
+                    self.bufs.publish();
+                }
             }
         } else if res == 0 {
             gw.on_closed(c);
@@ -307,6 +385,83 @@ impl UringBackend {
             gw.on_closed(c);
         }
         self.mark(c);
+    }
+
+    /// Hands bytes `off..off + len` of buffer `bid` to the gateway, as much as `c`'s input
+    /// buffer takes (processing frees room as it goes); returns how many it took.
+    fn deliver(
+        &mut self,
+        gw: &mut Gateway,
+        c: ConnId,
+        bid: u16,
+        off: usize,
+        len: usize,
+        t_recv: u64,
+    ) -> usize {
+        let mut taken = 0;
+        while taken < len {
+            let room = gw.input_space(c);
+            if room == 0 || !gw.is_open(c) {
+                break;
+            }
+            let n = room.min(len - taken);
+            let start = off + taken;
+            let data = &self.bufs.buffer(bid, start + n)[start..];
+            if !gw.on_recv(c, data, t_recv) {
+                // Cannot happen (at most the room is appended); closed if it ever does.
+                self.stats.input_overflow += 1;
+                gw.on_closed(c);
+                break;
+            }
+            taken += n;
+        }
+        taken
+    }
+
+    /// Gives held buffers to connections that have room again, in order; returns whether
+    /// any bytes moved.
+    fn drain_held(&mut self, gw: &mut Gateway) -> bool {
+        let mut moved = false;
+        let mut i = 0;
+        while i < self.held.holding.len() {
+            let c = self.held.holding[i];
+            let t_recv = gw.core.tsc.now();
+            while let Some(bid) = self.held.pop(c) {
+                let (off, len) = (
+                    self.held.off[bid as usize] as usize,
+                    self.held.len[bid as usize] as usize,
+                );
+                let taken = if gw.is_open(c) {
+                    self.deliver(gw, c, bid, off, len, t_recv)
+                } else {
+                    len // closed: nothing to deliver, the buffer goes back
+                };
+                moved |= taken > 0;
+                if taken < len {
+                    // Still no room: put it back at the front.
+                    let head = self.held.head[c as usize];
+                    self.held.next[bid as usize] = head;
+                    self.held.off[bid as usize] = (off + taken) as u16;
+                    self.held.len[bid as usize] = (len - taken) as u16;
+                    self.held.head[c as usize] = bid;
+                    if head == NONE {
+                        self.held.tail[c as usize] = bid;
+                    }
+                    break;
+                }
+                self.bufs.push(bid);
+            }
+            if self.held.any(c) {
+                i += 1;
+            } else {
+                self.held.holding.swap_remove(i);
+                self.mark(c);
+            }
+        }
+        if moved {
+            self.bufs.publish();
+        }
+        moved
     }
 
     fn on_send(&mut self, gw: &mut Gateway, c: ConnId, res: i32) {
@@ -334,6 +489,16 @@ impl UringBackend {
             return;
         }
         if gw.should_close(c) {
+            // Held buffers go back to the pool (nothing of them will be read).
+            if self.held.any(c) {
+                while let Some(bid) = self.held.pop(c) {
+                    self.bufs.push(bid);
+                }
+                self.bufs.publish();
+                if let Some(i) = self.held.holding.iter().position(|&h| h == c) {
+                    self.held.holding.swap_remove(i);
+                }
+            }
             if o.recv_armed && !o.cancel_in_flight {
                 let sqe = opcode::AsyncCancel::new(user_data(KIND_RECV, c, o.gen))
                     .build()
@@ -352,7 +517,8 @@ impl UringBackend {
             }
             return;
         }
-        let wants = gw.wants_input(c);
+        // While it holds buffers a connection reads nothing more (they go first).
+        let wants = gw.wants_input(c) && !self.held.any(c);
         if wants && !o.recv_armed {
             self.arm_recv(c);
         } else if !wants && o.recv_armed && !o.cancel_in_flight {
@@ -380,7 +546,7 @@ impl UringBackend {
 impl Backend for UringBackend {
     fn poll_io(&mut self, gw: &mut Gateway) -> bool {
         self.submit_if_needed();
-        let mut did = false;
+        let mut did = !self.held.holding.is_empty() && self.drain_held(gw);
         let tsc = gw.core.tsc.clone();
         // Reap everything that is ready; each CQE is copied out before it is handled, so the
         // handlers may push new SQEs.

@@ -146,6 +146,9 @@ pub struct JournalWriter {
     /// A rename in `segments/` not yet made durable.
     dir_dirty: bool,
     prepared: Option<PreparedSegment>,
+    /// Whether a rotation with nothing prepared ahead prepares the next segment itself (see
+    /// [`JournalWriter::set_inline_prepare`]).
+    inline_prepare: bool,
     /// Set by a failed fdatasync/fsync (in `sync` or a rotation): see [`JournalWriter::sync`].
     sync_failed: Option<io::ErrorKind>,
     faults: Faults,
@@ -288,6 +291,7 @@ impl JournalWriter {
             cur,
             dir_dirty: false,
             prepared: None,
+            inline_prepare: true,
             sync_failed: None,
             faults,
             rotations: 0,
@@ -437,6 +441,10 @@ impl JournalWriter {
     fn rotate(&mut self) -> io::Result<()> {
         let first_seq = self.written + 1;
         if self.prepared.is_none() {
+            if !self.inline_prepare {
+                // No allocation: a simple error kind, not a boxed message.
+                return Err(io::Error::from(io::ErrorKind::WouldBlock));
+            }
             let p = create_prepared(&self.seg_dir, self.opts.segment_bytes, &mut self.faults)
                 .map_err(|e| failure(&self.seg_dir, 0, "create segment", e))?;
             self.prepared = Some(p);
@@ -470,6 +478,16 @@ impl JournalWriter {
         self.dir_dirty = true;
         self.rotations += 1;
         Ok(())
+    }
+
+    /// With `false`, a rotation that finds no segment prepared ahead
+    /// ([`JournalWriter::install_prepared`]) does not prepare one on the calling thread
+    /// (that allocates, zero-fills and syncs a whole segment): [`JournalWriter::write`] stops
+    /// there with an error of kind `WouldBlock`, having written what fitted, and writes the
+    /// rest on a later call once a segment is installed. The journal agent sets it: its thread
+    /// is a hot one, and a helper thread prepares segments for it. Default `true`.
+    pub fn set_inline_prepare(&mut self, on: bool) {
+        self.inline_prepare = on;
     }
 
     /// Path buffers rotations no longer need (drop them off the hot thread).
@@ -978,6 +996,33 @@ mod tests {
         fs::create_dir_all(segments_dir(&other.0)).unwrap();
         let foreign = PreparedSegment::create(&other.0, 4096).unwrap();
         assert!(w.install_prepared(foreign).is_err());
+    }
+
+    #[test]
+    fn without_inline_preparation_a_rotation_waits_for_a_prepared_segment_and_loses_nothing() {
+        let d = TempDir::new();
+        let mut w = JournalWriter::open(&d.0, small(), 1).unwrap();
+        w.set_inline_prepare(false);
+        // 3 x 1000-byte records fill the first 4 KiB segment; 6 need a second one.
+        for _ in 0..6 {
+            w.append(3, &[7u8; 1000]).unwrap();
+        }
+        let e = w.write().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(w.written_seq(), 3, "what fitted is written");
+        assert_eq!(w.rotations(), 0);
+        // Asking again without a segment changes nothing.
+        assert_eq!(w.write().unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(w.written_seq(), 3);
+        // Once one is installed the rest goes in, each record once.
+        assert!(w
+            .install_prepared(PreparedSegment::create(&d.0, 4096).unwrap())
+            .unwrap());
+        w.write().unwrap();
+        assert_eq!((w.written_seq(), w.rotations()), (6, 1));
+        drop(w);
+        let seqs: Vec<u64> = all_records(&d.0).iter().map(|r| r.0).collect();
+        assert_eq!(seqs, (1..=6).collect::<Vec<_>>());
     }
 
     #[test]

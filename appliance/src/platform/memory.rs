@@ -608,7 +608,7 @@ impl HugePageAllocator {
         layout.size() >= LARGE_ALLOCATION && layout.align() <= HUGE_PAGE_2M
     }
 
-    fn map_large(size: usize) -> *mut u8 {
+    fn map_large(size: usize, align: usize) -> *mut u8 {
         use std::sync::atomic::Ordering::Relaxed;
         let Some(len) = round_up(size, HUGE_PAGE_2M) else {
             return std::ptr::null_mut();
@@ -635,6 +635,10 @@ impl HugePageAllocator {
             LARGE_BYTES[1].fetch_add(len, Relaxed);
             return p.as_ptr();
         }
+        // The last resort is only page aligned: refuse (null) what needs more.
+        if align > 4096 {
+            return std::ptr::null_mut();
+        }
         match mmap_anon(len, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) {
             Some(p) => {
                 prefault(p, len);
@@ -647,14 +651,15 @@ impl HugePageAllocator {
 }
 
 // SAFETY: small layouts are forwarded unchanged to the system allocator. Large layouts get a
-// fresh private anonymous mapping of at least `size` bytes, 2 MiB aligned (which satisfies any
-// `align <= 2 MiB`), zero-filled by the kernel; `dealloc` unmaps exactly the length
+// fresh private anonymous mapping of at least `size` bytes, zero-filled by the kernel, 2 MiB
+// aligned (hugetlb or the trimmed THP mapping: any `align <= 2 MiB`) or, as a last resort,
+// page aligned only when `align <= 4 KiB` (else null, an allocation failure); `dealloc` unmaps exactly the length
 // `map_large` mapped for the same layout (size rounded up to 2 MiB). `realloc` between the two
 // classes copies `min(old, new)` bytes into a new block and frees the old one.
 unsafe impl std::alloc::GlobalAlloc for HugePageAllocator {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
         if Self::is_large(layout) {
-            Self::map_large(layout.size())
+            Self::map_large(layout.size(), layout.align())
         } else {
             // SAFETY: the caller's contract is the system allocator's contract.
             unsafe { std::alloc::System.alloc(layout) }
@@ -664,7 +669,7 @@ unsafe impl std::alloc::GlobalAlloc for HugePageAllocator {
     unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
         if Self::is_large(layout) {
             // Fresh anonymous mappings are zero (prefault writes zeros).
-            Self::map_large(layout.size())
+            Self::map_large(layout.size(), layout.align())
         } else {
             // SAFETY: as for `alloc`.
             unsafe { std::alloc::System.alloc_zeroed(layout) }

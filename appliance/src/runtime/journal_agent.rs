@@ -58,6 +58,9 @@ pub struct JournalStats {
     pub prep_errors: AtomicU64,
     /// Set while the next segment cannot be prepared.
     pub prep_failing: AtomicBool,
+    /// Write passes that stopped at the end of a segment because the helper had not prepared
+    /// the next one yet (the rest waited for it).
+    pub segment_waits: AtomicU64,
     /// What the gateways read: whether state-changing input is refused.
     pub gate: Arc<JournalGate>,
 }
@@ -253,6 +256,11 @@ impl JournalAgent {
     /// Prepares segments ahead with `prep` (cold path, before the loop starts).
     pub fn with_prep(mut self, prep: SegmentPrep) -> Self {
         self.prep = Some(prep);
+        // The helper prepares segments; a rotation that finds none ready waits for it rather
+        // than preparing one on this (hot) thread.
+        if let Some(w) = self.writer.as_mut() {
+            w.set_inline_prepare(false);
+        }
         self
     }
 
@@ -308,7 +316,9 @@ impl JournalAgent {
         let trouble = self.stats.gate.refusing()
             || self.stats.failing.load(Ordering::Relaxed)
             || self.stats.prep_failing.load(Ordering::Relaxed);
-        if took > 0 || trouble {
+        // While a write waits for the next segment (`pending` with nothing taken), tending
+        // installs it as soon as the helper has it.
+        if took > 0 || trouble || self.pending {
             if let (Some(prep), Some(w)) = (self.prep.as_mut(), self.writer.as_mut()) {
                 prep.tend(w);
             }
@@ -358,6 +368,12 @@ impl JournalAgent {
                 for w in &self.gateway_wakers {
                     w.wake_after_publish();
                 }
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                // The segment after this one is not prepared yet (the helper is behind, or
+                // starved of CPU): nothing failed; the rest is written once it is installed,
+                // and only then is anything of this pass published.
+                self.stats.segment_waits.fetch_add(1, Ordering::Relaxed);
             }
             Err(err) => {
                 // Counted and flagged; the cold side logs it (no logging on this thread).

@@ -99,13 +99,21 @@ impl BinClient {
     }
 
     pub fn login(addr: SocketAddr, user: &str) -> Self {
+        Self::login_with_heartbeat(addr, user, 0)
+    }
+
+    /// Logs in asking for heartbeats every `heartbeat_ms` (0: the appliance's default,
+    /// 1 s). This client sends no heartbeats of its own: a test that leaves it silent for
+    /// longer than three intervals (while it drives another client, on a loaded machine)
+    /// asks for a long one.
+    pub fn login_with_heartbeat(addr: SocketAddr, user: &str, heartbeat_ms: u32) -> Self {
         let mut c = Self::connect(addr);
         c.send_raw(
             ClientMessage::Login(wire::Login {
                 username: wire::credential(user).unwrap(),
                 password: [b' '; 16],
                 next_server_seq: 0,
-                heartbeat_ms: 0,
+                heartbeat_ms,
             }),
             0,
         );
