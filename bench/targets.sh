@@ -159,7 +159,7 @@ if want recovery; then
         --mix rest --max-live 600000 --orders 1000000 --duration 120 --warmup 0
     stop_app
     grep -h "state hash at shutdown" "$OUT/appliance-recovery.log" | sed 's/.*INFO[^:]*: //' | tee -a "$rec"
-    ls -l "$OUT/journal-recovery/snapshots" | tee -a "$rec"
+    find "$OUT/journal-recovery/snapshots" -name "*.snap" -printf "%s bytes %f\n" | tee -a "$rec"
     # Snapshot only (the clean stop's), then 100,000 more orders and SIGKILL.
     start_app recovery-snapshot "$cfg"
     grep -h "recovered from" "$OUT/appliance-recovery-snapshot.log" | sed 's/.*INFO[^:]*: /snapshot only: /' | tee -a "$rec"
