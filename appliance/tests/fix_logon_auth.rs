@@ -28,15 +28,20 @@ fn client_with_password(addr: SocketAddr, password: Option<&str>) -> FixClient {
     c
 }
 
-/// Sends the client's Logon and returns whatever the appliance sent before closing (it
-/// must close within 5 s).
-fn logon_is_refused(c: &mut FixClient) -> Vec<u8> {
+/// Writes the client's Logon on its connection.
+fn send_logon(c: &mut FixClient) {
+    use std::io::Write;
     let now = fixclient::now_ns();
     c.session.on_connected(now);
     let mut out = Vec::new();
     c.session.initiate_logon(now, &mut out).unwrap();
-    use std::io::Write;
     c.stream.write_all(&out).unwrap();
+}
+
+/// Sends the client's Logon and returns whatever the appliance sent before closing (it
+/// must close within 5 s).
+fn logon_is_refused(c: &mut FixClient) -> Vec<u8> {
+    send_logon(c);
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
@@ -57,14 +62,9 @@ fn logon_is_refused(c: &mut FixClient) -> Vec<u8> {
     }
 }
 
-/// Logs `c` on and returns the appliance's Logon (asserting it arrives).
+/// Logs `c` on (asserting the appliance answers).
 fn logon_is_accepted(c: &mut FixClient) {
-    let now = fixclient::now_ns();
-    c.session.on_connected(now);
-    let mut out = Vec::new();
-    c.session.initiate_logon(now, &mut out).unwrap();
-    use std::io::Write;
-    c.stream.write_all(&out).unwrap();
+    send_logon(c);
     let deadline = Instant::now() + Duration::from_secs(5);
     while !c.session.is_logged_on() {
         assert!(Instant::now() < deadline, "no Logon answer");

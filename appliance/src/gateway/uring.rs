@@ -167,6 +167,19 @@ impl Held {
         self.tail[c] = bid;
     }
 
+    /// Puts buffer `bid` back at the front of `c`'s list with its unread range (what a
+    /// partial delivery left of the buffer [`Held::pop`] returned).
+    fn push_front(&mut self, c: ConnId, bid: u16, off: usize, len: usize) {
+        let (b, c) = (bid as usize, c as usize);
+        self.next[b] = self.head[c];
+        self.off[b] = off as u16;
+        self.len[b] = len as u16;
+        if self.head[c] == NONE {
+            self.tail[c] = bid;
+        }
+        self.head[c] = bid;
+    }
+
     /// Removes the first held buffer of `c`.
     fn pop(&mut self, c: ConnId) -> Option<u16> {
         let c = c as usize;
@@ -438,15 +451,8 @@ impl UringBackend {
                 };
                 moved |= taken > 0;
                 if taken < len {
-                    // Still no room: put it back at the front.
-                    let head = self.held.head[c as usize];
-                    self.held.next[bid as usize] = head;
-                    self.held.off[bid as usize] = (off + taken) as u16;
-                    self.held.len[bid as usize] = (len - taken) as u16;
-                    self.held.head[c as usize] = bid;
-                    if head == NONE {
-                        self.held.tail[c as usize] = bid;
-                    }
+                    // Still no room: the rest waits at the front.
+                    self.held.push_front(c, bid, off + taken, len - taken);
                     break;
                 }
                 self.bufs.push(bid);
