@@ -60,12 +60,29 @@ impl Client {
     }
 }
 
-/// A resend too large for the connection's output buffer closes the connection as a slow
-/// consumer while the FIX handler is working through the ResendRequest. The session must
-/// come out of it disconnected (so the client can log on again and get its messages), not
-/// left looking logged on with no connection.
+/// `(MsgSeqNum, PossDupFlag=Y)` of every message in `bytes`.
+fn numbers(bytes: &[u8]) -> Vec<(u64, bool)> {
+    let text = String::from_utf8_lossy(bytes);
+    text.split("8=FIX.4.4\x01")
+        .filter(|m| !m.is_empty())
+        .map(|m| {
+            let field = |tag: &str| {
+                m.split('\x01')
+                    .find_map(|f| f.strip_prefix(tag).map(str::to_string))
+            };
+            let seq = field("34=").expect("MsgSeqNum").parse().unwrap();
+            (seq, field("43=").as_deref() == Some("Y"))
+        })
+        .collect()
+}
+
+/// A ResendRequest for more than the connection's output buffer holds is answered a batch
+/// at a time as the client reads (before, the whole answer was encoded at once and the
+/// session was closed as a slow consumer, and again on every retry). A client that then
+/// stops reading while new messages keep coming is still closed as a slow consumer, and the
+/// session comes out of it disconnected, its resend forgotten, ready for the next logon.
 #[test]
-fn slow_consumer_during_a_resend_leaves_the_session_ready_for_the_next_logon() {
+fn a_resend_larger_than_the_output_buffer_is_paced_to_the_reader() {
     let sizing = GatewaySizing {
         max_connections: 8,
         max_orders: 1 << 16,
@@ -77,8 +94,7 @@ fn slow_consumer_during_a_resend_leaves_the_session_ready_for_the_next_logon() {
     let mut client = Client::new("CLIENT1");
     let (c, ok) = client.logon(&mut rig);
     assert!(ok, "first logon answered");
-    // 3,000 acknowledged orders: about 750 KB of ExecutionReports in the session's store.
-    for i in 0..3_000u32 {
+    let order = |client: &mut Client, i: u32| {
         let cl = format!("O{i}");
         let m = NewOrder {
             cl_ord_id: Id::Text(cl.as_bytes()),
@@ -94,31 +110,66 @@ fn slow_consumer_during_a_resend_leaves_the_session_ready_for_the_next_logon() {
         };
         client.out.clear();
         client.session.send(&m, now(), &mut client.out).unwrap();
-        let bytes = std::mem::take(&mut client.out);
+        std::mem::take(&mut client.out)
+    };
+    // 3,000 acknowledged orders: about 750 KB of ExecutionReports in the session's store.
+    for i in 0..3_000u32 {
+        let bytes = order(&mut client, i);
         rig.send(c, &bytes);
         rig.take_bytes(c);
     }
-    // ResendRequest for everything, and the client reads nothing.
-    client.out.clear();
-    client
-        .session
-        .send_raw(b"2", &[], b"7=1\x0116=0\x01", now(), &mut client.out)
-        .unwrap();
-    let bytes = std::mem::take(&mut client.out);
-    rig.gw.tick_clock();
-    assert!(rig.gw.on_recv(c, &bytes, 0));
-    rig.pump();
+    let resend_request = |client: &mut Client| {
+        client.out.clear();
+        client
+            .session
+            .send_raw(b"2", &[], b"7=1\x0116=0\x01", now(), &mut client.out)
+            .unwrap();
+        std::mem::take(&mut client.out)
+    };
+    // ResendRequest for everything, and the client reads nothing for now.
+    let bytes = resend_request(&mut client);
+    rig.send(c, &bytes);
+    let open = appliance::gateway::conn::ConnState::Open;
+    assert_eq!(rig.gw.state(c), open, "not a slow consumer");
+    let slow = || appliance::telemetry::counters::gw::SLOW_CONSUMERS;
+    assert_eq!(rig.gw.counters().get(slow()), 0);
+    // As the client reads, the rest follows: every number once, in order, as possible
+    // duplicates (the Logon as a gap fill), then nothing more.
+    let mut got = Vec::new();
+    let mut reads = 0;
+    loop {
+        let bytes = rig.take_bytes(c);
+        if bytes.is_empty() {
+            break;
+        }
+        assert!(bytes.len() <= 256 << 10);
+        got.extend(numbers(&bytes));
+        reads += 1;
+        rig.pump();
+    }
+    assert!(reads > 3, "answered over {reads} reads");
+    let want: Vec<(u64, bool)> = (1..=3_001).map(|n| (n, true)).collect();
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "first difference at {:?}", got.iter().zip(&want).position(|(a, b)| a != b));
+    assert_eq!(rig.gw.state(c), open);
+
+    // Again, and this time the client stops reading while its new orders' reports pile up
+    // behind the resend: a slow consumer after all.
+    let bytes = resend_request(&mut client);
+    rig.send(c, &bytes);
+    let mut i = 3_000;
+    while rig.gw.state(c) == open {
+        let bytes = order(&mut client, i);
+        rig.send(c, &bytes);
+        i += 1;
+        assert!(i < 10_000, "the output buffer never filled");
+    }
     assert_eq!(
         rig.gw.state(c),
         appliance::gateway::conn::ConnState::Dead,
         "closed as a slow consumer"
     );
-    assert_eq!(
-        rig.gw
-            .counters()
-            .get(appliance::telemetry::counters::gw::SLOW_CONSUMERS),
-        1
-    );
+    assert_eq!(rig.gw.counters().get(slow()), 1);
     let slot = &rig.gw.sessions()[0];
     assert!(slot.info.conn.is_none(), "the session has no connection");
     let SessionKind::Fix(f) = &slot.kind else {
@@ -128,6 +179,7 @@ fn slow_consumer_during_a_resend_leaves_the_session_ready_for_the_next_logon() {
         !f.session.is_logged_on(),
         "the session saw the disconnect (on_disconnect ran)"
     );
+    assert!(!f.session.resend_pending(), "its resend ended with the connection");
     rig.gw.release(c);
 
     // The client logs on again and is answered.

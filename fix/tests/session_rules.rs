@@ -453,6 +453,81 @@ fn resend_request_resends_app_messages_and_gap_fills_admin() {
 }
 
 #[test]
+fn a_long_resend_is_answered_in_batches_by_a_cursor() {
+    let mut cfg = SessionConfig::acceptor("ISLD", "TW44");
+    cfg.resend_batch_bytes = 2048;
+    let mut d = Drive::new(Session::new(cfg, MemoryStore::with_capacity(1 << 20, 4096)));
+    d.logon(30); // our seq 1: Logon
+    for i in 0..500u64 {
+        d.s.send(&er(&format!("C{i}"), i + 1), d.now, &mut d.out)
+            .unwrap(); // 2..=501
+    }
+    d.take();
+    assert_eq!(
+        d.send("35=2|34=2|49=TW44|52=<T>|56=ISLD|7=1|16=0|"),
+        vec![Ev::Handled]
+    );
+    // The request is answered a batch at a time: the first call wrote about one batch.
+    let first = d.out.len();
+    assert!(first >= 2048 && first < 2048 + 1024, "first batch {first} bytes");
+    assert!(d.s.resend_pending());
+    // A message sent meanwhile goes out at once, numbered after the range.
+    d.s.send(&er("NEW", 9999), d.now, &mut d.out).unwrap();
+    let mut calls = 1;
+    while d.s.pump_resend(d.now, &mut d.out).unwrap() {
+        calls += 1;
+        assert!(calls < 1000, "the cursor makes progress");
+    }
+    assert!(!d.s.resend_pending());
+    assert!(calls > 10, "answered in {calls} batches");
+    let out = d.take();
+    let resent: Vec<u64> = out
+        .iter()
+        .filter(|m| field(m, 43).as_deref() == Some("Y"))
+        .map(|m| field(m, 34).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(resent, (1..=501).collect::<Vec<u64>>(), "every number once, in order");
+    assert_eq!(field(&out[0], 35).as_deref(), Some("4"), "the Logon is gap-filled");
+    let new: Vec<&String> = out
+        .iter()
+        .filter(|m| field(m, 11).as_deref() == Some("NEW"))
+        .collect();
+    assert_eq!(new.len(), 1);
+    assert_eq!(field(new[0], 34).as_deref(), Some("502"));
+    assert_eq!(field(new[0], 43), None, "a new message is not a possible duplicate");
+    // Sequence numbers continue after the answer.
+    assert_eq!(d.s.next_sender_seq(), 503);
+}
+
+#[test]
+fn a_new_resend_request_replaces_the_one_being_answered_and_a_disconnect_ends_it() {
+    let mut cfg = SessionConfig::acceptor("ISLD", "TW44");
+    cfg.resend_batch_bytes = 1024;
+    let mut d = Drive::new(Session::new(cfg, MemoryStore::with_capacity(1 << 20, 4096)));
+    d.logon(30);
+    for i in 0..100u64 {
+        d.s.send(&er(&format!("C{i}"), i + 1), d.now, &mut d.out)
+            .unwrap(); // 2..=101
+    }
+    d.take();
+    d.send("35=2|34=2|49=TW44|52=<T>|56=ISLD|7=1|16=0|");
+    assert!(d.s.resend_pending());
+    d.take();
+    // The peer asks again for the last two only: the first answer stops there.
+    d.send("35=2|34=3|49=TW44|52=<T>|56=ISLD|7=100|16=101|");
+    while d.s.pump_resend(d.now, &mut d.out).unwrap() {}
+    let seqs: Vec<String> = d.take().iter().map(|m| field(m, 34).unwrap()).collect();
+    assert_eq!(seqs, vec!["100", "101"]);
+    d.send("35=2|34=4|49=TW44|52=<T>|56=ISLD|7=1|16=0|");
+    assert!(d.s.resend_pending());
+    d.s.on_disconnected();
+    assert!(!d.s.resend_pending());
+    d.take();
+    assert!(!d.s.pump_resend(d.now, &mut d.out).unwrap());
+    assert!(d.out.is_empty(), "nothing more after the connection ended");
+}
+
+#[test]
 fn evicted_messages_are_gap_filled() {
     let mut d = Drive::new(Session::new(
         SessionConfig::acceptor("ISLD", "TW44"),

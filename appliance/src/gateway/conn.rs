@@ -154,6 +154,17 @@ impl OutBuf {
         self.end - self.start
     }
 
+    /// Bytes an append is sure to find room for (compaction moves the pending bytes to the
+    /// front only when no send is in flight).
+    #[inline]
+    pub fn room(&self) -> usize {
+        if self.in_flight == 0 {
+            self.buf.len() - self.pending()
+        } else {
+            self.buf.len() - self.end
+        }
+    }
+
     /// Whether a send is in flight.
     #[inline]
     pub fn in_flight(&self) -> bool {

@@ -233,6 +233,9 @@ pub fn peek_logon<'a>(
 pub struct FixHandler {
     scratch: Scratch,
     app: FixApp,
+    /// Some session may be answering a ResendRequest (the gateway then calls
+    /// [`FixHandler::pump_resend`] on each pass).
+    resending: bool,
 }
 
 /// The half of the handler a decoded message's borrow of the scratch does not cover.
@@ -252,7 +255,42 @@ impl FixHandler {
                 exec_counter: 0,
                 gateway,
             },
+            resending: false,
         }
+    }
+
+    /// Whether some session may still be answering a ResendRequest.
+    #[inline]
+    pub fn resending(&self) -> bool {
+        self.resending
+    }
+
+    /// Called by the gateway after a pass over every session found none still resending.
+    #[inline]
+    pub fn resends_done(&mut self) {
+        self.resending = false;
+    }
+
+    /// Continues session `fs`'s answer to a ResendRequest on connection `c`, a batch at a
+    /// time while the connection's output has room for a whole batch (the rest waits for
+    /// the peer to read: the answer never overflows the output buffer, so asking for a long
+    /// range cannot make a session a slow consumer). Returns whether more remains.
+    pub fn pump_resend(&mut self, core: &mut Core, fs: &mut FixSession, c: ConnId) -> bool {
+        let cfg = fs.session.config();
+        let need = cfg.resend_batch_bytes + 2 * (cfg.max_message_size + 256);
+        let now = core.wall_ns as u64;
+        while fs.session.resend_pending()
+            && core.state(c) == ConnState::Open
+            && core.output(c).room() >= need
+        {
+            let r = fs.session.pump_resend(now, &mut self.app.out);
+            self.app.flush(core, Some(c));
+            if let Err(why) = r {
+                core.close_after_flush(c, DisconnectCause::from_fix(why));
+                return false;
+            }
+        }
+        fs.session.resend_pending() && core.state(c) == ConnState::Open
     }
 
     /// The exec-id counter (journaled with every sequenced message so that recovery goes on
@@ -321,6 +359,7 @@ impl FixHandler {
         input.consume(pos);
         core.put_input(c, input);
         self.app.flush(core, Some(c));
+        self.resending |= fs.session.resend_pending();
         if let Some(cause) = close {
             core.close_after_flush(c, cause);
         }

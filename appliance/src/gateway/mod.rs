@@ -352,6 +352,9 @@ impl Gateway {
                 }
             }
         }
+        if self.fix.resending() {
+            did |= self.pump_resends();
+        }
         if self
             .sessions
             .iter()
@@ -539,6 +542,29 @@ impl Gateway {
             Protocol::Binary => self.binary_input(c),
             Protocol::Fix => self.fix_input(c),
         }
+    }
+
+    /// Continues every FIX session's answer to a ResendRequest where the output has room.
+    /// Returns whether anything was written.
+    fn pump_resends(&mut self) -> bool {
+        let mut pending = false;
+        let mut did = false;
+        for slot in self.sessions.iter_mut() {
+            let (SessionKind::Fix(fs), Some(c)) = (&mut slot.kind, slot.info.conn) else {
+                continue;
+            };
+            if !fs.session.resend_pending() {
+                continue;
+            }
+            let before = self.core.output(c).pending();
+            pending |= self.fix.pump_resend(&mut self.core, fs, c);
+            did |= self.core.output(c).pending() != before;
+        }
+        if !pending {
+            self.fix.resends_done();
+        }
+        self.settle();
+        did
     }
 
     /// Pushes session `s`'s pending cancel-on-disconnect if the rings have room; returns

@@ -62,6 +62,13 @@ pub struct SessionConfig {
     /// half-open connection would hold the session (and its cancel-on-disconnect) for ever.
     /// Default 1..=300.
     pub heart_bt_int_range: std::ops::RangeInclusive<u32>,
+    /// Bytes of resent messages written per call when answering a ResendRequest: a request
+    /// over a long range is answered by a cursor, [`Session::pump_resend`] continuing it as
+    /// the connection's output drains, so the answer never has to fit in an output buffer
+    /// at once. Default 64 KiB.
+    ///
+    /// [`Session::pump_resend`]: crate::Session::pump_resend
+    pub resend_batch_bytes: usize,
 }
 
 impl SessionConfig {
@@ -85,6 +92,7 @@ impl SessionConfig {
             timestamp_precision: TimePrecision::Millis,
             inbound_queue_bytes: 64 * 1024,
             heart_bt_int_range: 1..=300,
+            resend_batch_bytes: 64 * 1024,
         }
     }
 

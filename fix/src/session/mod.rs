@@ -257,11 +257,23 @@ pub struct Session<S: MessageStore> {
     phase_since: u64,
     test_requests: u32,
     resend_range: Option<(u64, u64)>,
+    /// The peer's ResendRequest being answered (see [`Session::pump_resend`]).
+    resend_cursor: Option<ResendCursor>,
     received_logon: bool,
     sent_logon: bool,
     sent_reset: bool,
     /// ResendRequests received and sent over the session's life (for metrics).
     resend_requests: (u64, u64),
+}
+
+/// Where the answer to a ResendRequest stands: the next sequence number to look at, the last
+/// one asked for, and the start of a run of numbers with no stored message (to be covered by
+/// one SequenceReset-GapFill when the run ends).
+#[derive(Clone, Copy, Debug)]
+struct ResendCursor {
+    next: u64,
+    end: u64,
+    gap_start: Option<u64>,
 }
 
 /// Outcome of the checks every inbound message goes through before it is acted on.
@@ -315,6 +327,7 @@ impl<S: MessageStore> Session<S> {
             phase_since: 0,
             test_requests: 0,
             resend_range: None,
+            resend_cursor: None,
             received_logon: false,
             sent_logon: false,
             sent_reset: false,
@@ -386,6 +399,7 @@ impl<S: MessageStore> Session<S> {
         self.phase = Phase::AwaitingLogon;
         self.queue.clear();
         self.resend_range = None;
+        self.resend_cursor = None;
         self.test_requests = 0;
         self.received_logon = false;
         self.sent_logon = false;
@@ -926,7 +940,13 @@ impl<S: MessageStore> Session<S> {
         if end == 0 || end >= next {
             end = next.saturating_sub(1);
         }
-        if let Err(d) = self.resend(begin, end, now, out) {
+        // A new request replaces one still being answered: the peer says where it stands.
+        self.resend_cursor = (begin <= end).then_some(ResendCursor {
+            next: begin,
+            end,
+            gap_start: None,
+        });
+        if let Err(d) = self.pump_resend(now, out) {
             return Outcome::Disconnect(d);
         }
         if msg.seq_num() == Some(self.store.next_target_seq()) {
@@ -937,41 +957,53 @@ impl<S: MessageStore> Session<S> {
         Outcome::Handled
     }
 
-    /// Resends stored application messages in `begin..=end` with PossDupFlag=Y and
-    /// OrigSendingTime; every run of sequence numbers without one becomes one
-    /// SequenceReset-GapFill.
-    fn resend(
-        &mut self,
-        begin: u64,
-        end: u64,
-        now: u64,
-        out: &mut Vec<u8>,
-    ) -> Result<(), DisconnectReason> {
-        let mut gap_start: Option<u64> = None;
-        let mut cur = begin;
-        while cur <= end {
-            let Some((seq, bytes)) = self.store.first_in_range(cur, end) else {
-                gap_start.get_or_insert(cur);
+    /// Whether a ResendRequest is still being answered ([`pump_resend`](Self::pump_resend)
+    /// has more to write).
+    pub fn resend_pending(&self) -> bool {
+        self.resend_cursor.is_some()
+    }
+
+    /// Continues the answer to the peer's ResendRequest: writes about
+    /// [`SessionConfig::resend_batch_bytes`] more of it into `out` (stored application
+    /// messages with PossDupFlag=Y and OrigSendingTime, every run of numbers without one as
+    /// one SequenceReset-GapFill) and returns whether more remains. The owner calls it again
+    /// when the connection's output has room, so an answer of any length goes out at the
+    /// pace the peer reads it, from buffers of a fixed size. Messages sent meanwhile go out
+    /// as they occur, with numbers above the range: the peer queues them as it queues any
+    /// message ahead of its gap.
+    pub fn pump_resend(&mut self, now: u64, out: &mut Vec<u8>) -> Result<bool, DisconnectReason> {
+        let Some(mut cur) = self.resend_cursor.take() else {
+            return Ok(false);
+        };
+        let stop_at = out.len() + self.cfg.resend_batch_bytes.max(1);
+        while cur.next <= cur.end {
+            if out.len() >= stop_at {
+                self.resend_cursor = Some(cur);
+                return Ok(true);
+            }
+            let Some((seq, bytes)) = self.store.first_in_range(cur.next, cur.end) else {
+                cur.gap_start.get_or_insert(cur.next);
                 break;
             };
             let n = bytes.len().min(self.resend_buf.len());
             self.resend_buf[..n].copy_from_slice(&bytes[..n]);
-            if seq > cur {
-                gap_start.get_or_insert(cur);
+            if seq > cur.next {
+                cur.gap_start.get_or_insert(cur.next);
             }
-            if let Some(g) = gap_start.take() {
+            if let Some(g) = cur.gap_start.take() {
                 self.send_gap_fill(g, seq, now, out)?;
             }
             self.resend_one(n, now, out)?;
             if seq == u64::MAX {
+                cur.gap_start = None;
                 break;
             }
-            cur = seq + 1;
+            cur.next = seq + 1;
         }
-        if let Some(g) = gap_start {
-            self.send_gap_fill(g, end.saturating_add(1), now, out)?;
+        if let Some(g) = cur.gap_start {
+            self.send_gap_fill(g, cur.end.saturating_add(1), now, out)?;
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Re-encodes the stored message in `resend_buf[..n]` with PossDupFlag, OrigSendingTime and
