@@ -429,17 +429,21 @@ pub enum DisconnectCause {
     SlowConsumer = 4,
     /// The appliance is shutting down.
     Shutdown = 5,
+    /// Not logged on yet, and closed to make room for a newer connection (a connection
+    /// budget was full). Never a logged-on session's cause.
+    Evicted = 6,
 }
 
 impl DisconnectCause {
     /// Every cause, in counting-index order.
-    pub const ALL: [DisconnectCause; 6] = [
+    pub const ALL: [DisconnectCause; 7] = [
         DisconnectCause::Logout,
         DisconnectCause::PeerClosed,
         DisconnectCause::HeartbeatTimeout,
         DisconnectCause::ProtocolError,
         DisconnectCause::SlowConsumer,
         DisconnectCause::Shutdown,
+        DisconnectCause::Evicted,
     ];
 
     /// Prometheus label value of `cause=`.
@@ -451,6 +455,7 @@ impl DisconnectCause {
             DisconnectCause::ProtocolError => "protocol_error",
             DisconnectCause::SlowConsumer => "slow_consumer",
             DisconnectCause::Shutdown => "shutdown",
+            DisconnectCause::Evicted => "evicted",
         }
     }
 

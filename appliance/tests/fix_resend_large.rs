@@ -92,7 +92,11 @@ fn resend_of_twelve_thousand_reports_reaches_the_client_and_the_session_survives
                 m.split('\x01')
                     .find_map(|f| f.strip_prefix(tag).map(str::to_string))
             };
-            assert_eq!(field("43=").as_deref(), Some("Y"), "a possible duplicate: {m}");
+            assert_eq!(
+                field("43=").as_deref(),
+                Some("Y"),
+                "a possible duplicate: {m}"
+            );
             seen.push(field("34=").unwrap().parse().unwrap());
         }
     }

@@ -150,7 +150,11 @@ fn a_resend_larger_than_the_output_buffer_is_paced_to_the_reader() {
     assert!(reads > 3, "answered over {reads} reads");
     let want: Vec<(u64, bool)> = (1..=3_001).map(|n| (n, true)).collect();
     assert_eq!(got.len(), want.len());
-    assert!(got == want, "first difference at {:?}", got.iter().zip(&want).position(|(a, b)| a != b));
+    assert!(
+        got == want,
+        "first difference at {:?}",
+        got.iter().zip(&want).position(|(a, b)| a != b)
+    );
     assert_eq!(rig.gw.state(c), open);
 
     // Again, and this time the client stops reading while its new orders' reports pile up
@@ -179,11 +183,47 @@ fn a_resend_larger_than_the_output_buffer_is_paced_to_the_reader() {
         !f.session.is_logged_on(),
         "the session saw the disconnect (on_disconnect ran)"
     );
-    assert!(!f.session.resend_pending(), "its resend ended with the connection");
+    assert!(
+        !f.session.resend_pending(),
+        "its resend ended with the connection"
+    );
     rig.gw.release(c);
 
     // The client logs on again and is answered.
     client.session.on_disconnected();
     let (_, ok) = client.logon(&mut rig);
     assert!(ok, "the next logon is answered");
+}
+
+/// A connection closing after a Logout whose peer does not take its last messages is closed
+/// hard at `gateway.closing_timeout_ms` (before, it stayed Closing for ever, holding its slot
+/// and its output buffer).
+#[test]
+fn a_closing_connection_that_cannot_flush_is_closed_at_the_deadline() {
+    let mut rig = Rig::new();
+    rig.gw.core.limits.closing_timeout_ns = 50_000_000;
+    let mut client = Client::new("CLIENT1");
+    let (c, ok) = client.logon(&mut rig);
+    assert!(ok, "logon answered");
+    // The client logs out and reads nothing: the appliance's Logout stays in the output.
+    client.out.clear();
+    client.session.logout(None, now(), &mut client.out).unwrap();
+    let bytes = std::mem::take(&mut client.out);
+    rig.send(c, &bytes);
+    let closing = appliance::gateway::conn::ConnState::Closing;
+    assert_eq!(rig.gw.state(c), closing, "closing, with its Logout unsent");
+    let timeouts = appliance::telemetry::counters::gw::CLOSING_TIMEOUTS;
+    rig.gw.tick_clock();
+    rig.gw.on_timer();
+    assert_eq!(rig.gw.state(c), closing, "not before the deadline");
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    rig.gw.tick_clock();
+    rig.gw.on_timer();
+    assert_eq!(
+        rig.gw.state(c),
+        appliance::gateway::conn::ConnState::Dead,
+        "closed hard at the deadline"
+    );
+    assert_eq!(rig.gw.counters().get(timeouts), 1);
+    assert!(rig.gw.should_close(c), "the driver closes the socket");
 }

@@ -469,7 +469,10 @@ fn a_long_resend_is_answered_in_batches_by_a_cursor() {
     );
     // The request is answered a batch at a time: the first call wrote about one batch.
     let first = d.out.len();
-    assert!(first >= 2048 && first < 2048 + 1024, "first batch {first} bytes");
+    assert!(
+        (2048..2048 + 1024).contains(&first),
+        "first batch {first} bytes"
+    );
     assert!(d.s.resend_pending());
     // A message sent meanwhile goes out at once, numbered after the range.
     d.s.send(&er("NEW", 9999), d.now, &mut d.out).unwrap();
@@ -486,15 +489,27 @@ fn a_long_resend_is_answered_in_batches_by_a_cursor() {
         .filter(|m| field(m, 43).as_deref() == Some("Y"))
         .map(|m| field(m, 34).unwrap().parse().unwrap())
         .collect();
-    assert_eq!(resent, (1..=501).collect::<Vec<u64>>(), "every number once, in order");
-    assert_eq!(field(&out[0], 35).as_deref(), Some("4"), "the Logon is gap-filled");
+    assert_eq!(
+        resent,
+        (1..=501).collect::<Vec<u64>>(),
+        "every number once, in order"
+    );
+    assert_eq!(
+        field(&out[0], 35).as_deref(),
+        Some("4"),
+        "the Logon is gap-filled"
+    );
     let new: Vec<&String> = out
         .iter()
         .filter(|m| field(m, 11).as_deref() == Some("NEW"))
         .collect();
     assert_eq!(new.len(), 1);
     assert_eq!(field(new[0], 34).as_deref(), Some("502"));
-    assert_eq!(field(new[0], 43), None, "a new message is not a possible duplicate");
+    assert_eq!(
+        field(new[0], 43),
+        None,
+        "a new message is not a possible duplicate"
+    );
     // Sequence numbers continue after the answer.
     assert_eq!(d.s.next_sender_seq(), 503);
 }

@@ -165,6 +165,45 @@ pub struct GatewaySection {
     pub max_connections: usize,
     /// Orders tracked per gateway.
     pub max_orders: usize,
+    /// Connections per gateway that have not logged on yet. When full, the oldest of them is
+    /// closed to make room for the newcomer (so idle connections cannot lock a configured
+    /// session out); must leave room below `max_connections` for the logged-on ones.
+    #[serde(default = "default_max_unauthenticated")]
+    pub max_unauthenticated: usize,
+    /// Of those, from one source address; when full, that address's oldest is closed.
+    #[serde(default = "default_max_unauthenticated_per_address")]
+    pub max_unauthenticated_per_address: usize,
+    /// How long a closing connection (after a Logout or an error) may take to flush its last
+    /// messages before it is closed hard, milliseconds.
+    #[serde(default = "default_closing_timeout_ms")]
+    pub closing_timeout_ms: u64,
+    /// TCP_USER_TIMEOUT of accepted sockets, milliseconds: sent data unacknowledged this long
+    /// means the peer is gone (the kernel closes the connection). 0 = the kernel's default.
+    #[serde(default = "default_tcp_user_timeout_ms")]
+    pub tcp_user_timeout_ms: u32,
+    /// TCP keepalive idle time of accepted sockets, seconds (probes every third of it, 3
+    /// unanswered probes close the connection). 0 = no keepalive.
+    #[serde(default = "default_tcp_keepalive_secs")]
+    pub tcp_keepalive_secs: u32,
+}
+
+fn default_logon_timeout_secs() -> u64 {
+    10
+}
+fn default_max_unauthenticated() -> usize {
+    32
+}
+fn default_max_unauthenticated_per_address() -> usize {
+    16
+}
+fn default_closing_timeout_ms() -> u64 {
+    2_000
+}
+fn default_tcp_user_timeout_ms() -> u32 {
+    30_000
+}
+fn default_tcp_keepalive_secs() -> u32 {
+    30
 }
 
 /// Self-trade prevention mode of a session's orders.
@@ -200,6 +239,10 @@ pub struct FixSection {
     pub max_message_size: usize,
     /// Accepted SendingTime skew, seconds.
     pub sending_time_window_secs: u64,
+    /// How long a connection may stay without a Logon before it is dropped, seconds
+    /// (QuickFIX `LogonTimeout`).
+    #[serde(default = "default_logon_timeout_secs")]
+    pub logon_timeout_secs: u64,
     /// Sessions, one per counterparty CompID.
     pub sessions: Vec<FixSessionConfig>,
 }
@@ -583,6 +626,39 @@ impl Config {
         if g.max_orders == 0 {
             return Err(invalid("gateway.max_orders", "must be at least 1"));
         }
+        // Logged-on connections are at most one per configured session: with the
+        // unauthenticated budget below what is left, a configured session always finds a slot.
+        let sessions = self.fix.sessions.len() + self.binary.users.len();
+        if g.max_unauthenticated == 0 || g.max_unauthenticated + sessions > g.max_connections {
+            return Err(invalid(
+                "gateway.max_unauthenticated",
+                format!(
+                    "must be at least 1 and leave a slot for each of the {sessions} configured \
+                     sessions (gateway.max_connections = {})",
+                    g.max_connections
+                ),
+            ));
+        }
+        if g.max_unauthenticated_per_address == 0
+            || g.max_unauthenticated_per_address > g.max_unauthenticated
+        {
+            return Err(invalid(
+                "gateway.max_unauthenticated_per_address",
+                "must be between 1 and gateway.max_unauthenticated",
+            ));
+        }
+        if self.fix.logon_timeout_secs == 0 || self.fix.logon_timeout_secs > 300 {
+            return Err(invalid(
+                "fix.logon_timeout_secs",
+                "must be between 1 and 300",
+            ));
+        }
+        if g.closing_timeout_ms == 0 || g.closing_timeout_ms > 60_000 {
+            return Err(invalid(
+                "gateway.closing_timeout_ms",
+                "must be between 1 and 60000",
+            ));
+        }
         if self.fix.gateway >= g.threads {
             return Err(invalid(
                 "fix.gateway",
@@ -926,6 +1002,19 @@ mod tests {
     #[test]
     fn limits_the_code_depends_on_are_enforced_at_load() {
         // io_uring user data holds 24 bits of connection slot.
+        // Unauthenticated connections leave a slot for each of the 4 configured sessions.
+        assert!(with("max_unauthenticated = 32", "max_unauthenticated = 60").is_ok());
+        let e = err_of("max_unauthenticated = 32", "max_unauthenticated = 61");
+        assert!(e.contains("gateway.max_unauthenticated"), "{e}");
+        let e = err_of(
+            "max_unauthenticated_per_address = 16",
+            "max_unauthenticated_per_address = 33",
+        );
+        assert!(e.contains("gateway.max_unauthenticated_per_address"), "{e}");
+        let e = err_of("closing_timeout_ms = 2_000", "closing_timeout_ms = 0");
+        assert!(e.contains("gateway.closing_timeout_ms"), "{e}");
+        let e = err_of("logon_timeout_secs = 10", "logon_timeout_secs = 0");
+        assert!(e.contains("fix.logon_timeout_secs"), "{e}");
         assert!(with("max_connections = 64", "max_connections = 16_777_216").is_ok());
         let e = err_of("max_connections = 64", "max_connections = 16_777_217");
         assert!(e.contains("gateway.max_connections"), "{e}");

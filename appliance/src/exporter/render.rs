@@ -554,6 +554,24 @@ fn sessions(f: &mut Families, src: &Sources) {
         per_gw(gw::SLOW_CONSUMERS),
     );
     f.counter(
+        "appliance_connections_evicted_total",
+        "Connections not logged on yet closed to make room for a newer one (the \
+         gateway.max_unauthenticated budget, in all or per address, was full).",
+        per_gw(gw::EVICTED),
+    );
+    f.counter(
+        "appliance_connections_refused_total",
+        "Connections closed at accept because no slot was free (those evicted to make room \
+         were still closing).",
+        per_gw(gw::REFUSED),
+    );
+    f.counter(
+        "appliance_closing_timeouts_total",
+        "Closing connections closed hard because they did not take their last messages \
+         within gateway.closing_timeout_ms.",
+        per_gw(gw::CLOSING_TIMEOUTS),
+    );
+    f.counter(
         "appliance_resent_already_applied_total",
         "Messages a client resent after a restart that the journal showed applied already \
          (skipped, not applied twice).",

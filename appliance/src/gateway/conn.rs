@@ -44,6 +44,10 @@ pub struct Conn {
     pub opened_ns: u64,
     /// Why it left `Open` (read when its session is detached).
     pub cause: DisconnectCause,
+    /// The peer's address (IPv4 mapped into IPv6), for the per-address budget.
+    pub peer: u128,
+    /// When it started closing (monotonic ns): a closing connection gets a deadline.
+    pub closing_ns: u64,
     /// Queued for the driver's attention.
     pub(super) dirty: bool,
 }
@@ -60,6 +64,8 @@ impl Conn {
             paused: false,
             t_recv: 0,
             opened_ns: 0,
+            peer: 0,
+            closing_ns: 0,
             cause: DisconnectCause::PeerClosed,
             dirty: false,
         }

@@ -170,6 +170,46 @@ pub struct OrderRequest {
     pub stp: Option<StpMode>,
 }
 
+/// How a gateway shares its connection slots and how long a closing connection may take.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnLimits {
+    /// Connections not logged on yet, in all.
+    pub max_unauthenticated: usize,
+    /// Connections not logged on yet, from one address.
+    pub max_unauthenticated_per_address: usize,
+    /// Time a closing connection gets to flush (monotonic ns).
+    pub closing_timeout_ns: u64,
+    /// TCP_USER_TIMEOUT of accepted sockets, ms (0: the kernel's default).
+    pub tcp_user_timeout_ms: u32,
+    /// TCP keepalive idle time of accepted sockets, s (0: off).
+    pub tcp_keepalive_secs: u32,
+}
+
+impl ConnLimits {
+    /// From the `[gateway]` section.
+    pub fn from_config(g: &crate::config::GatewaySection) -> Self {
+        Self {
+            max_unauthenticated: g.max_unauthenticated,
+            max_unauthenticated_per_address: g.max_unauthenticated_per_address,
+            closing_timeout_ns: g.closing_timeout_ms * 1_000_000,
+            tcp_user_timeout_ms: g.tcp_user_timeout_ms,
+            tcp_keepalive_secs: g.tcp_keepalive_secs,
+        }
+    }
+
+    /// Defaults for `max_connections` slots: half of them for connections not logged on.
+    pub fn for_slots(max_connections: usize) -> Self {
+        let unauth = (max_connections / 2).max(1);
+        Self {
+            max_unauthenticated: unauth,
+            max_unauthenticated_per_address: unauth,
+            closing_timeout_ns: 2_000_000_000,
+            tcp_user_timeout_ms: 30_000,
+            tcp_keepalive_secs: 30,
+        }
+    }
+}
+
 /// Sizes of a gateway's reserved memory.
 #[derive(Clone, Copy, Debug)]
 pub struct GatewaySizing {
@@ -235,6 +275,8 @@ pub struct Core {
     pub id: usize,
     conns: Vec<Conn>,
     free_conns: Vec<ConnId>,
+    /// Connection budgets and the closing deadline (set from the configuration at start).
+    pub limits: ConnLimits,
     dirty: Vec<ConnId>,
     /// Bound connections that left `Open`, with their session and cause, for the owner of the
     /// sessions to detach (see the module docs).
@@ -292,6 +334,7 @@ impl Core {
                 .map(|_| Conn::new(sizing.input_bytes, sizing.output_bytes))
                 .collect(),
             free_conns: (0..sizing.max_connections as ConnId).rev().collect(),
+            limits: ConnLimits::for_slots(sizing.max_connections),
             // The driver swaps this list with its own and appends its marks to it: room for
             // both, so neither ever grows.
             dirty: Vec::with_capacity(DIRTY_CAP.max(2 * sizing.max_connections)),
@@ -332,10 +375,19 @@ impl Core {
     // Connections
     // ---------------------------------------------------------------------------------------
 
-    /// Takes a free connection slot for a connection from a listener of `protocol`; `None`
-    /// when every slot is taken.
-    pub fn accept(&mut self, protocol: Protocol) -> Option<ConnId> {
-        let c = self.free_conns.pop()?;
+    /// Takes a free connection slot for a connection from `peer` (an address, IPv4 mapped
+    /// into IPv6) on a listener of `protocol`; `None` when no slot is free (the driver closes
+    /// the socket). Connections that have not logged on share a budget, in all and per
+    /// address: when the newcomer would exceed one, the oldest such connection (of that
+    /// address, for the per-address budget) is closed first, so a flood of idle connections
+    /// pushes out its own oldest instead of locking a configured session out (cold path: a
+    /// walk over the slots).
+    pub fn accept(&mut self, protocol: Protocol, peer: u128) -> Option<ConnId> {
+        self.make_room(peer);
+        let Some(c) = self.free_conns.pop() else {
+            self.counters.bump(slot::REFUSED);
+            return None;
+        };
         let now = self.now_ns;
         let conn = &mut self.conns[c as usize];
         conn.state = ConnState::Open;
@@ -346,8 +398,84 @@ impl Core {
         conn.paused = false;
         conn.dirty = false;
         conn.opened_ns = now;
+        conn.peer = peer;
+        conn.closing_ns = 0;
         conn.cause = DisconnectCause::PeerClosed;
         Some(c)
+    }
+
+    /// Closes the oldest connections not logged on while the newcomer from `peer` would
+    /// exceed a budget.
+    #[cold]
+    fn make_room(&mut self, peer: u128) {
+        let per_address = self.limits.max_unauthenticated_per_address;
+        if let Some(c) = self.oldest_unauthenticated(Some(peer), per_address) {
+            self.evict(c);
+        }
+        let all = self.limits.max_unauthenticated;
+        if let Some(c) = self.oldest_unauthenticated(None, all) {
+            self.evict(c);
+        }
+        // With the budget below the slots left after one per configured session (checked
+        // by the configuration), slots run out only while evicted connections are still
+        // closing: the newcomer is then refused, and the next finds a slot.
+    }
+
+    /// The oldest open connection not logged on (from `peer`, or from anywhere) when there
+    /// are at least `limit` of them.
+    fn oldest_unauthenticated(&self, peer: Option<u128>, limit: usize) -> Option<ConnId> {
+        let mut n = 0;
+        let mut oldest: Option<(u64, ConnId)> = None;
+        for (i, conn) in self.conns.iter().enumerate() {
+            if conn.state != ConnState::Open
+                || conn.session.is_some()
+                || peer.is_some_and(|p| p != conn.peer)
+            {
+                continue;
+            }
+            n += 1;
+            if oldest.is_none_or(|(t, _)| conn.opened_ns < t) {
+                oldest = Some((conn.opened_ns, i as ConnId));
+            }
+        }
+        if n >= limit {
+            oldest.map(|(_, c)| c)
+        } else {
+            None
+        }
+    }
+
+    #[cold]
+    fn evict(&mut self, c: ConnId) {
+        self.counters.bump(slot::EVICTED);
+        self.close_now(c, DisconnectCause::Evicted);
+    }
+
+    /// Closes `c` hard if it has been closing longer than the closing deadline (a peer that
+    /// does not read its last messages); returns whether it did.
+    pub fn expire_closing(&mut self, c: ConnId) -> bool {
+        let conn = &self.conns[c as usize];
+        if conn.state != ConnState::Closing
+            || self.now_ns.saturating_sub(conn.closing_ns) < self.limits.closing_timeout_ns
+        {
+            return false;
+        }
+        let cause = conn.cause;
+        self.counters.bump(slot::CLOSING_TIMEOUTS);
+        let conn = &mut self.conns[c as usize];
+        conn.state = ConnState::Dead;
+        conn.output.clear();
+        self.leave_open(c, cause);
+        true
+    }
+
+    /// When closing connection `c` must be closed hard, if it is closing.
+    pub fn closing_deadline(&self, c: ConnId) -> Option<u64> {
+        let conn = &self.conns[c as usize];
+        (conn.state == ConnState::Closing).then(|| {
+            conn.closing_ns
+                .saturating_add(self.limits.closing_timeout_ns)
+        })
     }
 
     /// The connection in slot `c`.
@@ -435,6 +563,7 @@ impl Core {
             return;
         }
         conn.state = ConnState::Closing;
+        conn.closing_ns = self.now_ns;
         self.leave_open(c, cause);
     }
 

@@ -74,18 +74,69 @@ pub trait Backend {
     fn name(&self) -> &'static str;
 }
 
-/// Socket options for an accepted connection: no Nagle (replies must leave at once).
-pub fn tune_socket(fd: i32) {
-    let one: libc::c_int = 1;
-    // SAFETY: setsockopt with a valid fd and a pointer to a c_int of the given size.
-    unsafe {
-        libc::setsockopt(
+/// Socket options for an accepted connection: no Nagle (replies must leave at once); a user
+/// timeout and keepalive probes, so the kernel notices a peer that vanished (powered off,
+/// cable pulled) even when the session's own heartbeats are long or the peer stopped reading
+/// mid-send.
+pub fn tune_socket(fd: i32, limits: &super::core::ConnLimits) {
+    let set = |level: libc::c_int, opt: libc::c_int, v: libc::c_int| {
+        // SAFETY: setsockopt with a valid fd and a pointer to a c_int of the given size; a
+        // failure leaves the option at the kernel's default.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                opt,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    };
+    set(libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
+    if limits.tcp_user_timeout_ms > 0 {
+        let ms = limits.tcp_user_timeout_ms.min(i32::MAX as u32) as libc::c_int;
+        set(libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, ms);
+    }
+    if limits.tcp_keepalive_secs > 0 {
+        let idle = limits.tcp_keepalive_secs.min(32_767) as libc::c_int;
+        set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+        set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, idle);
+        set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, (idle / 3).max(1));
+        set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3);
+    }
+}
+
+/// The peer address of an accepted socket as an IPv6 address number (IPv4 mapped), for the
+/// per-address connection budget; 0 when unknown.
+pub fn peer_of(fd: i32) -> u128 {
+    // SAFETY: sockaddr_storage is plain data; all-zero is a valid value.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: getpeername writes at most `len` bytes into `ss`, which is that large.
+    let r = unsafe {
+        libc::getpeername(
             fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
+            (&mut ss as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return 0;
+    }
+    match ss.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let a = unsafe { &*(&ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let v4 = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            u128::from(v4.to_ipv6_mapped())
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let a =
+                unsafe { &*(&ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            u128::from_be_bytes(a.sin6_addr.s6_addr)
+        }
+        _ => 0,
     }
 }
 

@@ -93,8 +93,9 @@ impl EpollBackend {
                 }
                 return;
             }
-            super::driver::tune_socket(fd);
-            match gw.accept(self.listeners[i].protocol) {
+            super::driver::tune_socket(fd, &gw.core.limits);
+            let peer = super::driver::peer_of(fd);
+            match gw.accept(self.listeners[i].protocol, peer) {
                 Some(c) => {
                     self.fds[c as usize] = fd;
                     self.want_out[c as usize] = false;

@@ -51,6 +51,8 @@ pub struct FixSettings {
     pub max_message_size: usize,
     /// Accepted SendingTime skew, seconds.
     pub max_latency_secs: u32,
+    /// How long a connection may stay without a Logon (monotonic ns).
+    pub logon_timeout_ns: u64,
 }
 
 impl FixSettings {
@@ -62,6 +64,8 @@ impl FixSettings {
             max_message_size: c.max_message_size,
             // Validated at load: at most 86,400.
             max_latency_secs: u32::try_from(c.sending_time_window_secs).unwrap_or(u32::MAX),
+            // Validated at load: at most 300.
+            logon_timeout_ns: c.logon_timeout_secs * 1_000_000_000,
         }
     }
 }
@@ -232,6 +236,7 @@ pub fn peek_logon<'a>(
 /// replies into ExecutionReports. It borrows the core and one session per call.
 pub struct FixHandler {
     scratch: Scratch,
+    logon_timeout_ns: u64,
     app: FixApp,
     /// Some session may be answering a ResendRequest (the gateway then calls
     /// [`FixHandler::pump_resend`] on each pass).
@@ -250,6 +255,7 @@ impl FixHandler {
     pub fn new(gateway: usize, settings: &FixSettings) -> Self {
         Self {
             scratch: Scratch::new(settings.max_message_size),
+            logon_timeout_ns: settings.logon_timeout_ns,
             app: FixApp {
                 out: Vec::with_capacity(1 << 20),
                 exec_counter: 0,
@@ -388,7 +394,7 @@ impl FixHandler {
     pub fn timer(&mut self, core: &mut Core, fs: Option<&mut FixSession>, c: ConnId) {
         let Some(fs) = fs else {
             let waited = core.now_ns.saturating_sub(core.conn(c).opened_ns);
-            if waited > UNBOUND_TIMEOUT_NS {
+            if waited > self.logon_timeout_ns {
                 core.close_now(c, DisconnectCause::HeartbeatTimeout);
             }
             return;
@@ -419,9 +425,6 @@ impl FixHandler {
         }
     }
 }
-
-/// How long a FIX connection may stay unbound (no Logon) before it is dropped.
-pub const UNBOUND_TIMEOUT_NS: u64 = 10_000_000_000;
 
 impl FixApp {
     /// Copies what the session wrote into `c`'s output (nothing when disconnected).

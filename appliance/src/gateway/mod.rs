@@ -232,10 +232,11 @@ impl Gateway {
         self.core.now_ns
     }
 
-    /// A new connection from a listener of `protocol`; `None` when every slot is taken
-    /// (the driver closes the socket).
-    pub fn accept(&mut self, protocol: Protocol) -> Option<ConnId> {
-        let c = self.core.accept(protocol)?;
+    /// A new connection from `peer` (see [`Core::accept`]) on a listener of `protocol`;
+    /// `None` when no slot is free (the driver closes the socket).
+    pub fn accept(&mut self, protocol: Protocol, peer: u128) -> Option<ConnId> {
+        let c = self.core.accept(protocol, peer)?;
+        self.settle();
         if protocol == Protocol::Binary {
             self.binary.on_accept(c, self.core.now_ns);
         }
@@ -382,6 +383,10 @@ impl Gateway {
     /// (cold-ish: walks every connection).
     pub fn on_timer(&mut self) {
         for c in 0..self.core.conn_count() as ConnId {
+            if self.core.state(c) == ConnState::Closing && self.core.expire_closing(c) {
+                self.settle();
+                continue;
+            }
             if self.core.state(c) != ConnState::Open {
                 continue;
             }
@@ -410,15 +415,22 @@ impl Gateway {
             let conn = self.core.conn(c);
             match conn.state {
                 ConnState::Free | ConnState::Dead => continue,
-                // Flushing a goodbye: look again soon.
-                ConnState::Closing => take(self.core.now_ns + TIMER_INTERVAL_NS),
+                // Flushing a goodbye: look again soon, and close it hard at its deadline.
+                ConnState::Closing => {
+                    take(self.core.now_ns + TIMER_INTERVAL_NS);
+                    if let Some(t) = self.core.closing_deadline(c) {
+                        take(t);
+                    }
+                }
                 ConnState::Open => match (conn.protocol, conn.session) {
                     (Protocol::Binary, _) => {
                         if let Some(t) = self.binary.next_deadline(c) {
                             take(t);
                         }
                     }
-                    (Protocol::Fix, None) => take(conn.opened_ns + fix::UNBOUND_TIMEOUT_NS + 1),
+                    (Protocol::Fix, None) => {
+                        take(conn.opened_ns + self.fix_settings.logon_timeout_ns + 1)
+                    }
                     (Protocol::Fix, Some(s)) => {
                         if let SessionKind::Fix(f) = &self.sessions[s as usize].kind {
                             // The session's deadline is on the wall clock.

@@ -347,8 +347,9 @@ impl UringBackend {
             unsafe { libc::close(fd) };
             return;
         };
-        super::driver::tune_socket(fd);
-        match gw.accept(protocol) {
+        super::driver::tune_socket(fd, &gw.core.limits);
+        let peer = super::driver::peer_of(fd);
+        match gw.accept(protocol, peer) {
             Some(c) => {
                 let o = &mut self.ops[c as usize];
                 o.fd = fd;

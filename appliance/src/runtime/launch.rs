@@ -489,6 +489,9 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             .collect::<Vec<_>>();
         (engines, gateways, None)
     };
+    for gw in gateways.iter_mut() {
+        gw.core.limits = crate::gateway::core::ConnLimits::from_config(&cfg.gateway);
+    }
 
     // Wakers: a gateway sleeps in its I/O wait with an eventfd armed; an engine or the
     // journal agent on its own thread sleeps on a futex. In shared mode the one thread sleeps

@@ -56,8 +56,15 @@ pub mod gw {
     pub const SLOW_CONSUMERS: usize = BACKPRESSURE + 1;
     /// Resent messages skipped because the journal showed them applied before a restart.
     pub const RESENT_APPLIED: usize = SLOW_CONSUMERS + 1;
+    /// Connections not logged on closed to make room for a newcomer (a budget was full).
+    pub const EVICTED: usize = RESENT_APPLIED + 1;
+    /// Closing connections closed hard because they did not flush within the deadline.
+    pub const CLOSING_TIMEOUTS: usize = EVICTED + 1;
+    /// Connections closed at accept because no slot was free (the ones evicted to make
+    /// room were still closing).
+    pub const REFUSED: usize = CLOSING_TIMEOUTS + 1;
     /// Slots in all.
-    pub const LEN: usize = RESENT_APPLIED + 1;
+    pub const LEN: usize = REFUSED + 1;
 }
 
 /// A gateway thread's own counters (plain integers; see the module doc).
@@ -326,7 +333,7 @@ mod tests {
         assert_eq!(m.disconnects(0, DisconnectCause::SlowConsumer as usize), 1);
         // The families do not overlap and fill the array exactly.
         const {
-            assert!(gw::LEN == gw::RESENT_APPLIED + 1);
+            assert!(gw::LEN == gw::REFUSED + 1);
             assert!(gw::REJECTS >= 8 && gw::CANCEL_REJECTS - gw::REJECTS == REJECT_SLOTS);
         }
     }

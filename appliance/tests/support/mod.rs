@@ -107,7 +107,7 @@ impl Rig {
     }
 
     pub fn connect(&mut self, p: Protocol) -> ConnId {
-        self.gw.accept(p).expect("a free connection slot")
+        self.gw.accept(p, 0).expect("a free connection slot")
     }
 
     pub fn send(&mut self, c: ConnId, bytes: &[u8]) {

@@ -1,0 +1,175 @@
+//! Connection budgets and the closing deadline, against the real appliance binary (tried as
+//! a new user would):
+//! - 3,000 idle TCP connections to the FIX port used to take every slot (64 per gateway,
+//!   each held for 10 s), and a well-behaved CLIENT1 could not log on. Connections that have
+//!   not logged on now share a budget (in all and per source address) and the oldest makes
+//!   way for the newcomer: CLIENT1 logs on at once, and the flood from one address never
+//!   pushes out connections from another.
+
+#[path = "support/app.rs"]
+mod app;
+#[path = "support/fixclient.rs"]
+mod fixclient;
+
+use app::{config_file, App};
+use fix::app::{Side, TimeInForce};
+use fixclient::FixClient;
+use std::io::{ErrorKind, Read};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::FromRawFd;
+use std::time::{Duration, Instant};
+
+fn metric(app: &App, name: &str) -> f64 {
+    let text = app.http_get("/metrics");
+    text.lines()
+        .filter_map(|l| l.strip_prefix(name))
+        .filter_map(|r| r.rsplit_once(' '))
+        .map(|(_, v)| v.trim().parse::<f64>().unwrap())
+        .sum()
+}
+
+/// Raises this process's open-file limit to its hard limit (3,000 sockets).
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit with a valid rlimit struct.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut r), 0);
+        r.rlim_cur = r.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &r), 0);
+        assert!(
+            r.rlim_cur >= 4_096,
+            "this test needs 4,096 open files (ulimit -Hn is {})",
+            r.rlim_max
+        );
+    }
+}
+
+/// A TCP connection to `to` from source address `from` (loopback has all of 127/8).
+fn connect_from(from: &str, to: SocketAddr) -> std::io::Result<TcpStream> {
+    let SocketAddr::V4(to4) = to else {
+        panic!("IPv4 listener expected")
+    };
+    let from: std::net::Ipv4Addr = from.parse().unwrap();
+    // SAFETY: plain socket calls on a descriptor this function owns until it is handed to
+    // TcpStream (which then owns and closes it).
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let stream = TcpStream::from_raw_fd(fd);
+        let mut a: libc::sockaddr_in = std::mem::zeroed();
+        a.sin_family = libc::AF_INET as u16;
+        a.sin_addr.s_addr = u32::from(from).to_be();
+        if libc::bind(fd, (&a as *const libc::sockaddr_in).cast(), 16) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        a.sin_port = to4.port().to_be();
+        a.sin_addr.s_addr = u32::from(*to4.ip()).to_be();
+        if libc::connect(fd, (&a as *const libc::sockaddr_in).cast(), 16) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(stream)
+    }
+}
+
+/// Whether the appliance has closed `s` (EOF or reset), without waiting for data.
+fn closed_by_peer(s: &TcpStream) -> bool {
+    s.set_nonblocking(true).unwrap();
+    let mut b = [0u8; 1];
+    let mut reader = s;
+    let r = match reader.read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != ErrorKind::WouldBlock,
+    };
+    s.set_nonblocking(false).unwrap();
+    r
+}
+
+#[test]
+fn three_thousand_idle_connections_do_not_lock_a_configured_session_out() {
+    raise_fd_limit();
+    let dir = tempfile::tempdir().unwrap();
+    // The logon timeout longer than any flood takes on a slow machine, so the connections
+    // from 127.0.0.2 are closed by nothing but eviction.
+    let cfg = config_file(
+        dir.path(),
+        "off",
+        &[("logon_timeout_secs = 10", "logon_timeout_secs = 120")],
+    );
+    let mut app = App::start(&cfg);
+
+    let t0 = Instant::now();
+    // Four idle connections from another address, first.
+    let others: Vec<TcpStream> = (0..4)
+        .map(|_| connect_from("127.0.0.2", app.fix).expect("connect from 127.0.0.2"))
+        .collect();
+    // 3,000 idle connections from 127.0.0.1.
+    let mut flood = Vec::with_capacity(3_000);
+    for i in 0..3_000 {
+        match connect_from("127.0.0.1", app.fix) {
+            Ok(s) => flood.push(s),
+            Err(e) => panic!("connection {i} of the flood failed: {e}"),
+        }
+    }
+    // Once the appliance has taken the whole flood from its accept queue: each newcomer
+    // evicted the oldest of the flood or, when the slots freed by evictions were still
+    // closing, was refused itself.
+    // (Counters reach the exporter every publish interval: wait for them.)
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut evicted, mut refused) = (0.0, 0.0);
+    while evicted + refused < 2_980.0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        evicted = metric(&app, "appliance_connections_evicted_total");
+        refused = metric(&app, "appliance_connections_refused_total");
+    }
+    eprintln!(
+        "flood taken after {:?}: {evicted} evicted, {refused} refused",
+        t0.elapsed()
+    );
+    assert!(
+        evicted + refused >= 2_980.0 && evicted >= 1_000.0,
+        "about 3,000 - 16 of the flood evicted or refused, not {evicted} + {refused}"
+    );
+    // Then CLIENT1 logs on at its first attempt (FixClient::logon fails after 5 s without an
+    // answer) and trades.
+    let t = Instant::now();
+    let mut c = FixClient::logon(app.fix, "CLIENT1");
+    let logon_took = t.elapsed();
+    c.order(
+        "B1",
+        "ACME",
+        Side::Buy,
+        1,
+        Some(1_000_000),
+        TimeInForce::GoodTillCancel,
+    );
+    let m = c.recv();
+    assert_eq!((m.msg_type.as_str(), m.req(39)), ("8", "0"), "{m:?}");
+
+    // The flood pushed out its own oldest, never the other address's connections.
+    for (i, s) in others.iter().enumerate() {
+        assert!(
+            !closed_by_peer(s),
+            "connection {i} from 127.0.0.2 was closed by the flood from 127.0.0.1"
+        );
+    }
+    let still_open = flood
+        .iter()
+        .rev()
+        .take(100)
+        .filter(|s| !closed_by_peer(s))
+        .count();
+    assert!(
+        still_open <= 16,
+        "at most max_unauthenticated_per_address (16) of the flood are kept, {still_open} of the last 100 are"
+    );
+    assert!(closed_by_peer(&flood[0]), "the oldest was evicted");
+    eprintln!(
+        "CLIENT1 logged on in {logon_took:?} after the flood; {evicted} evicted, {refused} refused"
+    );
+    drop(flood);
+    let (code, log) = app.stop();
+    assert_eq!(code, Some(0), "{log}");
+}
