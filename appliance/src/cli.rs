@@ -226,10 +226,19 @@ pub fn main() -> i32 {
     }
 }
 
+/// Exit status when a thread died (EX_SOFTWARE): systemd's `Restart=on-failure` restarts.
+pub const EXIT_THREAD_DIED: i32 = 70;
+
 fn run(args: RunArgs) -> anyhow::Result<i32> {
     let cfg = load_config(args.config.as_deref())?;
     for w in cfg.security_warnings() {
         tracing::warn!("{w}");
+    }
+    if let Some(t) = crate::runtime::fault::arm_from_env() {
+        tracing::warn!(
+            "APPLIANCE_INJECT_PANIC: thread {t} will panic about a second after it starts (a \
+             test hook for supervision)"
+        );
     }
     // Before any thread exists, so every thread inherits the blocked mask.
     let signals = Signals::block();
@@ -289,6 +298,19 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     loop {
         if let Some(stats) = &running.journal_stats {
             journal_watch.check(stats);
+        }
+        let dead = running.dead_threads();
+        if !dead.is_empty() {
+            tracing::error!(
+                "thread(s) {} died (the panic is above): exiting with status {EXIT_THREAD_DIED} \
+                 for the supervisor to restart the appliance; the journal holds everything \
+                 acknowledged",
+                dead.join(", ")
+            );
+            // A moment for a scrape to see /health/live fail, then out, without the graceful
+            // shutdown (which would wait on the dead thread).
+            std::thread::sleep(Duration::from_secs(1));
+            std::process::exit(EXIT_THREAD_DIED);
         }
         let slice = match deadline {
             Some(d) => d

@@ -135,6 +135,12 @@ fn runtime_allocates_nothing(mode: Threading) {
         Threading::Shared => 1,
         _ => 3,
     };
+    // Each thread marks itself as it starts, which may be just after `start` returned.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while HOT_THREADS.load(Ordering::Relaxed) < expected_hot && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     assert_eq!(HOT_THREADS.load(Ordering::Relaxed), expected_hot);
     // Silent while the FIX flow runs (seconds on a loaded machine): long heartbeats, or the
     // appliance rightly logs them out for silence.

@@ -1,8 +1,9 @@
 //! `/health`, `/health/live` and `/health/ready`: JSON bodies and their status codes (cold
 //! path).
 //!
-//! Live means the process answers (the exporter thread runs): a supervisor restarts the
-//! appliance only when this fails. Ready means it can take orders: every engine is in its
+//! Live means the process answers (the exporter thread runs) and no hot thread has died: a
+//! supervisor restarts the appliance only when this fails (the process also exits with
+//! status 70 on its own once a hot thread died). Ready means it can take orders: every engine is in its
 //! loop, every gateway is listening, and recovery from the journal is complete (the exporter
 //! starts before recovery, so `/health/ready` answers 503 while it runs).
 
@@ -59,21 +60,35 @@ impl Readiness {
 }
 
 /// JSON body of `/health`, the plain check for tools that expect one fixed path (load
-/// balancers, container runtimes): always answered 200, like `/health/live`, because an
-/// answer means the process is alive; `ready` is informative (route order flow on
+/// balancers, container runtimes): answered like `/health/live` (200, or 503 with status
+/// `failed` once a hot thread died); `ready` is informative (route order flow on
 /// `/health/ready`, which says 503 when not ready).
-pub fn health_body(ready: bool) -> String {
-    format!(r#"{{"status":"live","ready":{ready}}}"#)
+pub fn health_body(ready: bool, failed: bool) -> String {
+    let status = if failed { "failed" } else { "live" };
+    format!(r#"{{"status":"{status}","ready":{ready}}}"#)
 }
 
-/// JSON body of `/health/live`.
-pub fn live_body(uptime_seconds: f64, version: &str) -> String {
-    serde_json::json!({
-        "status": "live",
-        "uptime_seconds": uptime_seconds,
-        "version": version,
-    })
-    .to_string()
+/// Status code and JSON body of `/health/live`: 200 while every hot thread is alive; 503
+/// with the dead ones named once one has died (the process is about to exit for its
+/// supervisor to restart it: a gateway that died would leave its sessions unanswered, an
+/// engine its instruments frozen).
+pub fn live_body(uptime_seconds: f64, version: &str, dead_threads: &[String]) -> (u16, String) {
+    if dead_threads.is_empty() {
+        let body = serde_json::json!({
+            "status": "live",
+            "uptime_seconds": uptime_seconds,
+            "version": version,
+        });
+        (200, body.to_string())
+    } else {
+        let body = serde_json::json!({
+            "status": "failed",
+            "dead_threads": dead_threads,
+            "uptime_seconds": uptime_seconds,
+            "version": version,
+        });
+        (503, body.to_string())
+    }
 }
 
 #[cfg(test)]
@@ -103,8 +118,22 @@ mod tests {
         );
         let recovering = Readiness::new(2, 2, 1, 1, false, "recovering".into());
         assert_eq!(recovering.ready_body().0, 503, "not ready while recovering");
-        let live: serde_json::Value = serde_json::from_str(&live_body(1.5, "0.1.0")).unwrap();
+        let (code, live) = live_body(1.5, "0.1.0", &[]);
+        assert_eq!(code, 200);
+        let live: serde_json::Value = serde_json::from_str(&live).unwrap();
         assert_eq!(live["status"], "live");
-        assert_eq!(health_body(false), r#"{"status":"live","ready":false}"#);
+        let (code, dead) = live_body(1.5, "0.1.0", &["gateway-0".to_string()]);
+        assert_eq!(code, 503, "a dead hot thread fails liveness");
+        let dead: serde_json::Value = serde_json::from_str(&dead).unwrap();
+        assert_eq!(dead["status"], "failed");
+        assert_eq!(dead["dead_threads"][0], "gateway-0");
+        assert_eq!(
+            health_body(false, false),
+            r#"{"status":"live","ready":false}"#
+        );
+        assert_eq!(
+            health_body(false, true),
+            r#"{"status":"failed","ready":false}"#
+        );
     }
 }

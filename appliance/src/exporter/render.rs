@@ -129,6 +129,23 @@ pub struct Sources {
 }
 
 impl Sources {
+    /// Hot threads that ended by a panic (`engine-0`, `gateway-1`; in shared mode every
+    /// agent of the one thread).
+    pub fn dead_threads(&self) -> Vec<String> {
+        let died = |s: &ThreadStatus| s.get() == crate::telemetry::status::ThreadState::Died;
+        let engines = self.engines.iter().enumerate();
+        let gateways = self.gateways.iter().enumerate();
+        engines
+            .filter(|(_, e)| died(&e.status))
+            .map(|(i, _)| format!("engine-{i}"))
+            .chain(
+                gateways
+                    .filter(|(_, g)| died(&g.status))
+                    .map(|(i, _)| format!("gateway-{i}")),
+            )
+            .collect()
+    }
+
     /// Readiness as the hot threads report it.
     pub fn readiness(&self) -> Readiness {
         let running = self.engines.iter().filter(|e| e.status.running()).count();

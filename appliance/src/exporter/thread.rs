@@ -91,11 +91,18 @@ impl State {
                     body: page.into_bytes(),
                 }
             }
-            "/health" => Response::json(200, health::health_body(self.sources.readiness().ready)),
-            "/health/live" => Response::json(
-                200,
-                health::live_body(self.started.elapsed().as_secs_f64(), render::VERSION),
-            ),
+            "/health" => {
+                let dead = self.sources.dead_threads();
+                let code = if dead.is_empty() { 200 } else { 503 };
+                let ready = self.sources.readiness().ready;
+                Response::json(code, health::health_body(ready, !dead.is_empty()))
+            }
+            "/health/live" => {
+                let dead = self.sources.dead_threads();
+                let uptime = self.started.elapsed().as_secs_f64();
+                let (code, body) = health::live_body(uptime, render::VERSION, &dead);
+                Response::json(code, body)
+            }
             "/health/ready" => {
                 let (code, body) = self.sources.readiness().ready_body();
                 Response::json(code, body)

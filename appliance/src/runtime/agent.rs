@@ -105,6 +105,9 @@ pub struct Runner {
     pub stop: Arc<AtomicBool>,
     /// This thread's published state.
     pub status: Arc<ThreadStatus>,
+    /// When to panic on purpose (the `APPLIANCE_INJECT_PANIC` test hook, see
+    /// [`super::fault`]); `None` in normal operation.
+    pub fault: Option<std::time::Instant>,
 }
 
 impl Runner {
@@ -117,12 +120,16 @@ impl Runner {
             waker,
             stop,
             status,
+            fault,
         } = self;
         let guard = DeathGuard::new(&status);
         agent.on_start();
         status.set(ThreadState::Running);
         let mut stopping: Option<u8> = None;
         loop {
+            if let Some(at) = fault {
+                super::fault::check(at, agent.role());
+            }
             let work = agent.do_work();
             if stopping.is_none() && stop.load(Ordering::Acquire) {
                 let p = agent.first_phase();

@@ -115,6 +115,8 @@ pub struct Running {
 struct JournalRun {
     /// The journal agent's own runner, when it has one, with its waker and stop flag.
     thread: Option<(JoinHandle<Reports>, Arc<Waker>, Arc<AtomicBool>)>,
+    /// That runner's state.
+    status: Option<Arc<ThreadStatus>>,
     handoff: WriterHandoff,
     snapshotter: Option<Snapshotter>,
 }
@@ -227,7 +229,10 @@ fn spawn_runner(
                 }
             }
             match build() {
-                Some(r) => r.run(),
+                Some(mut r) => {
+                    r.fault = super::fault::panic_time(&name);
+                    r.run()
+                }
                 None => Reports::default(),
             }
         })
@@ -588,6 +593,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         };
         let mut run = JournalRun {
             thread: None,
+            status: None,
             handoff,
             snapshotter: None,
         };
@@ -595,6 +601,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             let journal_stop = Arc::new(AtomicBool::new(false));
             let (tx, rx) = std::sync::mpsc::channel::<Arc<Waker>>();
             let st = Arc::new(ThreadStatus::default());
+            run.status = Some(st.clone());
             let stop2 = journal_stop.clone();
             let handle = spawn_runner("journal".into(), None, hook, move || {
                 let waker = rx.recv().ok()?;
@@ -604,6 +611,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
                     waker,
                     stop: stop2,
                     status: st,
+                    fault: None,
                 })
             })?;
             let waker = Waker::for_thread(handle.thread().clone());
@@ -692,6 +700,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
                         waker,
                         stop,
                         status: st,
+                        fault: None,
                     })
                 })?;
                 let waker = Waker::for_thread(handle.thread().clone());
@@ -758,6 +767,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
                     waker: w2,
                     stop,
                     status,
+                    fault: None,
                 })
             })?;
             front.push((handle, waker));
@@ -781,6 +791,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
                             waker: w2,
                             stop,
                             status,
+                            fault: None,
                         })
                     },
                 )?;
@@ -844,6 +855,29 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
 }
 
 impl Running {
+    /// Threads that ended by a panic (`engine-0`, `gateway-1`, `journal`; in shared mode
+    /// every agent of the one thread): the process cannot serve as configured any more, and
+    /// the binary exits for its supervisor to restart it.
+    pub fn dead_threads(&self) -> Vec<String> {
+        let died = |s: &ThreadStatus| s.get() == crate::telemetry::status::ThreadState::Died;
+        let mut dead: Vec<String> = Vec::new();
+        for (i, s) in self.engine_status.iter().enumerate() {
+            if died(s) {
+                dead.push(format!("engine-{i}"));
+            }
+        }
+        for (i, s) in self.gateway_status.iter().enumerate() {
+            if died(s) {
+                dead.push(format!("gateway-{i}"));
+            }
+        }
+        let journal = self.journal.as_ref().and_then(|j| j.status.as_ref());
+        if journal.is_some_and(|s| died(s)) {
+            dead.push("journal".to_string());
+        }
+        dead
+    }
+
     /// Whether every engine runs and every gateway listens.
     pub fn is_ready(&self) -> bool {
         self.engine_status

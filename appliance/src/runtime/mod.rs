@@ -8,12 +8,14 @@
 //! - [`threading`]: `dedicated` or `shared`, and where each hot thread goes.
 //! - [`launch`]: builds everything from the configuration, starts and stops it.
 //! - [`signals`]: SIGINT/SIGTERM without handlers.
+//! - [`fault`]: a test hook that makes one thread panic (supervision tests).
 //!
 //! The primitives the agents share (rings, wakers, stamps) are `crate::rings`.
 
 pub mod agent;
 pub mod drain;
 pub mod engine_agent;
+pub mod fault;
 pub mod gateway_agent;
 pub mod journal_agent;
 pub mod launch;

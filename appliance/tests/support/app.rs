@@ -32,9 +32,15 @@ fn addr_after(line: &str, key: &str) -> Option<SocketAddr> {
 impl App {
     /// Starts `appliance run --config cfg` and waits (up to 60 s) until it is ready.
     pub fn start(cfg: &Path) -> App {
+        Self::start_with_env(cfg, &[])
+    }
+
+    /// As [`App::start`], with environment variables `env` set for the appliance.
+    pub fn start_with_env(cfg: &Path, env: &[(&str, &str)]) -> App {
         let mut child = Command::new(env!("CARGO_BIN_EXE_appliance"))
             .args(["run", "--config"])
             .arg(cfg)
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -101,6 +107,21 @@ impl App {
     /// The log so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Waits up to `within` for the appliance to exit by itself; its exit code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let c = self.child.as_mut()?;
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = c.try_wait() {
+                self.child = None;
+                std::thread::sleep(Duration::from_millis(100));
+                return s.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// SIGKILL, as a crash: no shutdown path runs.
