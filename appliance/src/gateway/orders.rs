@@ -78,19 +78,6 @@ impl ClientId {
         b.copy_from_slice(&self.bytes[..8]);
         u64::from_le_bytes(b)
     }
-
-    #[inline]
-    fn hash(&self, session: u16) -> u64 {
-        // FNV-1a over the session and the bytes, then a Fibonacci multiply to spread the
-        // high bits the table index is taken from. Deterministic (no random seed): the
-        // table's behaviour must not change between runs of the same input.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for &b in session.to_le_bytes().iter().chain(self.as_bytes()) {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        h.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-    }
 }
 
 /// Where an order is in its life, as far as the gateway knows.
@@ -207,6 +194,12 @@ pub struct OrderBook {
     free: std::collections::VecDeque<u32>,
     index: Vec<Entry>,
     mask: usize,
+    /// SipHash-1-3 keyed at random when the book is made (std's `RandomState`): a client
+    /// cannot compute ClOrdIDs that collide in the index (with an unkeyed hash it could
+    /// build a probe run of the table's length and slow every session of the gateway). The
+    /// key changes only where entries sit in the index, never which slot an order gets, so
+    /// snapshots, the state hash and the engine's output are the same from run to run.
+    hasher: std::hash::RandomState,
 }
 
 const SLOT_BITS: u32 = 32;
@@ -227,6 +220,7 @@ impl OrderBook {
             free: (0..capacity as u32).collect(),
             index: vec![Entry::default(); index_len],
             mask: index_len - 1,
+            hasher: std::hash::RandomState::new(),
         }
     }
 
@@ -271,7 +265,7 @@ impl OrderBook {
     /// Looks up a client id of a session.
     #[inline]
     pub fn find(&self, session: u16, id: &ClientId) -> Option<u32> {
-        let mut i = id.hash(session) as usize & self.mask;
+        let mut i = self.home(session, id);
         loop {
             let e = &self.index[i];
             if !e.used {
@@ -473,8 +467,28 @@ impl OrderBook {
         None
     }
 
+    /// Where `(session, id)` starts probing in the index.
+    #[inline]
+    fn home(&self, session: u16, id: &ClientId) -> usize {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one((session, id.as_bytes())) as usize & self.mask
+    }
+
+    /// The longest probe run in the index: how many entries a lookup may have to look at
+    /// (cold path: walks the whole index; for tests and diagnostics).
+    pub fn longest_probe(&self) -> usize {
+        let mut longest = 0;
+        for (i, e) in self.index.iter().enumerate() {
+            if e.used {
+                let home = self.home(e.session, &e.id);
+                longest = longest.max(((i + self.index.len() - home) & self.mask) + 1);
+            }
+        }
+        longest
+    }
+
     fn index_insert(&mut self, session: u16, id: ClientId, slot: u32) {
-        let mut i = id.hash(session) as usize & self.mask;
+        let mut i = self.home(session, &id);
         while self.index[i].used {
             i = (i + 1) & self.mask;
         }
@@ -489,7 +503,7 @@ impl OrderBook {
     /// Removes the entry (session, id) if it points at `slot`, closing the gap by shifting
     /// later entries of the probe run back (no tombstones, so lookups stay short forever).
     fn index_remove_slot(&mut self, session: u16, id: &ClientId, slot: u32) {
-        let mut i = id.hash(session) as usize & self.mask;
+        let mut i = self.home(session, id);
         loop {
             let e = &self.index[i];
             if !e.used {
@@ -508,7 +522,7 @@ impl OrderBook {
             if !e.used {
                 break;
             }
-            let home = e.id.hash(e.session) as usize & self.mask;
+            let home = self.home(e.session, &e.id);
             // Move `e` into the hole unless its home lies cyclically in (hole, j].
             let in_range = if hole <= j {
                 hole < home && home <= j
@@ -527,6 +541,56 @@ impl OrderBook {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The index hash this gateway used before it was keyed: FNV-1a over the session and the
+    /// bytes, a Fibonacci multiply, the low bits. An adversary can compute it offline.
+    fn unkeyed_home(session: u16, id: &[u8], mask: usize) -> usize {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in session.to_le_bytes().iter().chain(id) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h.wrapping_mul(0x9e37_79b9_7f4a_7c15) as usize & mask
+    }
+
+    #[test]
+    fn client_ids_chosen_to_collide_do_not_build_a_probe_run() {
+        // 600 ClOrdIDs that all share one home under the unkeyed hash (found by brute force,
+        // as an attacker would): there, every lookup walked a run of up to 600 entries.
+        let book_capacity = 1024;
+        let mut book = OrderBook::new(0, book_capacity);
+        let mask = book.mask;
+        let mut ids = Vec::new();
+        let mut n: u64 = 0;
+        while ids.len() < 600 {
+            let text = format!("ATTACK-{n:012}");
+            n += 1;
+            if unkeyed_home(7, text.as_bytes(), mask) == 0 {
+                ids.push(text);
+            }
+        }
+        for t in &ids {
+            book.insert(7, ClientId::from_bytes(t.as_bytes()).unwrap())
+                .unwrap();
+        }
+        // Keyed: about as long as random ids at this load (600 in 4,096: a handful).
+        let longest = book.longest_probe();
+        assert!(
+            longest <= 24,
+            "longest probe run {longest} for 600 colliding ids"
+        );
+        for t in &ids {
+            assert!(book
+                .find(7, &ClientId::from_bytes(t.as_bytes()).unwrap())
+                .is_some());
+        }
+        // The same ids under the unkeyed hash would have formed one run of 600.
+        let runs = ids
+            .iter()
+            .filter(|t| unkeyed_home(7, t.as_bytes(), mask) == 0)
+            .count();
+        assert_eq!(runs, 600);
+    }
 
     fn id(s: &str) -> ClientId {
         ClientId::from_bytes(s.as_bytes()).unwrap()
