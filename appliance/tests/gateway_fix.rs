@@ -227,3 +227,67 @@ fn a_closing_connection_that_cannot_flush_is_closed_at_the_deadline() {
     assert_eq!(rig.gw.counters().get(timeouts), 1);
     assert!(rig.gw.should_close(c), "the driver closes the socket");
 }
+
+/// A cancel-on-disconnect owed while the engine ring is full waits for room instead of
+/// panicking (`Gateway::push` used to panic: the disconnect pushed a mass cancel on a ring the
+/// gateway had not checked), and goes through once the engine drains: every resting order of
+/// the session is cancelled.
+#[test]
+fn a_cancel_on_disconnect_owed_while_the_engine_ring_is_full_waits_and_goes_through() {
+    // Without the disconnect all 40 rest (the orders themselves are good).
+    assert_eq!(owed_cancel(false), 40);
+    assert_eq!(
+        owed_cancel(true),
+        0,
+        "every resting order of the session cancelled"
+    );
+}
+
+/// Runs the scenario, disconnecting or not; the orders resting at the end.
+fn owed_cancel(disconnect: bool) -> u32 {
+    let mut rig = Rig::with_config(appliance::config::Config::default_config(), 16);
+    let mut client = Client::new("CLIENT1"); // cancel_on_disconnect = true by default
+    let (c, ok) = client.logon(&mut rig);
+    assert!(ok, "logon answered");
+    let resting = |rig: &Rig| -> u32 {
+        rig.engine
+            .instruments()
+            .map(|i| rig.engine.resting_orders(i, appliance::engine::Side::Buy))
+            .sum()
+    };
+    // 40 orders written while the engine takes nothing: the 16-slot ring fills and the
+    // connection is paused with the rest of its input buffered.
+    for i in 0..40u32 {
+        let cl = format!("P{i}");
+        let m = NewOrder {
+            cl_ord_id: Id::Text(cl.as_bytes()),
+            account: None,
+            symbol: b"ACME",
+            side: Side::Buy,
+            order_qty: 1,
+            ord_type: OrdType::Limit,
+            price: Some(PX - 100 * (i as i64 % 50)),
+            price_scale: 4,
+            time_in_force: TimeInForce::GoodTillCancel,
+            transact_time: now(),
+        };
+        client.out.clear();
+        client.session.send(&m, now(), &mut client.out).unwrap();
+        let bytes = std::mem::take(&mut client.out);
+        rig.gw.tick_clock();
+        assert!(rig.gw.on_recv(c, &bytes, 0));
+        rig.gw.poll();
+    }
+    assert_eq!(rig.engine_in.len(), 16, "the engine ring is full");
+    if disconnect {
+        // The client vanishes now: its cancel-on-disconnect cannot be pushed yet.
+        rig.gw.on_closed(c);
+        rig.gw.poll();
+        rig.gw.release(c);
+        rig.gw.poll();
+    }
+    // The engine drains; an owed mass cancel follows the 16 orders it had.
+    rig.pump();
+    assert!(rig.engine_in.is_empty());
+    resting(&rig)
+}
