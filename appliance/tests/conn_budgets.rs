@@ -173,3 +173,38 @@ fn three_thousand_idle_connections_do_not_lock_a_configured_session_out() {
     let (code, log) = app.stop();
     assert_eq!(code, Some(0), "{log}");
 }
+
+/// The appliance's side of an accepted connection runs a keepalive timer (`gateway.
+/// tcp_keepalive_secs`), as `/proc/net/tcp` shows (timer kind 2), so the kernel notices a
+/// peer that vanished even when the session's heartbeats are long.
+#[test]
+fn accepted_connections_run_a_keepalive_timer() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), "off", &[]);
+    let mut app = App::start(&cfg);
+    let _c = FixClient::logon(app.fix, "CLIENT1");
+    let port = format!("{:04X}", app.fix.port());
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    // Fields: sl local rem st tx:rx tr:when ...; the appliance's side has the listener's port.
+    let timers: Vec<String> = tcp
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let local_port = f.get(1)?.rsplit(':').next()?;
+            (local_port == port && f.get(3) == Some(&"01")).then(|| f[5].to_string())
+        })
+        .collect();
+    assert_eq!(
+        timers.len(),
+        1,
+        "one established connection on the FIX port: {timers:?}"
+    );
+    assert!(
+        timers[0].starts_with("02:"),
+        "keepalive timer on the appliance's side, not {:?}",
+        timers[0]
+    );
+    let (code, log) = app.stop();
+    assert_eq!(code, Some(0), "{log}");
+}

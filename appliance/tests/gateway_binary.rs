@@ -396,3 +396,58 @@ fn full_engine_ring_pauses_the_connection_and_loses_nothing() {
             > 0
     );
 }
+
+/// A connection paused by back-pressure (its orders wait in the input buffer for room in a
+/// full engine ring) is not the client's silence: a stall longer than three heartbeat
+/// intervals does not log it out, and every order goes through once the engine drains.
+/// Before, the heartbeat timer counted only processed frames and logged such a client out.
+#[test]
+fn a_paused_connection_is_not_timed_out_for_silence() {
+    let mut rig = Rig::with_config(appliance::config::Config::default_config(), 16);
+    let c = rig.connect(appliance::vocab::Protocol::Binary);
+    rig.bin_send(
+        c,
+        ClientMessage::Login(wire::Login {
+            username: wire::credential("CLIENT1").unwrap(),
+            password: [b' '; 16],
+            next_server_seq: 0,
+            heartbeat_ms: 100,
+        }),
+        0,
+    );
+    rig.bin_take(c);
+    let mut bytes = Vec::new();
+    for i in 0..100u32 {
+        let mut b = [0u8; 64];
+        let n = enter(
+            i as u64 + 1,
+            "ACME",
+            b'B',
+            PX - 100 * (i as i64 % 5),
+            1,
+            b'1',
+        )
+        .encode(i + 1, &mut b)
+        .unwrap();
+        bytes.extend_from_slice(&b[..n]);
+    }
+    rig.gw.tick_clock();
+    assert!(rig.gw.on_recv(c, &bytes, 0));
+    assert!(!rig.gw.wants_input(c), "paused by back-pressure");
+    // The engine stalls for 500 ms (five intervals) while the gateway's timers run.
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    while std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        rig.gw.tick_clock();
+        rig.gw.on_timer();
+        assert_eq!(rig.gw.state(c), ConnState::Open, "logged out while paused");
+    }
+    rig.pump();
+    let accepted = rig
+        .bin_take(c)
+        .iter()
+        .filter(|(_, m)| matches!(m, ServerMessage::Accepted(_)))
+        .count();
+    assert_eq!(accepted, 100);
+    assert_eq!(rig.gw.state(c), ConnState::Open);
+}

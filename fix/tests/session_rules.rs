@@ -296,6 +296,32 @@ fn heartbeat_when_idle_then_test_request_then_disconnect() {
 }
 
 #[test]
+fn a_peer_known_alive_is_not_tested_or_timed_out() {
+    // The owner stopped reading the connection (its back-pressure) and says so each timer
+    // tick: the peer's unread silence never leads to a TestRequest or a disconnect.
+    let mut d = acceptor();
+    d.logon(10);
+    for _ in 0..30 {
+        let now = d.now;
+        d.s.peer_alive(now);
+        assert_eq!(d.advance(1.0), None);
+    }
+    let out = d.take();
+    assert!(
+        out.iter().all(|m| field(m, 35).as_deref() == Some("0")),
+        "heartbeats only: {out:?}"
+    );
+    assert!(d.s.is_logged_on());
+    // Once it stops saying so, the usual rules: TestRequest at 1.2 x, out at 2.4 x.
+    assert_eq!(d.advance(12.0), None);
+    assert!(d
+        .take()
+        .iter()
+        .any(|m| field(m, 35).as_deref() == Some("1")));
+    assert_eq!(d.advance(12.0), Some(DisconnectReason::HeartbeatTimeout));
+}
+
+#[test]
 fn answered_test_request_keeps_session_up() {
     let mut d = acceptor();
     d.logon(10);

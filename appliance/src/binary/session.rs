@@ -224,6 +224,12 @@ impl Connection {
         })
     }
 
+    /// The peer is known to be alive at `now_ns` though nothing of it was read: the gateway
+    /// stopped reading the connection (back-pressure), so its silence is the gateway's doing.
+    pub fn note_alive(&mut self, now_ns: u64) {
+        self.last_rx_ns = self.last_rx_ns.max(now_ns);
+    }
+
     /// What the heartbeat timers ask for at `now_ns`. Before login the same timeout applies
     /// (with the default interval), so a connection that never logs in is closed.
     pub fn on_timer(&self, now_ns: u64) -> TimerAction {

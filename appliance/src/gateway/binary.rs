@@ -483,6 +483,10 @@ impl BinaryHandler {
 
     /// Heartbeat and timeout handling for binary connection `c`.
     pub fn timer(&mut self, core: &mut Core, c: ConnId) {
+        if core.conn(c).paused {
+            // Its input waits on us (back-pressure): not silence.
+            self.conns[c as usize].bin.note_alive(core.now_ns);
+        }
         match self.conns[c as usize].bin.on_timer(core.now_ns) {
             TimerAction::None => {}
             TimerAction::SendHeartbeat => {

@@ -183,3 +183,83 @@ pub fn make_backend(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    fn get(fd: i32, level: libc::c_int, opt: libc::c_int) -> libc::c_int {
+        let mut v: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt into a c_int of the given size on a valid fd.
+        let r = unsafe {
+            libc::getsockopt(
+                fd,
+                level,
+                opt,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(r, 0, "getsockopt {level}/{opt}");
+        v
+    }
+
+    /// An accepted socket, and its peer's address number.
+    fn accepted() -> (std::net::TcpStream, std::net::TcpStream) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (server, _) = l.accept().unwrap();
+        (server, client)
+    }
+
+    #[test]
+    fn accepted_sockets_get_no_delay_a_user_timeout_and_keepalive() {
+        let (server, _client) = accepted();
+        let fd = server.as_raw_fd();
+        let limits = super::super::core::ConnLimits {
+            tcp_user_timeout_ms: 12_000,
+            tcp_keepalive_secs: 9,
+            ..super::super::core::ConnLimits::for_slots(8)
+        };
+        tune_socket(fd, &limits);
+        assert_eq!(get(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY), 1);
+        assert_eq!(get(fd, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT), 12_000);
+        assert_eq!(get(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE), 1);
+        assert_eq!(get(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE), 9);
+        assert_eq!(get(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL), 3);
+        assert_eq!(get(fd, libc::IPPROTO_TCP, libc::TCP_KEEPCNT), 3);
+        // 0 leaves both off.
+        let (server, _client) = accepted();
+        let off = super::super::core::ConnLimits {
+            tcp_user_timeout_ms: 0,
+            tcp_keepalive_secs: 0,
+            ..limits
+        };
+        tune_socket(server.as_raw_fd(), &off);
+        assert_eq!(
+            get(server.as_raw_fd(), libc::SOL_SOCKET, libc::SO_KEEPALIVE),
+            0
+        );
+        assert_eq!(
+            get(
+                server.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_USER_TIMEOUT
+            ),
+            0
+        );
+    }
+
+    #[test]
+    fn the_peer_address_is_the_clients_ipv4_mapped() {
+        let (server, client) = accepted();
+        let want = match client.local_addr().unwrap().ip() {
+            std::net::IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+            std::net::IpAddr::V6(a) => u128::from(a),
+        };
+        assert_eq!(peer_of(server.as_raw_fd()), want);
+        assert_eq!(peer_of(-1), 0, "unknown: 0");
+    }
+}

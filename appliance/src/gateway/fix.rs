@@ -400,6 +400,10 @@ impl FixHandler {
             return;
         };
         let now = core.wall_ns as u64;
+        if core.conn(c).paused {
+            // Its input waits on us (back-pressure): not silence.
+            fs.session.peer_alive(now);
+        }
         let disconnect = fs.session.on_timer(now, &mut self.app.out);
         self.app.flush(core, Some(c));
         if let Some(why) = disconnect {

@@ -393,6 +393,14 @@ impl<S: MessageStore> Session<S> {
         self.last_sent = now;
     }
 
+    /// The peer is known to be alive at `now` though no message of it was read: the owner
+    /// stopped reading the connection (its own back-pressure), so the peer's silence must not
+    /// count towards a TestRequest or a heartbeat timeout.
+    pub fn peer_alive(&mut self, now: u64) {
+        self.last_recv = self.last_recv.max(now);
+        self.test_requests = 0;
+    }
+
     /// Call after the connection closed, whoever closed it. Sequence numbers and stored
     /// messages are kept (unless ResetOnLogout applied), so a reconnect continues them.
     pub fn on_disconnected(&mut self) {
