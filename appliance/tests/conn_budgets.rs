@@ -208,3 +208,85 @@ fn accepted_connections_run_a_keepalive_timer() {
     let (code, log) = app.stop();
     assert_eq!(code, Some(0), "{log}");
 }
+
+/// Sets the appliance's soft open-file limit to `n` (the hard limit stays).
+fn set_nofile(pid: u32, n: u64) {
+    // SAFETY: prlimit on our own child with valid rlimit structs.
+    unsafe {
+        let mut old: libc::rlimit = std::mem::zeroed();
+        let rc = libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            std::ptr::null(),
+            &mut old,
+        );
+        assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+        let r = libc::rlimit {
+            rlim_cur: n.min(old.rlim_max),
+            rlim_max: old.rlim_max,
+        };
+        let rc = libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            &r,
+            std::ptr::null_mut(),
+        );
+        assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+    }
+}
+
+/// Out of descriptors (EMFILE), the gateway pauses accepting for 100 ms at a time instead of
+/// retrying at once: before, the listener stayed readable with connections waiting and the
+/// gateway thread spun on failing accepts. Once descriptors are free again, accepting resumes
+/// by itself and a configured session logs on. On the epoll backend: on this kernel (6.18) a
+/// limit lowered with prlimit after start does not stop io_uring's accepts (its requests were
+/// not refused), so the io_uring backend's pause (the same rule: the multishot accept is
+/// cancelled and re-armed when the pause ends) cannot be reached this way.
+#[test]
+fn out_of_descriptors_the_epoll_gateway_pauses_accepting_instead_of_spinning() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), "off", &[("io = \"auto\"", "io = \"epoll\"")]);
+    let mut app = App::start(&cfg);
+    let pid = app.pid().unwrap();
+    let open_fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count() as u64;
+    // Room for two more descriptors only; then twenty connections wait in the backlog.
+    set_nofile(pid, open_fds + 2);
+    let waiting: Vec<TcpStream> = (0..20)
+        .map(|_| connect_from("127.0.0.1", app.fix).expect("connect (the kernel queues it)"))
+        .collect();
+    // Two seconds out of descriptors (the exporter cannot accept a scrape meanwhile either).
+    std::thread::sleep(Duration::from_secs(2));
+    // Descriptors back: accepting resumes by itself, the waiting connections are taken (and,
+    // silent, closed at the logon timeout), and CLIENT1 logs on.
+    drop(waiting);
+    set_nofile(pid, 4096);
+    // (Counters reach the exporter every publish interval.)
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut errors = 0.0;
+    while errors < 1.0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        errors = metric(&app, "appliance_accept_errors_total");
+    }
+    eprintln!("{errors} failed accepts in 2 s out of descriptors");
+    assert!(errors >= 1.0, "the accepts failed (EMFILE): {errors}");
+    // Paused 100 ms after each failure: about 20 failures in 2 s. Spinning, it was hundreds
+    // of thousands.
+    assert!(
+        errors <= 60.0,
+        "{errors} failed accepts in 2 s: the gateway retries without pausing"
+    );
+    let mut c = FixClient::logon(app.fix, "CLIENT1");
+    c.order(
+        "E1",
+        "ACME",
+        Side::Buy,
+        1,
+        Some(1_000_000),
+        TimeInForce::GoodTillCancel,
+    );
+    assert_eq!(c.recv().req(39), "0");
+    let (code, log) = app.stop();
+    assert_eq!(code, Some(0), "{log}");
+}

@@ -583,6 +583,12 @@ fn sessions(f: &mut Families, src: &Sources) {
         per_gw(gw::REFUSED),
     );
     f.counter(
+        "appliance_accept_errors_total",
+        "Accepts that failed. Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM), \
+         the gateway stops accepting for 100 ms instead of retrying at once.",
+        per_gw(gw::ACCEPT_ERRORS),
+    );
+    f.counter(
         "appliance_closing_timeouts_total",
         "Closing connections closed hard because they did not take their last messages \
          within gateway.closing_timeout_ms.",

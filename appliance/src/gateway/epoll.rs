@@ -22,6 +22,8 @@ pub struct EpollBackend {
     events: Vec<libc::epoll_event>,
     read_buf: Box<[u8]>,
     stats: BackendStats,
+    /// Accepting paused (out of descriptors): the listeners are out of the epoll set.
+    listeners_paused: bool,
 }
 
 fn ctl(epfd: RawFd, op: i32, fd: RawFd, events: u32, data: u64) -> std::io::Result<()> {
@@ -71,6 +73,7 @@ impl EpollBackend {
             events: vec![libc::epoll_event { events: 0, u64: 0 }; 256],
             read_buf: vec![0; 64 << 10].into_boxed_slice(),
             stats: BackendStats::default(),
+            listeners_paused: false,
         })
     }
 
@@ -90,6 +93,9 @@ impl EpollBackend {
                 let e = std::io::Error::last_os_error();
                 if e.kind() != std::io::ErrorKind::WouldBlock {
                     self.stats.accept_errors += 1;
+                    if gw.accept_failed(e.raw_os_error().unwrap_or(0)) {
+                        self.pause_listeners();
+                    }
                 }
                 return;
             }
@@ -186,7 +192,46 @@ impl EpollBackend {
         }
     }
 
+    /// Takes the listeners out of the epoll set (accepting paused: a listener with pending
+    /// connections stays readable and would wake the loop at once, for ever).
+    #[cold]
+    fn pause_listeners(&mut self) {
+        if self.listeners_paused {
+            return;
+        }
+        self.listeners_paused = true;
+        for l in &self.listeners {
+            let _ = ctl(
+                self.epfd.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                l.socket.as_raw_fd(),
+                0,
+                0,
+            );
+        }
+    }
+
+    /// Puts the listeners back once the gateway says the pause is over.
+    fn resume_listeners(&mut self, gw: &mut Gateway) {
+        if !self.listeners_paused || !gw.accept_resume_due() {
+            return;
+        }
+        self.listeners_paused = false;
+        for (i, l) in self.listeners.iter().enumerate() {
+            let _ = ctl(
+                self.epfd.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                l.socket.as_raw_fd(),
+                libc::EPOLLIN as u32,
+                TAG_LISTENER | i as u64,
+            );
+        }
+    }
+
     fn wait_events(&mut self, gw: &mut Gateway, timeout_ms: i32) -> bool {
+        if self.listeners_paused {
+            self.resume_listeners(gw);
+        }
         // SAFETY: the events buffer is live and its length is passed.
         let n = unsafe {
             libc::epoll_wait(

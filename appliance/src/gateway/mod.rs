@@ -62,7 +62,14 @@ pub struct Gateway {
     causes: events::Causes,
     replay: Option<Box<recovery::Replay>>,
     journal_waker: Option<std::sync::Arc<crate::rings::wait::Waker>>,
+    /// Accepting is paused until then (monotonic ns): the process ran out of descriptors.
+    accept_paused_until: Option<u64>,
 }
+
+/// How long accepting pauses after an accept failed for want of descriptors or memory:
+/// accepting again at once would fail again at once, and the listener stays readable, so
+/// without a pause the gateway thread would spin.
+pub const ACCEPT_BACKOFF_NS: u64 = 100_000_000;
 
 /// What a gateway reports when it stops.
 #[derive(Default)]
@@ -91,6 +98,7 @@ impl Gateway {
             binary: BinaryHandler::new(sizing.max_connections),
             telemetry: None,
             next_publish_ns: 0,
+            accept_paused_until: None,
             journal: None,
             causes: events::Causes::default(),
             replay: None,
@@ -247,6 +255,35 @@ impl Gateway {
     #[inline]
     pub fn state(&self, c: ConnId) -> ConnState {
         self.core.state(c)
+    }
+
+    /// An accept failed with `errno`. Returns whether the backend must stop accepting until
+    /// [`Gateway::accept_resume_due`]: out of descriptors or memory (EMFILE, ENFILE, ENOBUFS,
+    /// ENOMEM), when retrying at once would only fail again (cold path).
+    #[cold]
+    pub fn accept_failed(&mut self, errno: i32) -> bool {
+        self.core.counters.bump(slot::ACCEPT_ERRORS);
+        let exhausted = matches!(
+            errno,
+            libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM
+        );
+        if exhausted {
+            self.accept_paused_until = Some(self.core.now_ns + ACCEPT_BACKOFF_NS);
+        }
+        exhausted
+    }
+
+    /// Whether accepting, paused by [`Gateway::accept_failed`], may resume now (says yes
+    /// once per pause).
+    #[inline]
+    pub fn accept_resume_due(&mut self) -> bool {
+        match self.accept_paused_until {
+            Some(t) if self.core.now_ns >= t => {
+                self.accept_paused_until = None;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Bytes arrived on `c`, received at TSC `t_recv`. Returns `false` when the input buffer
@@ -411,6 +448,9 @@ impl Gateway {
     pub fn next_timer_deadline(&self) -> Option<u64> {
         let mut next: Option<u64> = None;
         let mut take = |t: u64| next = Some(next.map_or(t, |n| n.min(t)));
+        if let Some(t) = self.accept_paused_until {
+            take(t);
+        }
         for c in 0..self.core.conn_count() as ConnId {
             let conn = self.core.conn(c);
             match conn.state {

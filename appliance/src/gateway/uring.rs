@@ -213,6 +213,10 @@ pub struct UringBackend {
     marked: Vec<bool>,
     /// Receive buffers waiting for room in their connection's input buffer.
     held: Held,
+    /// Per listener: accepting paused for want of descriptors (not re-armed until the
+    /// gateway's pause is over), and how many are.
+    accept_paused: Vec<bool>,
+    paused_accepts: usize,
 }
 
 impl UringBackend {
@@ -246,6 +250,7 @@ impl UringBackend {
                 0,
             )?;
         }
+        let n_listeners = listeners.len();
         let mut me = Self {
             ring,
             listeners,
@@ -258,6 +263,8 @@ impl UringBackend {
             watched: Vec::new(),
             marked: vec![false; max_connections],
             held: Held::new(max_connections),
+            accept_paused: vec![false; n_listeners],
+            paused_accepts: 0,
         };
         for i in 0..me.listeners.len() {
             me.arm_accept(i);
@@ -280,6 +287,17 @@ impl UringBackend {
             // Queue full: hand what we have to the kernel and try again.
             let _ = self.ring.submit();
         }
+    }
+
+    /// Re-arms the accepts paused for want of descriptors.
+    #[cold]
+    fn resume_accepts(&mut self) {
+        for i in 0..self.accept_paused.len() {
+            if std::mem::take(&mut self.accept_paused[i]) && i < self.listeners.len() {
+                self.arm_accept(i);
+            }
+        }
+        self.paused_accepts = 0;
     }
 
     fn arm_accept(&mut self, i: usize) {
@@ -328,14 +346,32 @@ impl UringBackend {
     }
 
     fn on_accept(&mut self, gw: &mut Gateway, listener: usize, res: i32, flags: u32) {
-        if !cqueue::more(flags) {
+        let more = cqueue::more(flags);
+        if res < 0 && res != -libc::ECANCELED {
+            self.stats.accept_errors += 1;
+            if gw.accept_failed(-res) && listener < self.accept_paused.len() {
+                // Out of descriptors: stop accepting until the gateway says the pause is
+                // over (re-arming at once would fail at once: a spin).
+                if !self.accept_paused[listener] {
+                    self.accept_paused[listener] = true;
+                    self.paused_accepts += 1;
+                }
+                if more {
+                    let sqe = opcode::AsyncCancel::new(user_data(KIND_ACCEPT, listener as u32, 0))
+                        .build()
+                        .user_data(user_data(KIND_CANCEL, 0xff_ffff, 0));
+                    self.push(sqe);
+                }
+            }
+        }
+        let paused = self.accept_paused.get(listener).copied().unwrap_or(false);
+        if !more && !paused {
             // The multishot accept ended (error or listener closed): re-arm unless shutting down.
             if !self.listeners.is_empty() && listener < self.listeners.len() {
                 self.arm_accept(listener);
             }
         }
         if res < 0 {
-            self.stats.accept_errors += 1;
             return;
         }
         let fd = res;
@@ -552,6 +588,9 @@ impl UringBackend {
 
 impl Backend for UringBackend {
     fn poll_io(&mut self, gw: &mut Gateway) -> bool {
+        if self.paused_accepts > 0 && gw.accept_resume_due() {
+            self.resume_accepts();
+        }
         self.submit_if_needed();
         let mut did = !self.held.holding.is_empty() && self.drain_held(gw);
         let tsc = gw.core.tsc.clone();

@@ -63,8 +63,10 @@ pub mod gw {
     /// Connections closed at accept because no slot was free (the ones evicted to make
     /// room were still closing).
     pub const REFUSED: usize = CLOSING_TIMEOUTS + 1;
+    /// Accepts that failed (out of descriptors or memory: accepting then pauses).
+    pub const ACCEPT_ERRORS: usize = REFUSED + 1;
     /// Slots in all.
-    pub const LEN: usize = REFUSED + 1;
+    pub const LEN: usize = ACCEPT_ERRORS + 1;
 }
 
 /// A gateway thread's own counters (plain integers; see the module doc).
@@ -333,7 +335,7 @@ mod tests {
         assert_eq!(m.disconnects(0, DisconnectCause::SlowConsumer as usize), 1);
         // The families do not overlap and fill the array exactly.
         const {
-            assert!(gw::LEN == gw::REFUSED + 1);
+            assert!(gw::LEN == gw::ACCEPT_ERRORS + 1);
             assert!(gw::REJECTS >= 8 && gw::CANCEL_REJECTS - gw::REJECTS == REJECT_SLOTS);
         }
     }

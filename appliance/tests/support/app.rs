@@ -109,6 +109,11 @@ impl App {
         self.log.lock().unwrap().clone()
     }
 
+    /// The appliance's process id (while it runs).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// Waits up to `within` for the appliance to exit by itself; its exit code.
     pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
         let c = self.child.as_mut()?;
