@@ -212,6 +212,11 @@ fn sigterm_shuts_down_gracefully_with_exit_zero() {
     }
     assert_eq!(status.code(), Some(0), "{log}");
     assert!(log.contains("shutting down"), "{log}");
+    // Stderr is a pipe here (as under journald): plain text, no colour escape codes.
+    assert!(
+        !log.contains('\x1b'),
+        "ANSI escape codes in a log that is not a terminal:\n{log:?}"
+    );
     assert!(
         log.contains("wire_to_wire"),
         "latency summary printed at shutdown:\n{log}"
