@@ -71,7 +71,7 @@ pub enum GatewayReject {
     InvalidPrice = 111,
     /// Quantity missing or malformed (FIX).
     InvalidQuantity = 112,
-    /// Client order id longer than the gateway keeps (FIX ClOrdID over 24 characters).
+    /// Client order id longer than the gateway keeps (FIX ClOrdID over 36 characters: a UUID fits).
     ClientIdTooLong = 113,
     /// The journal cannot take new records (disk full or failing writes): state-changing
     /// input is refused until it can (see docs/operations.md).
@@ -225,7 +225,7 @@ impl RejectCode {
                 GatewayReject::RequestPending => b"a cancel or replace is already pending",
                 GatewayReject::InvalidPrice => b"invalid price for the instrument",
                 GatewayReject::InvalidQuantity => b"invalid quantity",
-                GatewayReject::ClientIdTooLong => b"ClOrdID longer than 24 characters",
+                GatewayReject::ClientIdTooLong => b"ClOrdID longer than 36 characters",
                 GatewayReject::JournalUnavailable => {
                     b"journal unavailable: not accepted, send again later"
                 }

@@ -252,6 +252,39 @@ fn unknown_comp_id_and_duplicate_logon_are_dropped(mode: Threading) {
     let _ = Duration::ZERO;
     app.stop();
 }
+/// UUIDs (36 characters) are accepted as ClOrdID, cancelled and replaced by it; 37 characters
+/// are refused with the reason in the text.
+fn uuid_client_order_ids_are_accepted(mode: Threading) {
+    let app = start_mode(&test_config(), IoBackend::Auto, mode);
+    let mut c = FixClient::logon(app.fix_addr, "CLIENT1");
+    let a = "3f2b8c1e-9d4a-4f6b-8e2a-1c5d7e9f0a1b";
+    let b = "7a1c9e2f-4b6d-4e8a-9c1f-3d5e7f9a1b2c";
+    assert_eq!(a.len(), 36);
+    c.order(a, "BOLT", Side::Buy, 10, Some(500_000), TimeInForce::Day);
+    let m = c.recv();
+    assert_eq!((m.req(150), m.req(11)), ("0", a), "{m:?}");
+    c.replace(b, a, "BOLT", Side::Buy, 5, 499_900);
+    let m = c.recv();
+    assert_eq!((m.req(150), m.req(11), m.req(41)), ("5", b, a), "{m:?}");
+    c.cancel("cancel-7a1c9e2f-4b6d-4e8a-9c1f-3d5e7", b, "BOLT", Side::Buy);
+    let m = c.recv();
+    assert_eq!((m.req(150), m.req(41)), ("4", b), "{m:?}");
+    let long = format!("{a}X");
+    c.order(
+        &long,
+        "BOLT",
+        Side::Buy,
+        10,
+        Some(500_000),
+        TimeInForce::Day,
+    );
+    let m = c.recv();
+    assert_eq!(m.req(150), "8", "{m:?}");
+    assert_eq!(m.req(58), "ClOrdID longer than 36 characters");
+    app.stop();
+}
+
+both_modes!(uuid_client_order_ids_are_accepted => uuid_client_order_ids_are_accepted_shared, uuid_client_order_ids_are_accepted_dedicated);
 both_modes!(two_fix_clients_cross_cancel_replace_and_get_rejects => two_fix_clients_cross_cancel_replace_and_get_rejects_shared, two_fix_clients_cross_cancel_replace_and_get_rejects_dedicated);
 both_modes!(fix_buyer_trades_against_binary_seller => fix_buyer_trades_against_binary_seller_shared, fix_buyer_trades_against_binary_seller_dedicated);
 both_modes!(unknown_comp_id_and_duplicate_logon_are_dropped => unknown_comp_id_and_duplicate_logon_are_dropped_shared, unknown_comp_id_and_duplicate_logon_are_dropped_dedicated);

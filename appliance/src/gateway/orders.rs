@@ -17,13 +17,22 @@
 use crate::engine::{InstrumentId, OrdType, OrderId, Price, Qty, Side, TimeInForce};
 
 /// Longest client order id kept (FIX ClOrdID); longer ids are refused at the gateway.
-pub const MAX_CLIENT_ID: usize = 24;
+pub const MAX_CLIENT_ID: usize = 36;
 
 /// A client's order id: FIX ClOrdID bytes, or a binary token's 8 little-endian bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct ClientId {
     len: u8,
     bytes: [u8; MAX_CLIENT_ID],
+}
+
+impl Default for ClientId {
+    fn default() -> Self {
+        Self {
+            len: 0,
+            bytes: [0; MAX_CLIENT_ID],
+        }
+    }
 }
 
 impl std::fmt::Debug for ClientId {
@@ -598,7 +607,12 @@ mod tests {
 
     #[test]
     fn client_ids() {
-        assert!(ClientId::from_bytes(&[b'x'; 25]).is_none());
+        assert!(ClientId::from_bytes(&[b'x'; MAX_CLIENT_ID + 1]).is_none());
+        assert_eq!(MAX_CLIENT_ID, 36, "a UUID fits");
+        assert_eq!(
+            ClientId::from_bytes(&[b'u'; 36]).unwrap().as_bytes(),
+            &[b'u'; 36]
+        );
         assert_eq!(id("abc").as_bytes(), b"abc");
         assert_eq!(ClientId::from_token(42).token(), 42);
         assert_eq!(id("abc").token(), 0);
