@@ -284,6 +284,53 @@ fn uuid_client_order_ids_are_accepted(mode: Threading) {
     app.stop();
 }
 
+/// OrderMassCancelRequest cancels the session's own orders (530=7), of one side when Side
+/// (54) is given, as the rules of engagement say: another session of the same firm keeps its
+/// orders (before, the scope was the whole firm and Side was ignored).
+fn mass_cancel_is_the_sessions_and_honours_side(mode: Threading) {
+    let mut cfg = test_config();
+    for s in cfg.fix.sessions.iter_mut() {
+        s.owner = Some("FIRM-A".to_string());
+    }
+    let app = start_mode(&cfg, IoBackend::Auto, mode);
+    let mut a = FixClient::logon(app.fix_addr, "CLIENT1");
+    let mut b = FixClient::logon(app.fix_addr, "CLIENT2");
+    for (cl, side, px) in [
+        ("AB1", Side::Buy, 490_000),
+        ("AB2", Side::Buy, 489_000),
+        ("AS1", Side::Sell, 510_000),
+    ] {
+        a.order(cl, "BOLT", side, 5, Some(px), TimeInForce::Day);
+        assert_eq!(a.recv().req(150), "0");
+    }
+    b.order("BB1", "BOLT", Side::Buy, 5, Some(490_000), TimeInForce::Day);
+    assert_eq!(b.recv().req(150), "0");
+    // CLIENT1 cancels its buys.
+    a.mass_cancel_side("MC1", None, Some(Side::Buy));
+    let mut cancelled = Vec::new();
+    let report = loop {
+        let m = a.recv();
+        match m.msg_type.as_str() {
+            "8" => {
+                assert_eq!(m.req(150), "4", "{m:?}");
+                cancelled.push(m.req(11).to_string());
+            }
+            "r" => break m,
+            other => panic!("unexpected {other}: {m:?}"),
+        }
+    };
+    cancelled.sort();
+    assert_eq!(cancelled, vec!["AB1", "AB2"], "the session's buys only");
+    assert_eq!((report.req(531), report.req(533)), ("7", "2"), "{report:?}");
+    // Its sell and the other session's buy are still working.
+    a.cancel("C1", "AS1", "BOLT", Side::Sell);
+    assert_eq!(a.recv().req(150), "4", "AS1 was live");
+    b.cancel("C2", "BB1", "BOLT", Side::Buy);
+    assert_eq!(b.recv().req(150), "4", "CLIENT2's order was live");
+    app.stop();
+}
+
+both_modes!(mass_cancel_is_the_sessions_and_honours_side => mass_cancel_is_the_sessions_and_honours_side_shared, mass_cancel_is_the_sessions_and_honours_side_dedicated);
 both_modes!(uuid_client_order_ids_are_accepted => uuid_client_order_ids_are_accepted_shared, uuid_client_order_ids_are_accepted_dedicated);
 both_modes!(two_fix_clients_cross_cancel_replace_and_get_rejects => two_fix_clients_cross_cancel_replace_and_get_rejects_shared, two_fix_clients_cross_cancel_replace_and_get_rejects_dedicated);
 both_modes!(fix_buyer_trades_against_binary_seller => fix_buyer_trades_against_binary_seller_shared, fix_buyer_trades_against_binary_seller_dedicated);

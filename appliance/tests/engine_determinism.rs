@@ -33,6 +33,7 @@ fn stream(n: usize) -> Vec<Command> {
         out.push(cmd);
         if rng.below(2_000) == 0 {
             out.push(Command::MassCancel(MassCancel {
+                side: None,
                 session: 1 + rng.below(3) as u32,
                 owner: 1 + rng.below(100) as u32,
                 instrument: None,

@@ -93,8 +93,13 @@ fn every_command() -> Vec<Command> {
     }));
     for &scope in MassCancelScope::ALL {
         for &reason in CancelReason::ALL {
-            for instrument in [None, Some(0), Some(u32::MAX)] {
+            for (instrument, side) in [
+                (None, None),
+                (Some(0), Some(Side::Buy)),
+                (Some(u32::MAX), Some(Side::Sell)),
+            ] {
                 v.push(Command::MassCancel(MassCancel {
+                    side,
                     session: 1,
                     owner: 2,
                     instrument,

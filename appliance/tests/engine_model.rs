@@ -212,9 +212,12 @@ impl Model {
                 let count = if unknown {
                     0
                 } else {
-                    self.cancel_where(m.instrument, m.reason, |o| match m.scope {
-                        MassCancelScope::ByOwner => o.owner == m.owner,
-                        MassCancelScope::BySession => o.session == m.session,
+                    self.cancel_where(m.instrument, m.reason, |o| {
+                        m.side.is_none_or(|s| o.side == s)
+                            && match m.scope {
+                                MassCancelScope::ByOwner => o.owner == m.owner,
+                                MassCancelScope::BySession => o.session == m.session,
+                            }
                     })
                 };
                 self.emit(EventKind::MassCancelDone(MassCancelDone {
@@ -827,7 +830,8 @@ fn command() -> impl Strategy<Value = Command> {
         10 => new_order(),
         3 => (id(), prop_oneof![4 => Just(1u32), 1 => 2u32..4]).prop_map(|(order_id, session)| Command::Cancel(Cancel { order_id, session })),
         3 => (id(), 1u32..4, prop::option::of(90i64..111), prop_oneof![1u64..30, (1u64..14).prop_map(|x| x * 5)]).prop_map(|(order_id, session, price, qty)| Command::Replace(Replace { order_id, session, price, qty })),
-        1 => (1u32..4, 1u32..4, prop::option::of(prop::sample::select(vec![0u32, 1, 2])), prop::bool::ANY, prop::bool::ANY).prop_map(|(session, owner, instrument, by_owner, disconnect)| Command::MassCancel(MassCancel {
+        1 => (1u32..4, 1u32..4, prop::option::of(prop::sample::select(vec![0u32, 1, 2])), prop::bool::ANY, prop::bool::ANY, prop::option::of(prop::sample::select(vec![Side::Buy, Side::Sell]))).prop_map(|(session, owner, instrument, by_owner, disconnect, side)| Command::MassCancel(MassCancel {
+            side,
             session,
             owner,
             instrument,

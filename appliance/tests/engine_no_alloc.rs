@@ -109,6 +109,7 @@ fn processing_a_million_mixed_commands_allocates_nothing() {
     let mut rare = Vec::new();
     for owner in 1..=5 {
         rare.push(Command::MassCancel(MassCancel {
+            side: None,
             session: 1,
             owner,
             instrument: Some(0),

@@ -1004,6 +1004,7 @@ fn mass(
         owner,
         instrument,
         scope,
+        side: None,
         reason,
     })
 }

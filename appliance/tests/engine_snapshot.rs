@@ -105,6 +105,7 @@ fn command(kind: u8, a: u32, b: u32, n: u64) -> Command {
             owner,
             instrument: [None, Some(0), Some(4), Some(9)][(b >> 14) as usize % 4],
             scope: [MassCancelScope::ByOwner, MassCancelScope::BySession][(b >> 16) as usize % 2],
+            side: [None, Some(Side::Buy), Some(Side::Sell)][(b >> 18) as usize % 3],
             reason: [CancelReason::MassCancel, CancelReason::Disconnect][(b >> 17) as usize % 2],
         }),
         94..=95 => Command::ExpireDayOrders(ExpireDayOrders {
@@ -259,6 +260,7 @@ fn standard_stream() -> Vec<Command> {
         out.push(cmd);
         if rng.below(5_000) == 0 {
             out.push(Command::MassCancel(MassCancel {
+                side: None,
                 session: 1 + rng.below(3) as u32,
                 owner: 1 + rng.below(100) as u32,
                 instrument: if rng.below(2) == 0 { None } else { Some(0) },
@@ -431,6 +433,7 @@ fn state_hash_covers_arena_placement() {
     assert_eq!(a.seq(), b.seq());
     assert_ne!(a.state_hash(), b.state_hash());
     let mass = Command::MassCancel(MassCancel {
+        side: None,
         session: 1,
         owner: 1,
         instrument: None,
@@ -624,6 +627,7 @@ fn resized_restore_refuses_capacities_below_what_is_in_use() {
     let mut tight = resized(10, 3).unwrap();
     tight.check_invariants().unwrap();
     let mass = Command::MassCancel(MassCancel {
+        side: None,
         session: 1,
         owner: 1,
         instrument: None,

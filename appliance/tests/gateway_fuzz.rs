@@ -39,7 +39,8 @@
 //!
 //! Every case is sent over a fresh connection, split into several writes at random points
 //! (sometimes with pauses in between). The connection is then closed: usually gracefully
-//! (shutdown of our write side, then everything the appliance sends is read until it closes:
+//! (sometimes after lingering a few milliseconds for asynchronous answers; then shutdown of our
+//! write side, and everything the appliance sends is read until it closes:
 //! it must close within 5 s of our FIN, and whatever it wrote must be well-formed frames of its
 //! protocol), one case in ten abruptly (closed at once without reading: a reset when the
 //! appliance's answers are still unread).
@@ -55,8 +56,8 @@
 //! `health_check_fails_once_the_appliance_stops_answering` shows the check is not vacuous.
 //!
 //! Regression corpus: `tests/fuzz-corpus/{fix,binary}/*.bin` (see the README there), replayed
-//! on every run against both backends, each file twice (in one write, then one byte per write),
-//! with the full health check after each. A failing fuzz case is written in the corpus format
+//! on every run against both backends, each file twice (in one write lingering 20 ms before the
+//! close, then one byte per write), with the full health check after each. A failing fuzz case is written in the corpus format
 //! to `target/gateway-fuzz-failures/<proto>/` (the panic message names the files): copy it into
 //! the corpus. `GATEWAY_FUZZ_SEED=<u64>` replays a run's inputs (timing aside).
 
@@ -130,6 +131,9 @@ struct Case {
     pause_writes: usize,
     /// Close without reading (a reset when data is unread) instead of a graceful close.
     abrupt: bool,
+    /// Before a graceful close, keep the connection open this long (asynchronous answers,
+    /// such as the engine's, a resend, flow meanwhile).
+    linger_ms: u64,
 }
 
 impl std::fmt::Debug for Case {
@@ -146,12 +150,15 @@ impl std::fmt::Debug for Case {
             .field("splits", &self.splits)
             .field("pause_us", &self.pause_us)
             .field("abrupt", &self.abrupt)
+            .field("linger_ms", &self.linger_ms)
             .finish()
     }
 }
 
-/// Delivery of a case: splits, pause, abrupt close.
-fn delivery() -> impl Strategy<Value = (Vec<usize>, u64, bool)> {
+/// How a case is delivered: splits, pause, abrupt close, linger.
+type Delivery = (Vec<usize>, u64, bool, u64);
+
+fn delivery() -> impl Strategy<Value = Delivery> {
     (
         prop_oneof![
             2 => Just(Vec::new()),
@@ -160,6 +167,7 @@ fn delivery() -> impl Strategy<Value = (Vec<usize>, u64, bool)> {
         ],
         prop_oneof![3 => Just(0u64), 1 => 20u64..400],
         proptest::bool::weighted(0.1),
+        prop_oneof![19 => Just(0u64), 1 => 5u64..30],
     )
 }
 
@@ -167,7 +175,7 @@ fn case(
     proto: Proto,
     session: bool,
     bytes: Vec<u8>,
-    (splits, pause_us, abrupt): (Vec<usize>, u64, bool),
+    (splits, pause_us, abrupt, linger_ms): Delivery,
 ) -> Case {
     Case {
         proto,
@@ -177,6 +185,7 @@ fn case(
         pause_us,
         pause_writes: 16,
         abrupt,
+        linger_ms,
     }
 }
 
@@ -1168,6 +1177,9 @@ fn run_case(h: &Harness, c: &Case) -> Result<Outcome, String> {
     if c.abrupt {
         return Ok(outcome); // dropped: closed at once
     }
+    if c.linger_ms > 0 {
+        std::thread::sleep(Duration::from_millis(c.linger_ms));
+    }
     let _ = conn.stream.shutdown(Shutdown::Write);
     if !conn.wait(WAIT, |rx| rx.closed) {
         return Err("the appliance kept the connection open 5 s after the client's FIN".into());
@@ -1592,6 +1604,7 @@ fn replay_corpus(io: IoBackend) {
                     pause_us: if bytewise { 20 } else { 0 },
                     pause_writes: 4096,
                     abrupt: false,
+                    linger_ms: if bytewise { 0 } else { 20 },
                 };
                 let how = if bytewise {
                     "byte per write"

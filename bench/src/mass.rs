@@ -75,6 +75,7 @@ pub fn run(orders: u32) -> anyhow::Result<Vec<MassCancelTiming>> {
     }
     let mass = |session, owner, scope, reason| {
         Command::MassCancel(MassCancel {
+            side: None,
             session,
             owner,
             instrument: None,

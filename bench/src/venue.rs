@@ -521,6 +521,7 @@ impl Conn {
                 if let Some(token) = request_token {
                     let _ = session.send(
                         &fix::app::client::MassCancel {
+                            side: None,
                             cl_ord_id: Id::Num(token),
                             symbol: None,
                             transact_time: now,

@@ -267,6 +267,7 @@ fn client_side_round_trip_through_sessions() {
             &MassCancel {
                 cl_ord_id: Id::Num(44),
                 symbol: None,
+                side: Some(Side::Sell),
                 transact_time: now,
             },
             now,
@@ -302,6 +303,7 @@ fn client_side_round_trip_through_sessions() {
     assert!(msgs[1].contains("|35=F|") && msgs[1].contains("|41=42|"));
     assert!(msgs[2].contains("|35=G|") && msgs[2].contains("|44=101.26|"));
     assert!(msgs[3].contains("|35=q|") && msgs[3].contains("|530=7|"));
+    assert!(msgs[3].contains("|54=2|"), "the side: {}", msgs[3]);
     // The venue answers; the client reads the report.
     let er = ExecutionReport {
         order_id: Id::Num(7),

@@ -500,8 +500,10 @@ fn a_long_resend_is_answered_in_batches_by_a_cursor() {
         "first batch {first} bytes"
     );
     assert!(d.s.resend_pending());
-    // A message sent meanwhile goes out at once, numbered after the range.
+    // A message sent meanwhile is held back: numbered after the range, it follows the answer.
+    let before = d.out.len();
     d.s.send(&er("NEW", 9999), d.now, &mut d.out).unwrap();
+    assert_eq!(d.out.len(), before, "held back, not written");
     let mut calls = 1;
     while d.s.pump_resend(d.now, &mut d.out).unwrap() {
         calls += 1;
@@ -536,6 +538,11 @@ fn a_long_resend_is_answered_in_batches_by_a_cursor() {
         None,
         "a new message is not a possible duplicate"
     );
+    assert_eq!(
+        field(out.last().unwrap(), 11).as_deref(),
+        Some("NEW"),
+        "after the answer"
+    );
     // Sequence numbers continue after the answer.
     assert_eq!(d.s.next_sender_seq(), 503);
 }
@@ -559,7 +566,28 @@ fn a_new_resend_request_replaces_the_one_being_answered_and_a_disconnect_ends_it
     while d.s.pump_resend(d.now, &mut d.out).unwrap() {}
     let seqs: Vec<String> = d.take().iter().map(|m| field(m, 34).unwrap()).collect();
     assert_eq!(seqs, vec!["100", "101"]);
+    // Messages held back behind an answer are still owed when a new request replaces it.
     d.send("35=2|34=4|49=TW44|52=<T>|56=ISLD|7=1|16=0|");
+    d.take();
+    d.s.send(&er("H1", 501), d.now, &mut d.out).unwrap(); // 102, held back
+    d.s.send(&er("H2", 502), d.now, &mut d.out).unwrap(); // 103, held back
+    assert!(d.out.is_empty());
+    d.send("35=2|34=5|49=TW44|52=<T>|56=ISLD|7=101|16=101|");
+    while d.s.pump_resend(d.now, &mut d.out).unwrap() {}
+    let got: Vec<(String, Option<String>)> = d
+        .take()
+        .iter()
+        .map(|m| (field(m, 34).unwrap(), field(m, 43)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("101".to_string(), Some("Y".to_string())),
+            ("102".to_string(), None),
+            ("103".to_string(), None)
+        ]
+    );
+    d.send("35=2|34=6|49=TW44|52=<T>|56=ISLD|7=1|16=0|");
     assert!(d.s.resend_pending());
     d.s.on_disconnected();
     assert!(!d.s.resend_pending());

@@ -73,6 +73,8 @@ pub struct MassCancel {
     pub instrument: Option<InstrumentId>,
     /// By owner or by session.
     pub scope: MassCancelScope,
+    /// Only orders of this side, or `None` for both.
+    pub side: Option<Side>,
     /// [`CancelReason::MassCancel`] or [`CancelReason::Disconnect`].
     pub reason: CancelReason,
 }
@@ -183,6 +185,8 @@ impl Command {
                 b[1] = m.instrument.is_some() as u8;
                 b[2] = m.scope as u8;
                 b[3] = m.reason as u8;
+                // 0 = both sides: records written before the side existed read as both.
+                b[4] = m.side.map_or(0, |s| s as u8);
                 put_u32(&mut b, 32, m.instrument.unwrap_or(0));
                 put_u32(&mut b, 36, m.session);
                 put_u32(&mut b, 40, m.owner);
@@ -226,6 +230,10 @@ impl Command {
                 instrument: flag(b, 1)?.then(|| get_u32(b, 32)),
                 scope: field(b, 2)?,
                 reason: field(b, 3)?,
+                side: match b[4] {
+                    0 => None,
+                    _ => Some(field(b, 4)?),
+                },
                 session: get_u32(b, 36),
                 owner: get_u32(b, 40),
             }),

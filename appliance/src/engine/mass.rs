@@ -100,14 +100,17 @@ impl Engine {
         sink: &mut S,
     ) {
         let unknown = m.instrument.is_some_and(|i| self.book_index(i).is_none());
+        let side = m.side;
         let count = match m.scope {
             MassCancelScope::ByOwner => {
                 let owner = m.owner;
-                self.cancel_where(m.instrument, |o| o.owner == owner, m.reason, seq, sink)
+                let f = |o: &OrderSlot| o.owner == owner && side.is_none_or(|s| o.side == s);
+                self.cancel_where(m.instrument, f, m.reason, seq, sink)
             }
             MassCancelScope::BySession => {
                 let session = m.session;
-                self.cancel_where(m.instrument, |o| o.session == session, m.reason, seq, sink)
+                let f = |o: &OrderSlot| o.session == session && side.is_none_or(|s| o.side == s);
+                self.cancel_where(m.instrument, f, m.reason, seq, sink)
             }
         };
         sink.event(&Event {

@@ -211,7 +211,7 @@ impl BinaryHandler {
                         .ok_or(())
                 };
                 let sent = instrument.and_then(|i| {
-                    core.mass_cancel(&who, ClientId::from_token(m.token), i, at)
+                    core.mass_cancel(&who, ClientId::from_token(m.token), i, None, at)
                         .map_err(|_| ())
                 });
                 if sent.is_err() {

@@ -656,6 +656,12 @@ impl Core {
         true
     }
 
+    /// Closes `c` as a slow consumer (its client does not read what it is owed).
+    #[cold]
+    pub fn close_slow_consumer(&mut self, c: ConnId) {
+        self.slow_consumer(c);
+    }
+
     #[cold]
     fn slow_consumer(&mut self, c: ConnId) {
         self.counters.bump(slot::SLOW_CONSUMERS);
@@ -951,21 +957,25 @@ impl Core {
         Ok(slot)
     }
 
-    /// Sends a mass cancel of the session's owner to every engine concerned; the reply comes
-    /// once every engine answered ([`Core::mass_answered`]).
+    /// Sends a mass cancel of the session's orders (of one side, if `side`) to every engine
+    /// concerned; the reply comes once every engine answered ([`Core::mass_answered`]). The
+    /// session's own orders, as the rules of engagement say: a firm-wide cancel is the
+    /// operator's.
     pub fn mass_cancel(
         &mut self,
         who: &Who,
         request: ClientId,
         instrument: Option<InstrumentId>,
+        side: Option<Side>,
         at: Arrival,
     ) -> Result<(), GatewayReject> {
         self.journal_open()?;
         let cmd = Command::MassCancel(MassCancel {
+            side,
             session: who.global,
             owner: who.owner,
             instrument,
-            scope: MassCancelScope::ByOwner,
+            scope: MassCancelScope::BySession,
             reason: CancelReason::MassCancel,
         });
         if at.applied != 0 {
@@ -1143,6 +1153,7 @@ impl Core {
     /// engine). The caller has checked `rings_ready`.
     pub fn disconnect_cancel(&mut self, who: &Who) {
         let cmd = Command::MassCancel(MassCancel {
+            side: None,
             session: who.global,
             owner: who.owner,
             instrument: None,

@@ -35,6 +35,9 @@ use fix::{Message, TimePrecision};
 pub const STORE_BYTES: usize = 16 << 20;
 /// Messages each FIX session keeps for resends.
 pub const STORE_MESSAGES: usize = 1 << 16;
+/// Replies a session may have held back behind the answer to its ResendRequest before it is
+/// closed as a slow consumer (well below what the store keeps, so none is evicted unsent).
+pub const MAX_HELD_BACK: u64 = 8_192;
 /// ExecInst (18): not in the `fix` crate's tag list because only the gateway reads it.
 const EXEC_INST: u32 = 18;
 /// Extra decimals of AvgPx (6) beyond the instrument's price decimals.
@@ -387,6 +390,13 @@ impl FixHandler {
         };
         self.app.render(core, &mut fs.session, reply, exec_id, now);
         self.app.flush(core, info.conn);
+        if fs.session.held_back() > MAX_HELD_BACK {
+            // Its replies wait behind a resend it does not read: a slow consumer, before the
+            // store has to evict replies it was never sent.
+            if let Some(c) = info.conn {
+                core.close_slow_consumer(c);
+            }
+        }
     }
 
     /// Timers of FIX connection `c`: its session's heartbeats and timeouts, or the logon
@@ -710,7 +720,11 @@ impl FixApp {
         let (Ok(instrument), Some(req)) = (instrument, ClientId::from_bytes(m.cl_ord_id)) else {
             return reject(session, 1, out);
         };
-        if core.mass_cancel(who, req, instrument, at).is_err() {
+        let side = m.side.map(|s| match s {
+            app::Side::Buy => Side::Buy,
+            app::Side::Sell => Side::Sell,
+        });
+        if core.mass_cancel(who, req, instrument, side, at).is_err() {
             reject(session, 99, out);
         }
     }

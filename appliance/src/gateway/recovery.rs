@@ -21,9 +21,7 @@ use super::core::{MassPending, Reply};
 use super::orders::{ClientId, OrderBook, OrderInfo, OrderState, Pending};
 use super::session::SessionKind;
 use super::Gateway;
-use crate::engine::{
-    CancelKind, CancelReason, Command, Event, MassCancelScope, OrdType, Side, TimeInForce,
-};
+use crate::engine::{CancelKind, CancelReason, Command, Event, OrdType, Side, TimeInForce};
 use crate::recovery::codec::{CodecError, Get, Put};
 use crate::recovery::records::{Cause, CommandRecord, OutHeader, SeqRecord};
 use crate::rings::msg::FromEngine;
@@ -184,7 +182,9 @@ impl Gateway {
                 }
             }
             Command::MassCancel(m) => {
-                if m.reason == CancelReason::MassCancel && m.scope == MassCancelScope::ByOwner {
+                // A client's mass cancel (by session now; by owner in journals written before
+                // the scope followed the rules of engagement), not a cancel-on-disconnect.
+                if m.reason == CancelReason::MassCancel {
                     let awaiting = match m.instrument.and_then(|i| self.core.instruments.get(i)) {
                         Some(ins) => 1u64 << ins.engine,
                         None => u64::MAX >> (64 - engines.clamp(1, 64)),

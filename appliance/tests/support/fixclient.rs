@@ -307,8 +307,14 @@ impl FixClient {
     }
 
     pub fn mass_cancel(&mut self, cl: &str, sym: Option<&str>) {
+        self.mass_cancel_side(cl, sym, None);
+    }
+
+    /// A mass cancel of one side only (Side 54).
+    pub fn mass_cancel_side(&mut self, cl: &str, sym: Option<&str>, side: Option<Side>) {
         let now = now_ns();
         let m = MassCancel {
+            side,
             cl_ord_id: Id::Text(cl.as_bytes()),
             symbol: sym.map(|s| s.as_bytes()),
             transact_time: now,

@@ -158,6 +158,8 @@ pub struct MassCancel<'a> {
     pub cl_ord_id: Id<'a>,
     /// Symbol (55): `Some` for MassCancelRequestType 1, `None` for 7.
     pub symbol: Option<&'a [u8]>,
+    /// Side (54): only this side when `Some`.
+    pub side: Option<Side>,
     /// TransactTime (60), UTC ns.
     pub transact_time: u64,
 }
@@ -174,6 +176,9 @@ impl OutboundMessage for MassCancel<'_> {
                 e.field_char(tags::MASS_CANCEL_REQUEST_TYPE, b'1');
             }
             None => e.field_char(tags::MASS_CANCEL_REQUEST_TYPE, b'7'),
+        }
+        if let Some(side) = self.side {
+            e.field_char(tags::SIDE, side.as_byte());
         }
         e.field_timestamp(
             tags::TRANSACT_TIME,

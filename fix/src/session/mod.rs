@@ -268,11 +268,17 @@ pub struct Session<S: MessageStore> {
 
 /// Where the answer to a ResendRequest stands: the next sequence number to look at, the last
 /// one asked for, and the start of a run of numbers with no stored message (to be covered by
-/// one SequenceReset-GapFill when the run ends).
+/// one SequenceReset-GapFill when the run ends). Application messages sent while it runs are
+/// held back (stored, not written) and follow the answer in order: `end` then moves on to
+/// the last number sent.
 #[derive(Clone, Copy, Debug)]
 struct ResendCursor {
     next: u64,
     end: u64,
+    /// The last number the peer asked for: above it, messages were held back, not sent, and
+    /// go out as they are (no PossDupFlag, no gap fill for session messages, which were sent
+    /// at once).
+    requested_end: u64,
     gap_start: Option<u64>,
 }
 
@@ -949,11 +955,26 @@ impl<S: MessageStore> Session<S> {
             end = next.saturating_sub(1);
         }
         // A new request replaces one still being answered: the peer says where it stands.
-        self.resend_cursor = (begin <= end).then_some(ResendCursor {
-            next: begin,
-            end,
-            gap_start: None,
-        });
+        // Held-back messages of an answer being replaced are still owed: the new answer
+        // ends with them too.
+        let held_from = self
+            .resend_cursor
+            .map(|c| c.requested_end.saturating_add(1).max(c.next));
+        self.resend_cursor = match held_from {
+            Some(from) if from <= next.saturating_sub(1) => Some(ResendCursor {
+                next: begin.min(from),
+                end: next.saturating_sub(1),
+                // Numbers below the held-back ones were sent: resent as possible duplicates.
+                requested_end: end.max(from - 1),
+                gap_start: None,
+            }),
+            _ => (begin <= end).then_some(ResendCursor {
+                next: begin,
+                end,
+                requested_end: end,
+                gap_start: None,
+            }),
+        };
         if let Err(d) = self.pump_resend(now, out) {
             return Outcome::Disconnect(d);
         }
@@ -963,6 +984,19 @@ impl<S: MessageStore> Session<S> {
             }
         }
         Outcome::Handled
+    }
+
+    /// Application messages held back behind the answer to a ResendRequest (numbered, stored,
+    /// not written yet). The owner bounds it: a peer that stops reading in the middle of a
+    /// resend must not make the store evict messages it has never been sent.
+    pub fn held_back(&self) -> u64 {
+        self.resend_cursor.map_or(0, |c| {
+            let written = c.requested_end.max(c.next.saturating_sub(1));
+            self.store
+                .next_sender_seq()
+                .saturating_sub(1)
+                .saturating_sub(written)
+        })
     }
 
     /// Whether a ResendRequest is still being answered ([`pump_resend`](Self::pump_resend)
@@ -976,22 +1010,48 @@ impl<S: MessageStore> Session<S> {
     /// messages with PossDupFlag=Y and OrigSendingTime, every run of numbers without one as
     /// one SequenceReset-GapFill) and returns whether more remains. The owner calls it again
     /// when the connection's output has room, so an answer of any length goes out at the
-    /// pace the peer reads it, from buffers of a fixed size. Messages sent meanwhile go out
-    /// as they occur, with numbers above the range: the peer queues them as it queues any
-    /// message ahead of its gap.
+    /// pace the peer reads it, from buffers of a fixed size. Application messages sent
+    /// meanwhile are held back and follow the answer, in order (session messages go out at
+    /// once).
     pub fn pump_resend(&mut self, now: u64, out: &mut Vec<u8>) -> Result<bool, DisconnectReason> {
         let Some(mut cur) = self.resend_cursor.take() else {
             return Ok(false);
         };
         let stop_at = out.len() + self.cfg.resend_batch_bytes.max(1);
-        while cur.next <= cur.end {
+        loop {
+            if cur.next > cur.end {
+                // Messages sent meanwhile were held back: they follow, in order.
+                let last = self.store.next_sender_seq().saturating_sub(1);
+                if last <= cur.end || cur.next <= cur.requested_end {
+                    break;
+                }
+                cur.end = last;
+            }
             if out.len() >= stop_at {
                 self.resend_cursor = Some(cur);
                 return Ok(true);
             }
-            let Some((seq, bytes)) = self.store.first_in_range(cur.next, cur.end) else {
+            if cur.next > cur.requested_end {
+                // Held back, never sent: as stored (no PossDupFlag); numbers without a stored
+                // message were session messages, sent at once.
+                let Some((seq, bytes)) = self.store.first_in_range(cur.next, cur.end) else {
+                    cur.next = cur.end.saturating_add(1);
+                    continue;
+                };
+                let n = bytes.len().min(self.resend_buf.len());
+                self.resend_buf[..n].copy_from_slice(&bytes[..n]);
+                // A fresh SendingTime: it may have waited longer than the peer's latency check.
+                self.resend_one(n, now, out, false)?;
+                cur.next = seq.saturating_add(1);
+                continue;
+            }
+            let Some((seq, bytes)) = self.store.first_in_range(cur.next, cur.requested_end) else {
                 cur.gap_start.get_or_insert(cur.next);
-                break;
+                if let Some(g) = cur.gap_start.take() {
+                    self.send_gap_fill(g, cur.requested_end.saturating_add(1), now, out)?;
+                }
+                cur.next = cur.requested_end.saturating_add(1);
+                continue;
             };
             let n = bytes.len().min(self.resend_buf.len());
             self.resend_buf[..n].copy_from_slice(&bytes[..n]);
@@ -1001,26 +1061,24 @@ impl<S: MessageStore> Session<S> {
             if let Some(g) = cur.gap_start.take() {
                 self.send_gap_fill(g, seq, now, out)?;
             }
-            self.resend_one(n, now, out)?;
+            self.resend_one(n, now, out, true)?;
             if seq == u64::MAX {
-                cur.gap_start = None;
                 break;
             }
             cur.next = seq + 1;
         }
-        if let Some(g) = cur.gap_start {
-            self.send_gap_fill(g, cur.end.saturating_add(1), now, out)?;
-        }
         Ok(false)
     }
 
-    /// Re-encodes the stored message in `resend_buf[..n]` with PossDupFlag, OrigSendingTime and
-    /// a fresh SendingTime, keeping its MsgSeqNum and body.
+    /// Re-encodes the stored message in `resend_buf[..n]` with a fresh SendingTime, keeping
+    /// its MsgSeqNum and body: a resend (`poss_dup`) carries PossDupFlag=Y and the original
+    /// SendingTime as OrigSendingTime; a message held back during a resend goes out as new.
     fn resend_one(
         &mut self,
         n: usize,
         now: u64,
         out: &mut Vec<u8>,
+        poss_dup: bool,
     ) -> Result<(), DisconnectReason> {
         let bytes = &self.resend_buf[..n];
         let FrameStatus::Complete(f) = next_frame(bytes, bytes.len() + 1) else {
@@ -1067,9 +1125,9 @@ impl<S: MessageStore> Session<S> {
             &self.cfg,
             msg.msg_type(),
             seq,
-            true,
+            poss_dup,
             now,
-            msg.sending_time(),
+            if poss_dup { msg.sending_time() } else { None },
             &extras[..nx],
             |e| e.raw(body),
         )
@@ -1161,6 +1219,12 @@ impl<S: MessageStore> Session<S> {
             .map_err(SendError::Store)?;
         if keep && !self.is_logged_on() {
             // Kept for resend; the counterparty will ask for it after its next Logon.
+            return Ok(seq);
+        }
+        if keep && self.resend_cursor.is_some() {
+            // Held back until the answer to the peer's ResendRequest is out, so the peer
+            // gets its messages in order (a message above its gap would wait in its queue,
+            // and a bounded queue drops what does not fit).
             return Ok(seq);
         }
         out.extend_from_slice(&self.enc[r]);
