@@ -468,6 +468,14 @@ impl Conn {
                         _ => {}
                     }
                 }
+                // The rest of an answer to the venue's ResendRequest, a batch per pass (our new
+                // messages are held back until it is out).
+                if session.resend_pending() && self.out.len() < 1 << 20 {
+                    if let Err(d) = session.pump_resend(now, &mut self.out) {
+                        self.closed = true;
+                        self.close_reason = Some(format!("FIX resend: {d:?}"));
+                    }
+                }
                 if self.last_timer.elapsed() > Duration::from_millis(200) {
                     self.last_timer = Instant::now();
                     if let Some(d) = session.on_timer(now, &mut self.out) {

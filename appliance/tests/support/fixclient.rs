@@ -169,6 +169,9 @@ impl FixClient {
             }
         }
         self.inbuf.drain(..pos);
+        // The rest of an answer to the appliance's ResendRequest (the session writes a batch
+        // at a time and holds our new messages back until it is out).
+        while let Ok(true) = self.session.pump_resend(now, &mut self.out) {}
         let _ = self.session.on_timer(now, &mut self.out);
         self.flush();
     }

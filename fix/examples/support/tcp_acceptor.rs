@@ -150,6 +150,17 @@ where
                     }
                 }
                 inbuf.drain(..pos);
+                // The rest of an answer to the peer's ResendRequest (written a batch at a
+                // time; our new messages are held back until it is out).
+                while !close && session.resend_pending() {
+                    match session.pump_resend(now, &mut out) {
+                        Ok(_) => {}
+                        Err(d) => {
+                            app.on_event(&format!("resend disconnect: {d:?}"));
+                            close = true;
+                        }
+                    }
+                }
                 if !close {
                     if let Some(d) = session.on_timer(now, &mut out) {
                         app.on_event(&format!("timer disconnect: {d:?}"));
