@@ -548,6 +548,33 @@ fn a_long_resend_is_answered_in_batches_by_a_cursor() {
 }
 
 #[test]
+fn a_resend_of_part_of_what_was_sent_stops_at_its_end() {
+    // QuickFIX acceptance 8: 9 sent, ResendRequest 2..4 answers 2..4 only (nothing was
+    // held back: the later messages went out before the request).
+    let mut d = acceptor();
+    d.logon(30); // 1
+    for i in 0..8u64 {
+        d.s.send(&er(&format!("P{i}"), i + 1), d.now, &mut d.out).unwrap(); // 2..=9
+    }
+    d.take();
+    d.send("35=2|34=2|49=TW44|52=<T>|56=ISLD|7=2|16=4|");
+    assert!(!d.s.resend_pending());
+    let got: Vec<(String, String)> = d
+        .take()
+        .iter()
+        .map(|m| (field(m, 35).unwrap(), field(m, 34).unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("8".to_string(), "2".to_string()),
+            ("8".to_string(), "3".to_string()),
+            ("8".to_string(), "4".to_string())
+        ]
+    );
+}
+
+#[test]
 fn a_new_resend_request_replaces_the_one_being_answered_and_a_disconnect_ends_it() {
     let mut cfg = SessionConfig::acceptor("ISLD", "TW44");
     cfg.resend_batch_bytes = 1024;

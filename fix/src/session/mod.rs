@@ -266,20 +266,28 @@ pub struct Session<S: MessageStore> {
     resend_requests: (u64, u64),
 }
 
-/// Where the answer to a ResendRequest stands: the next sequence number to look at, the last
-/// one asked for, and the start of a run of numbers with no stored message (to be covered by
-/// one SequenceReset-GapFill when the run ends). Application messages sent while it runs are
-/// held back (stored, not written) and follow the answer in order: `end` then moves on to
-/// the last number sent.
+/// Where the answer to a ResendRequest stands: the next sequence number to look at and the
+/// last one asked for; then the application messages sent while it ran, held back (stored,
+/// not written) from `held_from` on, which follow the answer in order as new messages.
 #[derive(Clone, Copy, Debug)]
 struct ResendCursor {
     next: u64,
-    end: u64,
-    /// The last number the peer asked for: above it, messages were held back, not sent, and
-    /// go out as they are (no PossDupFlag, no gap fill for session messages, which were sent
-    /// at once).
+    /// The last number the peer asked for.
     requested_end: u64,
-    gap_start: Option<u64>,
+    /// The first number sent after the request arrived: from here on, messages were held
+    /// back, not written.
+    held_from: u64,
+}
+
+impl ResendCursor {
+    /// The first held-back message not written yet.
+    fn first_held(&self) -> u64 {
+        if self.next > self.requested_end {
+            self.next.max(self.held_from)
+        } else {
+            self.held_from
+        }
+    }
 }
 
 /// Outcome of the checks every inbound message goes through before it is acted on.
@@ -954,27 +962,14 @@ impl<S: MessageStore> Session<S> {
         if end == 0 || end >= next {
             end = next.saturating_sub(1);
         }
-        // A new request replaces one still being answered: the peer says where it stands.
-        // Held-back messages of an answer being replaced are still owed: the new answer
-        // ends with them too.
-        let held_from = self
-            .resend_cursor
-            .map(|c| c.requested_end.saturating_add(1).max(c.next));
-        self.resend_cursor = match held_from {
-            Some(from) if from <= next.saturating_sub(1) => Some(ResendCursor {
-                next: begin.min(from),
-                end: next.saturating_sub(1),
-                // Numbers below the held-back ones were sent: resent as possible duplicates.
-                requested_end: end.max(from - 1),
-                gap_start: None,
-            }),
-            _ => (begin <= end).then_some(ResendCursor {
-                next: begin,
-                end,
-                requested_end: end,
-                gap_start: None,
-            }),
-        };
+        // A new request replaces one still being answered (the peer says where it stands);
+        // messages still held back by the old one stay held and follow the new answer.
+        let held_from = self.resend_cursor.map_or(next, |c| c.first_held());
+        self.resend_cursor = (begin <= end || held_from < next).then_some(ResendCursor {
+            next: begin,
+            requested_end: end,
+            held_from,
+        });
         if let Err(d) = self.pump_resend(now, out) {
             return Outcome::Disconnect(d);
         }
@@ -991,13 +986,11 @@ impl<S: MessageStore> Session<S> {
     /// resend must not make the store evict messages it has never been sent.
     pub fn held_back(&self) -> u64 {
         self.resend_cursor.map_or(0, |c| {
-            let written = c.requested_end.max(c.next.saturating_sub(1));
-            self.store
-                .next_sender_seq()
-                .saturating_sub(1)
-                .saturating_sub(written)
+            let last = self.store.next_sender_seq().saturating_sub(1);
+            (last + 1).saturating_sub(c.first_held())
         })
     }
+
 
     /// Whether a ResendRequest is still being answered ([`pump_resend`](Self::pump_resend)
     /// has more to write).
@@ -1018,50 +1011,50 @@ impl<S: MessageStore> Session<S> {
             return Ok(false);
         };
         let stop_at = out.len() + self.cfg.resend_batch_bytes.max(1);
-        loop {
-            if cur.next > cur.end {
-                // Messages sent meanwhile were held back: they follow, in order.
-                let last = self.store.next_sender_seq().saturating_sub(1);
-                if last <= cur.end || cur.next <= cur.requested_end {
-                    break;
-                }
-                cur.end = last;
-            }
+        // What was asked for: stored application messages as possible duplicates, every run
+        // of numbers without one as one SequenceReset-GapFill.
+        while cur.next <= cur.requested_end {
             if out.len() >= stop_at {
                 self.resend_cursor = Some(cur);
                 return Ok(true);
             }
-            if cur.next > cur.requested_end {
-                // Held back, never sent: as stored (no PossDupFlag); numbers without a stored
-                // message were session messages, sent at once.
-                let Some((seq, bytes)) = self.store.first_in_range(cur.next, cur.end) else {
-                    cur.next = cur.end.saturating_add(1);
-                    continue;
-                };
-                let n = bytes.len().min(self.resend_buf.len());
-                self.resend_buf[..n].copy_from_slice(&bytes[..n]);
-                // A fresh SendingTime: it may have waited longer than the peer's latency check.
-                self.resend_one(n, now, out, false)?;
-                cur.next = seq.saturating_add(1);
-                continue;
-            }
-            let Some((seq, bytes)) = self.store.first_in_range(cur.next, cur.requested_end) else {
-                cur.gap_start.get_or_insert(cur.next);
-                if let Some(g) = cur.gap_start.take() {
-                    self.send_gap_fill(g, cur.requested_end.saturating_add(1), now, out)?;
+            let (upto, found) = match self.store.first_in_range(cur.next, cur.requested_end) {
+                Some((seq, bytes)) => {
+                    let n = bytes.len().min(self.resend_buf.len());
+                    self.resend_buf[..n].copy_from_slice(&bytes[..n]);
+                    (seq, Some(n))
                 }
-                cur.next = cur.requested_end.saturating_add(1);
-                continue;
+                None => (cur.requested_end.saturating_add(1), None),
+            };
+            if upto > cur.next {
+                self.send_gap_fill(cur.next, upto, now, out)?;
+            }
+            let Some(n) = found else {
+                cur.next = upto;
+                break;
+            };
+            self.resend_one(n, now, out, true)?;
+            if upto == u64::MAX {
+                return Ok(false);
+            }
+            cur.next = upto + 1;
+        }
+        // Then what was held back meanwhile, in order, as new messages (a fresh SendingTime:
+        // they may have waited longer than the peer's latency check). Numbers without a
+        // stored message were session messages, sent at once.
+        let last = self.store.next_sender_seq().saturating_sub(1);
+        cur.next = cur.next.max(cur.held_from);
+        while cur.next <= last {
+            if out.len() >= stop_at {
+                self.resend_cursor = Some(cur);
+                return Ok(true);
+            }
+            let Some((seq, bytes)) = self.store.first_in_range(cur.next, last) else {
+                break;
             };
             let n = bytes.len().min(self.resend_buf.len());
             self.resend_buf[..n].copy_from_slice(&bytes[..n]);
-            if seq > cur.next {
-                cur.gap_start.get_or_insert(cur.next);
-            }
-            if let Some(g) = cur.gap_start.take() {
-                self.send_gap_fill(g, seq, now, out)?;
-            }
-            self.resend_one(n, now, out, true)?;
+            self.resend_one(n, now, out, false)?;
             if seq == u64::MAX {
                 break;
             }
