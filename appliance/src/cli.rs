@@ -41,6 +41,25 @@ pub enum Command {
     /// Look at the journal offline (the appliance may be running: nothing is changed).
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// The operator's console: send a command to the running appliance. Commands:
+    /// `sessions`; `kill session NAME`, `unkill session NAME` (NAME a FIX CompID or binary
+    /// username, `fix:NAME`/`binary:NAME` for one protocol); `kill firm NAME`, `unkill firm
+    /// NAME`. Prints the answer (JSON); exit 0 when it says ok, 1 when refused.
+    Admin(AdminArgs),
+}
+
+/// `admin` arguments.
+#[derive(Args, Debug)]
+pub struct AdminArgs {
+    /// Configuration file (TOML) whose `admin.socket` to use; the embedded default when absent.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The console's socket (overrides the configuration's `admin.socket`).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// The command, e.g. `sessions` or `kill session CLIENT1`.
+    #[arg(required = true, num_args = 1..)]
+    pub command: Vec<String>,
 }
 
 /// `journal` subcommands.
@@ -216,6 +235,7 @@ pub fn main() -> i32 {
             Ok(crate::host::run(&req, &args, &mut std::io::stdout())?)
         })(),
         Some(Command::Journal(cmd)) => journal(cmd),
+        Some(Command::Admin(a)) => admin(a),
     };
     match result {
         Ok(code) => code,
@@ -224,6 +244,26 @@ pub fn main() -> i32 {
             2
         }
     }
+}
+
+fn admin(a: AdminArgs) -> anyhow::Result<i32> {
+    let socket = match a.socket {
+        Some(p) => p,
+        None => {
+            let cfg = load_config(a.config.as_deref())?;
+            if cfg.admin.socket.is_empty() {
+                anyhow::bail!("admin.socket is empty in the configuration: no console");
+            }
+            PathBuf::from(cfg.admin.socket)
+        }
+    };
+    let answer = crate::admin::client::request(&socket, &a.command)?;
+    println!("{answer}");
+    let ok = serde_json::from_str::<serde_json::Value>(&answer)
+        .ok()
+        .and_then(|v| v["ok"].as_bool())
+        .unwrap_or(false);
+    Ok(if ok { 0 } else { 1 })
 }
 
 /// Exit status when a thread died (EX_SOFTWARE): systemd's `Restart=on-failure` restarts.

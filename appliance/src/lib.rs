@@ -28,6 +28,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod binary;
 pub mod cli;
 pub mod config;

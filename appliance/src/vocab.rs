@@ -76,11 +76,14 @@ pub enum GatewayReject {
     /// The journal cannot take new records (disk full or failing writes): state-changing
     /// input is refused until it can (see docs/operations.md).
     JournalUnavailable = 114,
+    /// The operator engaged the kill switch of the session or its firm: new orders and
+    /// replaces are refused (cancels are not) until it is lifted.
+    KillSwitch = 115,
 }
 
 impl GatewayReject {
     /// Every gateway code, ascending.
-    pub const ALL: [GatewayReject; 15] = [
+    pub const ALL: [GatewayReject; 16] = [
         GatewayReject::UnknownSymbol,
         GatewayReject::DuplicateClientId,
         GatewayReject::InvalidSide,
@@ -96,6 +99,7 @@ impl GatewayReject {
         GatewayReject::InvalidQuantity,
         GatewayReject::ClientIdTooLong,
         GatewayReject::JournalUnavailable,
+        GatewayReject::KillSwitch,
     ];
 
     /// The numeric code on the wire.
@@ -187,6 +191,7 @@ impl RejectCode {
                 GatewayReject::InvalidQuantity => "invalid_quantity",
                 GatewayReject::ClientIdTooLong => "client_id_too_long",
                 GatewayReject::JournalUnavailable => "journal_unavailable",
+                GatewayReject::KillSwitch => "kill_switch",
             },
         }
     }
@@ -229,6 +234,7 @@ impl RejectCode {
                 GatewayReject::JournalUnavailable => {
                     b"journal unavailable: not accepted, send again later"
                 }
+                GatewayReject::KillSwitch => b"kill switch engaged",
             },
         }
     }
@@ -266,7 +272,8 @@ impl RejectCode {
                 | GatewayReject::RequestPending
                 | GatewayReject::InvalidPrice
                 | GatewayReject::ClientIdTooLong
-                | GatewayReject::JournalUnavailable => 99,
+                | GatewayReject::JournalUnavailable
+                | GatewayReject::KillSwitch => 99,
             },
         }
     }
@@ -353,6 +360,7 @@ pub const fn cancel_label(r: CancelReason) -> &'static str {
         CancelReason::Disconnect => "disconnect",
         CancelReason::DayExpired => "day_expired",
         CancelReason::ReplacedBelowFilled => "replaced_below_filled",
+        CancelReason::KillSwitch => "kill_switch",
     }
 }
 
@@ -367,6 +375,7 @@ pub const fn cancel_text(r: CancelReason) -> &'static [u8] {
         CancelReason::Disconnect => b"cancel on disconnect",
         CancelReason::DayExpired => b"day order expired",
         CancelReason::ReplacedBelowFilled => b"replaced below the filled quantity",
+        CancelReason::KillSwitch => b"kill switch engaged",
     }
 }
 

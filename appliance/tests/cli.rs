@@ -29,6 +29,13 @@ fn ephemeral_config(journal: &std::path::Path) -> String {
             "dir = \"appliance-data\"",
             &format!("dir = {:?}", journal.display().to_string()),
         )
+        .replace(
+            "socket = \"appliance-admin.sock\"",
+            &format!(
+                "socket = {:?}",
+                journal.join("admin.sock").display().to_string()
+            ),
+        )
 }
 
 #[test]

@@ -65,6 +65,9 @@ pub struct Config {
     /// The journal: durability of everything the appliance acknowledged.
     #[serde(default)]
     pub journal: JournalSection,
+    /// The operator's console.
+    #[serde(default)]
+    pub admin: AdminSection,
     /// Tradable instruments; their position in this list is their instrument id.
     pub instruments: Vec<InstrumentConfig>,
 }
@@ -245,6 +248,28 @@ pub struct FixSection {
     pub logon_timeout_secs: u64,
     /// Sessions, one per counterparty CompID.
     pub sessions: Vec<FixSessionConfig>,
+}
+
+/// `[admin]`: the operator's console, a Unix socket (`appliance admin ...` talks to it).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// Path of the socket (mode 0600; only root and the appliance's own user are served).
+    /// Empty: no console.
+    #[serde(default = "default_admin_socket")]
+    pub socket: String,
+}
+
+fn default_admin_socket() -> String {
+    "appliance-admin.sock".to_string()
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        Self {
+            socket: default_admin_socket(),
+        }
+    }
 }
 
 /// `[[fix.sessions]]`

@@ -62,6 +62,8 @@ u8_enum! {
         DayExpired = 7,
         /// A replace asked for a total quantity at or below the quantity already filled.
         ReplacedBelowFilled = 8,
+        /// The operator's kill switch (mass cancel by session issued by the gateway).
+        KillSwitch = 9,
     }
 }
 

@@ -583,6 +583,11 @@ fn sessions(f: &mut Families, src: &Sources) {
         per_gw(gw::REFUSED),
     );
     f.counter(
+        "appliance_kill_switches_engaged_total",
+        "Sessions whose kill switch the operator engaged (appliance admin kill).",
+        per_gw(gw::KILLS),
+    );
+    f.counter(
         "appliance_accept_errors_total",
         "Accepts that failed. Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM), \
          the gateway stops accepting for 100 ms instead of retrying at once.",

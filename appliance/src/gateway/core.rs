@@ -41,6 +41,8 @@ pub struct Who {
     pub stp: StpMode,
     /// The session's protocol (for counting).
     pub protocol: Protocol,
+    /// The operator's kill switch is engaged for the session or its firm.
+    pub killed: bool,
 }
 
 /// The inbound message an order operation comes from: when it was received (TSC) and its
@@ -830,6 +832,9 @@ impl Core {
         req: &OrderRequest,
         at: Arrival,
     ) -> Result<u32, GatewayReject> {
+        if who.killed {
+            return Err(GatewayReject::KillSwitch);
+        }
         self.journal_open()?;
         let slot = self
             .orders
@@ -911,6 +916,10 @@ impl Core {
         request: ClientId,
         at: Arrival,
     ) -> Result<u32, (GatewayReject, Option<u32>)> {
+        if who.killed {
+            let slot = self.live_order(who.local, orig).ok();
+            return Err((GatewayReject::KillSwitch, slot));
+        }
         self.journal_open().map_err(|r| (r, None))?;
         let slot = self.live_order(who.local, orig)?;
         let o = self.orders.get_mut(slot);
@@ -1152,13 +1161,19 @@ impl Core {
     /// Sends the cancel-on-disconnect of a session (a mass cancel by session on every
     /// engine). The caller has checked `rings_ready`.
     pub fn disconnect_cancel(&mut self, who: &Who) {
+        self.session_cancel(who, CancelReason::Disconnect);
+    }
+
+    /// Cancels every working order of a session on every engine, for `reason` (disconnect,
+    /// kill switch). The caller has checked `rings_ready`.
+    pub fn session_cancel(&mut self, who: &Who, reason: CancelReason) {
         let cmd = Command::MassCancel(MassCancel {
             side: None,
             session: who.global,
             owner: who.owner,
             instrument: None,
             scope: MassCancelScope::BySession,
-            reason: CancelReason::Disconnect,
+            reason,
         });
         let t = self.tsc.now();
         let origin = Origin::new(self.id as u8, who.local, 0);

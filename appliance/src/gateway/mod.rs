@@ -16,6 +16,7 @@
 
 pub mod binary;
 pub mod conn;
+pub mod control;
 pub mod core;
 pub mod driver;
 pub mod epoll;
@@ -37,6 +38,7 @@ use self::instruments::Instruments;
 use self::journal::GatewayJournal;
 use self::session::{SessionKind, SessionSlot};
 use crate::binary::wire::{self, credential_str, LoginRejectReason};
+use crate::engine::CancelReason;
 use crate::recovery::records::Cause;
 use crate::rings::records::RecordTx;
 use crate::rings::stamp::StageHistograms;
@@ -64,6 +66,8 @@ pub struct Gateway {
     journal_waker: Option<std::sync::Arc<crate::rings::wait::Waker>>,
     /// Accepting is paused until then (monotonic ns): the process ran out of descriptors.
     accept_paused_until: Option<u64>,
+    /// Operator commands from the admin thread.
+    control: Option<control::ControlLink>,
 }
 
 /// How long accepting pauses after an accept failed for want of descriptors or memory:
@@ -99,6 +103,7 @@ impl Gateway {
             telemetry: None,
             next_publish_ns: 0,
             accept_paused_until: None,
+            control: None,
             journal: None,
             causes: events::Causes::default(),
             replay: None,
@@ -393,10 +398,13 @@ impl Gateway {
         if self.fix.resending() {
             did |= self.pump_resends();
         }
+        if self.control.as_ref().is_some_and(|c| c.pending()) {
+            did |= self.on_control();
+        }
         if self
             .sessions
             .iter()
-            .any(|s| s.info.disconnect_cancel_pending)
+            .any(|s| s.info.disconnect_cancel_pending || s.info.kill_cancel_pending)
         {
             for s in 0..self.sessions.len() as u16 {
                 self.push_pending_cancel(s);
@@ -534,6 +542,11 @@ impl Gateway {
         &self.core.counters
     }
 
+    /// Connects the gateway to the admin thread (cold path, before the loop starts).
+    pub fn attach_control(&mut self, link: control::ControlLink) {
+        self.control = Some(link);
+    }
+
     /// Connects the gateway to the exporter (cold path, before the loop starts).
     pub fn attach_telemetry(&mut self, t: GatewayTelemetry) {
         self.next_publish_ns = t.interval_ns;
@@ -623,15 +636,22 @@ impl Gateway {
     /// whether nothing is pending any more.
     fn push_pending_cancel(&mut self, s: u16) -> bool {
         let info = &mut self.sessions[s as usize].info;
-        if !info.disconnect_cancel_pending {
+        if !info.disconnect_cancel_pending && !info.kill_cancel_pending {
             return true;
         }
         if !self.core.rings_ready() {
             return false;
         }
+        // One cancel of every working order covers both; the kill switch names itself.
+        let reason = if info.kill_cancel_pending {
+            CancelReason::KillSwitch
+        } else {
+            CancelReason::Disconnect
+        };
         info.disconnect_cancel_pending = false;
+        info.kill_cancel_pending = false;
         let who = info.who();
-        self.core.disconnect_cancel(&who);
+        self.core.session_cancel(&who, reason);
         true
     }
 

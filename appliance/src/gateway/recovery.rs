@@ -549,7 +549,7 @@ impl Gateway {
 /// journaled next inbound number).
 const GATEWAY_STATE_VERSION: u32 = 2;
 
-fn session_seqs(kind: &SessionKind) -> (u64, u64) {
+pub(super) fn session_seqs(kind: &SessionKind) -> (u64, u64) {
     match kind {
         SessionKind::Fix(f) => {
             let st = f.session.store();

@@ -31,6 +31,8 @@ pub struct SessionInfo {
     pub password: Option<String>,
     /// Firm.
     pub owner: OwnerId,
+    /// The firm's name (as configured: `owner`, or the session's own name).
+    pub owner_name: String,
     /// Default self-trade prevention.
     pub stp: StpMode,
     /// Cancel resting orders when the connection drops.
@@ -40,6 +42,11 @@ pub struct SessionInfo {
     /// A cancel-on-disconnect still to be pushed (the rings were full when the link dropped);
     /// it goes before anything the next connection sends.
     pub disconnect_cancel_pending: bool,
+    /// The operator's kill switch is engaged (on the session or its firm): new orders and
+    /// replaces are refused, cancels are not.
+    pub killed: bool,
+    /// The kill switch's cancel of the session's working orders is still to be pushed.
+    pub kill_cancel_pending: bool,
 }
 
 impl SessionInfo {
@@ -52,6 +59,7 @@ impl SessionInfo {
             owner: self.owner,
             stp: self.stp,
             protocol: self.protocol,
+            killed: self.killed,
         }
     }
 }
@@ -125,10 +133,13 @@ pub fn build_sessions(cfg: &Config, g: usize, sizing: &GatewaySizing) -> Vec<Ses
                     username: s.username.clone(),
                     password: s.password.clone(),
                     owner,
+                    owner_name: s.owner.clone().unwrap_or_else(|| s.target_comp_id.clone()),
                     stp: engine_stp(s.self_trade_prevention),
                     cancel_on_disconnect: s.cancel_on_disconnect,
                     conn: None,
                     disconnect_cancel_pending: false,
+                    killed: false,
+                    kill_cancel_pending: false,
                 },
                 kind: SessionKind::Fix(Box::new(FixSession::new(&fix_settings, s))),
             });
@@ -147,10 +158,13 @@ pub fn build_sessions(cfg: &Config, g: usize, sizing: &GatewaySizing) -> Vec<Ses
                     username: None,
                     password: u.password.clone(),
                     owner,
+                    owner_name: u.owner.clone().unwrap_or_else(|| u.username.clone()),
                     stp: engine_stp(u.self_trade_prevention),
                     cancel_on_disconnect: u.cancel_on_disconnect,
                     conn: None,
                     disconnect_cancel_pending: false,
+                    killed: false,
+                    kill_cancel_pending: false,
                 },
                 kind: SessionKind::Binary(Box::new(BinaryUser::new(sizing))),
             });

@@ -97,6 +97,8 @@ pub struct Running {
     pub gateway_metrics: Vec<Arc<GatewayMetrics>>,
     /// Ring counters: `(name, stats)` with names like `g0->e1`.
     pub ring_stats: Vec<(String, Arc<RingStats>)>,
+    /// The operator's console, when `admin.socket` is set and it could bind.
+    pub admin: Option<crate::admin::AdminServer>,
     /// The I/O backend each gateway uses, and why it fell back, if it did.
     pub backends: Vec<(String, Option<String>)>,
     /// Bound address of the exporter (`None` when `exporter.enabled` is false).
@@ -714,6 +716,8 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
 
     // Gateways.
     let mut parts: Vec<GatewayParts> = Vec::with_capacity(n_gw);
+    let mut admin_links = Vec::with_capacity(n_gw);
+    let mut directory = Vec::new();
     let sending = Arc::new(std::sync::atomic::AtomicUsize::new(n_gw));
     for (g, ((gw_listeners, tel), mut gw)) in listeners
         .into_iter()
@@ -727,6 +731,20 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             from_engines: std::mem::take(&mut from_rx[g]),
         });
         gw.attach_telemetry(tel);
+        let (admin_end, control) =
+            crate::gateway::control::control_channel(g, gateway_wakers[g].clone());
+        gw.attach_control(control);
+        admin_links.push(admin_end);
+        for slot in gw.sessions() {
+            directory.push(crate::admin::DirectoryEntry {
+                gateway: g,
+                local: slot.info.local,
+                name: slot.info.name.clone(),
+                protocol: slot.info.protocol,
+                owner: slot.info.owner,
+                owner_name: slot.info.owner_name.clone(),
+            });
+        }
         if let (Some(tx), Some(w)) = (gateway_records[g].take(), &journal_waker) {
             let gate = journal_stats.as_ref().map(|s| s.gate.clone());
             gw.attach_journal(tx, w.clone(), gate.unwrap_or_default());
@@ -834,7 +852,20 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         journal_stats,
         snapshot_stats,
         journal: journal_run,
+        admin: None,
     };
+    let mut running = running;
+    if failure.is_none() && !cfg.admin.socket.is_empty() {
+        let path = std::path::Path::new(&cfg.admin.socket);
+        match crate::admin::AdminServer::start(path, admin_links, directory) {
+            Ok(a) => running.admin = Some(a),
+            // The appliance runs without its console rather than not at all.
+            Err(e) => tracing::warn!(
+                "admin console on {}: {e}; running without it",
+                path.display()
+            ),
+        }
+    }
     if let Some(e) = failure {
         running.stop();
         return Err(e);
@@ -897,7 +928,10 @@ impl Running {
     /// Stops and joins everything: gateways log their sessions out, engines drain, the
     /// journal writes everything and a shutdown record with the state hash, the snapshotter
     /// takes the final snapshot. Returns the merged histograms and the state hash.
-    pub fn stop(self) -> Stopped {
+    pub fn stop(mut self) -> Stopped {
+        if let Some(a) = self.admin.take() {
+            a.stop();
+        }
         self.request_stop();
         let mut reports = Reports::default();
         let mut take = |r: Reports| {

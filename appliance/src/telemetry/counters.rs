@@ -65,8 +65,10 @@ pub mod gw {
     pub const REFUSED: usize = CLOSING_TIMEOUTS + 1;
     /// Accepts that failed (out of descriptors or memory: accepting then pauses).
     pub const ACCEPT_ERRORS: usize = REFUSED + 1;
+    /// Kill switches engaged by the operator (per session).
+    pub const KILLS: usize = ACCEPT_ERRORS + 1;
     /// Slots in all.
-    pub const LEN: usize = ACCEPT_ERRORS + 1;
+    pub const LEN: usize = KILLS + 1;
 }
 
 /// A gateway thread's own counters (plain integers; see the module doc).
@@ -335,7 +337,7 @@ mod tests {
         assert_eq!(m.disconnects(0, DisconnectCause::SlowConsumer as usize), 1);
         // The families do not overlap and fill the array exactly.
         const {
-            assert!(gw::LEN == gw::ACCEPT_ERRORS + 1);
+            assert!(gw::LEN == gw::KILLS + 1);
             assert!(gw::REJECTS >= 8 && gw::CANCEL_REJECTS - gw::REJECTS == REJECT_SLOTS);
         }
     }

@@ -186,6 +186,13 @@ pub fn config_file(dir: &Path, ack: &str, extra: &[(&str, &str)]) -> std::path::
         .replace(
             "dir = \"appliance-data\"",
             &format!("dir = {:?}", dir.join("journal").display().to_string()),
+        )
+        .replace(
+            "socket = \"appliance-admin.sock\"",
+            &format!(
+                "socket = {:?}",
+                dir.join("admin.sock").display().to_string()
+            ),
         );
     let p = dir.join("appliance.toml");
     std::fs::write(&p, text).unwrap();

@@ -12,7 +12,16 @@ use std::time::{Duration, Instant};
 /// The default configuration text on ephemeral ports with smaller capacities (quick to
 /// start), journaling into `journal` (`None`: journaling off).
 pub fn ephemeral_toml(journal: Option<&std::path::Path>) -> String {
+    // A console socket of its own (tests run side by side).
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let socket =
+        std::env::temp_dir().join(format!("appliance-admin-{}-{n}.sock", std::process::id()));
     let text = appliance::config::DEFAULT_TOML
+        .replace(
+            "socket = \"appliance-admin.sock\"",
+            &format!("socket = {:?}", socket.display().to_string()),
+        )
         .replace("127.0.0.1:9878", "127.0.0.1:0")
         .replace("127.0.0.1:9879", "127.0.0.1:0")
         .replace("127.0.0.1:9100", "127.0.0.1:0")

@@ -1,0 +1,344 @@
+//! The operator's console: a Unix socket served by a cold thread, one command per connection,
+//! one JSON line back. `appliance admin ...` is its command line.
+//!
+//! Authentication is the socket's: it is created mode 0600, and every connection's peer
+//! credentials (`SO_PEERCRED`) must be root's or the appliance's own user's. Commands reach
+//! the hot threads over each gateway's control rings (`gateway::control`), so the console
+//! never takes a lock a hot thread could wait on.
+//!
+//! Commands (words separated by spaces):
+//! - `sessions`: every session: name, protocol, gateway, firm, connected, killed, sequence
+//!   numbers.
+//! - `kill session NAME`, `unkill session NAME`: the kill switch of the sessions named NAME
+//!   (a FIX CompID or a binary username; `fix:NAME` or `binary:NAME` picks one protocol).
+//! - `kill firm NAME`, `unkill firm NAME`: the kill switch of every session of a firm.
+
+pub mod client;
+
+use crate::engine::OwnerId;
+use crate::gateway::control::{AdminLink, ControlReply, ControlRequest, SessionRow, Target};
+use crate::vocab::Protocol;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long a client has to send its command, and the console to collect the gateways'
+/// answers.
+const DEADLINE: Duration = Duration::from_secs(2);
+
+/// A configured session, as the console names it.
+#[derive(Clone, Debug)]
+pub struct DirectoryEntry {
+    /// Gateway index.
+    pub gateway: usize,
+    /// Local index in the gateway.
+    pub local: u16,
+    /// FIX CompID or binary username.
+    pub name: String,
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Firm id.
+    pub owner: OwnerId,
+    /// Firm name.
+    pub owner_name: String,
+}
+
+/// The running console.
+pub struct AdminServer {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+    path: PathBuf,
+}
+
+impl AdminServer {
+    /// Binds `path` (a stale socket file left by a crash is replaced; a live one is an
+    /// error) and starts the console thread.
+    pub fn start(
+        path: &Path,
+        links: Vec<AdminLink>,
+        directory: Vec<DirectoryEntry>,
+    ) -> std::io::Result<Self> {
+        if path.exists() {
+            if UnixStream::connect(path).is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!("{}: another appliance answers on it", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let listener = UnixListener::bind(path)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        listener.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("admin".into())
+            .spawn(move || serve(listener, links, directory, &stop2))?;
+        Ok(Self {
+            stop,
+            handle: Some(handle),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops the thread and removes the socket file.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl Drop for AdminServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn serve(
+    listener: UnixListener,
+    mut links: Vec<AdminLink>,
+    directory: Vec<DirectoryEntry>,
+    stop: &AtomicBool,
+) {
+    while !stop.load(Ordering::Acquire) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let answer = match authorised(&stream) {
+                    Ok(()) => read_command(&stream)
+                        .map(|line| execute(&line, &mut links, &directory))
+                        .unwrap_or_else(|e| error(&e)),
+                    Err(e) => error(&e),
+                };
+                let mut stream = stream;
+                let _ = stream.set_write_timeout(Some(DEADLINE));
+                let _ = writeln!(stream, "{answer}");
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// Root or the appliance's own user, by the peer's credentials.
+fn authorised(stream: &UnixStream) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: ucred is plain data; getsockopt writes at most `len` bytes into it.
+    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: a valid socket fd and a pointer to a ucred of `len` bytes.
+    let r = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    // SAFETY: getuid cannot fail.
+    let me = unsafe { libc::getuid() };
+    if r == 0 && (cred.uid == 0 || cred.uid == me) {
+        Ok(())
+    } else {
+        Err("not authorised: only root and the appliance's user may use the console".into())
+    }
+}
+
+fn read_command(stream: &UnixStream) -> Result<String, String> {
+    stream
+        .set_read_timeout(Some(DEADLINE))
+        .map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(stream.take_limited())
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the command: {e}"))?;
+    Ok(line.trim().to_string())
+}
+
+/// At most 1 KiB of command.
+trait TakeLimited {
+    fn take_limited(&self) -> std::io::Take<&UnixStream>;
+}
+
+impl TakeLimited for UnixStream {
+    fn take_limited(&self) -> std::io::Take<&UnixStream> {
+        use std::io::Read;
+        self.take(1024)
+    }
+}
+
+fn error(e: &str) -> String {
+    serde_json::json!({ "ok": false, "error": e }).to_string()
+}
+
+fn execute(line: &str, links: &mut [AdminLink], directory: &[DirectoryEntry]) -> String {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let result = match words.as_slice() {
+        ["sessions"] => sessions(links, directory),
+        [verb @ ("kill" | "unkill"), "session", name] => {
+            kill_sessions(links, directory, name, *verb == "kill")
+        }
+        [verb @ ("kill" | "unkill"), "firm", name] => {
+            kill_firm(links, directory, name, *verb == "kill")
+        }
+        _ => Err(format!(
+            "unknown command {line:?}: sessions | kill|unkill session NAME | kill|unkill firm NAME"
+        )),
+    };
+    match result {
+        Ok(v) => v.to_string(),
+        Err(e) => error(&e),
+    }
+}
+
+/// Sends `req` to gateway `g` and collects its answer until `Done`.
+fn ask(link: &mut AdminLink, req: ControlRequest) -> Result<(Vec<SessionRow>, u32), String> {
+    // Answers of an earlier command that timed out are stale.
+    while link.replies.pop().is_some() {}
+    link.requests
+        .push(req)
+        .map_err(|_| format!("gateway {} is not taking commands", link.gateway))?;
+    link.waker.wake_after_publish();
+    let deadline = Instant::now() + DEADLINE;
+    let mut rows = Vec::new();
+    loop {
+        match link.replies.pop() {
+            Some(ControlReply::Session(r)) => rows.push(r),
+            Some(ControlReply::Done { affected }) => return Ok((rows, affected)),
+            None if Instant::now() >= deadline => {
+                return Err(format!(
+                    "gateway {} did not answer within 2 s",
+                    link.gateway
+                ))
+            }
+            None => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+}
+
+fn sessions(
+    links: &mut [AdminLink],
+    directory: &[DirectoryEntry],
+) -> Result<serde_json::Value, String> {
+    let mut out = Vec::new();
+    for link in links.iter_mut() {
+        let g = link.gateway;
+        let (rows, _) = ask(link, ControlRequest::Sessions)?;
+        for r in rows {
+            let Some(e) = directory
+                .iter()
+                .find(|e| e.gateway == g && e.local == r.local)
+            else {
+                continue;
+            };
+            out.push(serde_json::json!({
+                "name": e.name,
+                "protocol": e.protocol.label(),
+                "gateway": g,
+                "firm": e.owner_name,
+                "connected": r.connected,
+                "killed": r.killed,
+                "next_in": r.next_in,
+                "next_out": r.next_out,
+            }));
+        }
+    }
+    Ok(serde_json::json!({ "ok": true, "sessions": out }))
+}
+
+/// `NAME`, `fix:NAME` or `binary:NAME`.
+fn matches(e: &DirectoryEntry, name: &str) -> bool {
+    match name.split_once(':') {
+        Some((p, n)) => p == e.protocol.label() && n == e.name,
+        None => name == e.name,
+    }
+}
+
+fn kill_sessions(
+    links: &mut [AdminLink],
+    directory: &[DirectoryEntry],
+    name: &str,
+    engage: bool,
+) -> Result<serde_json::Value, String> {
+    let hits: Vec<&DirectoryEntry> = directory.iter().filter(|e| matches(e, name)).collect();
+    if hits.is_empty() {
+        return Err(format!("no session named {name:?}"));
+    }
+    let mut affected = 0;
+    let mut names = Vec::new();
+    for e in hits {
+        let link = links
+            .iter_mut()
+            .find(|l| l.gateway == e.gateway)
+            .ok_or_else(|| format!("no gateway {}", e.gateway))?;
+        let req = ControlRequest::Kill {
+            target: Target::Session(e.local),
+            engage,
+        };
+        affected += ask(link, req)?.1;
+        names.push(format!("{}:{}", e.protocol.label(), e.name));
+    }
+    action_logged(engage, &names);
+    Ok(serde_json::json!({ "ok": true, "affected": affected, "sessions": names }))
+}
+
+fn kill_firm(
+    links: &mut [AdminLink],
+    directory: &[DirectoryEntry],
+    firm: &str,
+    engage: bool,
+) -> Result<serde_json::Value, String> {
+    let Some(owner) = directory
+        .iter()
+        .find(|e| e.owner_name == firm)
+        .map(|e| e.owner)
+    else {
+        return Err(format!("no firm named {firm:?}"));
+    };
+    let mut affected = 0;
+    for link in links.iter_mut() {
+        let req = ControlRequest::Kill {
+            target: Target::Owner(owner),
+            engage,
+        };
+        affected += ask(link, req)?.1;
+    }
+    let names: Vec<String> = directory
+        .iter()
+        .filter(|e| e.owner == owner)
+        .map(|e| format!("{}:{}", e.protocol.label(), e.name))
+        .collect();
+    action_logged(engage, &names);
+    Ok(serde_json::json!({ "ok": true, "affected": affected, "firm": firm, "sessions": names }))
+}
+
+fn action_logged(engage: bool, names: &[String]) {
+    if engage {
+        tracing::warn!("admin: kill switch engaged for {}", names.join(", "));
+    } else {
+        tracing::warn!("admin: kill switch lifted for {}", names.join(", "));
+    }
+}

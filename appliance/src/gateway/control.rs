@@ -1,0 +1,176 @@
+//! Operator commands reaching a gateway from the admin thread (`crate::admin`), and the
+//! gateway's answers, over a pair of SPSC rings. Cold: a gateway looks at its command ring
+//! once per pass (an empty check on the ring's index) and handles a command, rarely, between
+//! two messages, without allocating.
+
+use super::recovery::session_seqs;
+use super::Gateway;
+use crate::engine::OwnerId;
+use crate::rings::ring::{channel, Receiver, Sender};
+use crate::rings::wait::Waker;
+use std::sync::Arc;
+
+/// Commands a gateway's ring holds (the admin thread sends one and waits for its answer).
+pub const COMMAND_SLOTS: usize = 16;
+/// Answers a gateway's ring holds: one row per session and the closing `Done`.
+pub const REPLY_SLOTS: usize = 4096;
+
+/// Which sessions a command is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// One session, by its local index in the gateway.
+    Session(u16),
+    /// Every session of a firm.
+    Owner(OwnerId),
+}
+
+/// An operator command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ControlRequest {
+    /// List the sessions: a [`ControlReply::Session`] each, then [`ControlReply::Done`].
+    Sessions,
+    /// Engage (`engage`) or lift the kill switch. Engaging refuses the sessions' new orders
+    /// and replaces from now on and cancels their working orders (an ExecutionReport each,
+    /// reason `kill switch`); cancels stay allowed. Answered with `Done` and the number of
+    /// sessions it applied to.
+    Kill {
+        /// The sessions.
+        target: Target,
+        /// Engage or lift.
+        engage: bool,
+    },
+}
+
+/// One session's state, as the gateway sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionRow {
+    /// Local index in the gateway.
+    pub local: u16,
+    /// A connection is logged on.
+    pub connected: bool,
+    /// The kill switch is engaged.
+    pub killed: bool,
+    /// Sequence number of the session's next inbound message.
+    pub next_in: u64,
+    /// Sequence number of the session's next outbound message.
+    pub next_out: u64,
+}
+
+/// A gateway's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ControlReply {
+    /// A session's row ([`ControlRequest::Sessions`]).
+    Session(SessionRow),
+    /// The command is done; `affected` sessions.
+    Done {
+        /// Sessions listed or changed.
+        affected: u32,
+    },
+}
+
+/// The gateway's end.
+pub struct ControlLink {
+    requests: Receiver<ControlRequest>,
+    replies: Sender<ControlReply>,
+}
+
+/// The admin thread's end of one gateway's rings.
+pub struct AdminLink {
+    /// Gateway index.
+    pub gateway: usize,
+    /// Commands to the gateway.
+    pub requests: Sender<ControlRequest>,
+    /// Its answers.
+    pub replies: Receiver<ControlReply>,
+    /// Wakes the gateway's thread after a command is pushed.
+    pub waker: Arc<Waker>,
+}
+
+/// The rings between the admin thread and gateway `gateway` (woken by `waker`).
+pub fn control_channel(gateway: usize, waker: Arc<Waker>) -> (AdminLink, ControlLink) {
+    let (req_tx, req_rx, _) = channel(COMMAND_SLOTS);
+    let (rep_tx, rep_rx, _) = channel(REPLY_SLOTS);
+    (
+        AdminLink {
+            gateway,
+            requests: req_tx,
+            replies: rep_rx,
+            waker,
+        },
+        ControlLink {
+            requests: req_rx,
+            replies: rep_tx,
+        },
+    )
+}
+
+impl ControlLink {
+    /// Whether a command waits.
+    #[inline]
+    pub fn pending(&self) -> bool {
+        !self.requests.is_empty()
+    }
+}
+
+impl Gateway {
+    /// Handles every waiting operator command (cold path). Returns whether it did anything.
+    #[cold]
+    pub(super) fn on_control(&mut self) -> bool {
+        let Some(mut link) = self.control.take() else {
+            return false;
+        };
+        let mut did = false;
+        while let Some(req) = link.requests.pop() {
+            did = true;
+            let affected = match req {
+                ControlRequest::Sessions => {
+                    for slot in &self.sessions {
+                        let (next_out, next_in) = session_seqs(&slot.kind);
+                        let row = SessionRow {
+                            local: slot.info.local,
+                            connected: slot.info.conn.is_some(),
+                            killed: slot.info.killed,
+                            next_in,
+                            next_out,
+                        };
+                        let _ = link.replies.push(ControlReply::Session(row));
+                    }
+                    self.sessions.len() as u32
+                }
+                ControlRequest::Kill { target, engage } => self.kill(target, engage),
+            };
+            let _ = link.replies.push(ControlReply::Done { affected });
+        }
+        self.control = Some(link);
+        self.core.publish();
+        did
+    }
+
+    /// Engages or lifts the kill switch of the sessions `target` names; returns how many.
+    fn kill(&mut self, target: Target, engage: bool) -> u32 {
+        let mut n = 0;
+        for s in 0..self.sessions.len() as u16 {
+            let info = &mut self.sessions[s as usize].info;
+            let hit = match target {
+                Target::Session(l) => info.local == l,
+                Target::Owner(o) => info.owner == o,
+            };
+            if !hit {
+                continue;
+            }
+            n += 1;
+            if engage && !info.killed {
+                self.core
+                    .counters
+                    .bump(crate::telemetry::counters::gw::KILLS);
+            }
+            info.killed = engage;
+            if engage {
+                // Every working order goes, as soon as the rings have room.
+                info.kill_cancel_pending = true;
+                self.push_pending_cancel(s);
+            }
+        }
+        n
+    }
+}

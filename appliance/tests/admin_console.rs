@@ -1,0 +1,200 @@
+//! The operator's console against the real binary: `appliance admin` lists the sessions and
+//! engages and lifts the kill switch of a session and of a firm. Engaged, the session's
+//! working orders are cancelled (an ExecutionReport each, "kill switch engaged") and its new
+//! orders are refused with that reason (FIX ER reject, binary reject 115), while other
+//! sessions trade on; lifted, it trades again. Unknown commands are refused (exit 1).
+
+#[path = "support/app.rs"]
+mod app;
+#[path = "support/fixclient.rs"]
+mod fixclient;
+#[path = "support/net.rs"]
+mod net;
+mod support;
+
+use app::{config_file, App};
+use appliance::binary::wire::ServerMessage;
+use fix::app::{Side, TimeInForce};
+use fixclient::FixClient;
+use net::BinClient;
+use std::path::Path;
+use std::time::Duration;
+
+/// `appliance admin --socket SOCKET words...`: exit code and the parsed JSON answer.
+fn admin(socket: &Path, words: &[&str]) -> (i32, serde_json::Value) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_appliance"))
+        .arg("admin")
+        .arg("--socket")
+        .arg(socket)
+        .args(words)
+        .output()
+        .expect("appliance admin runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let v = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "admin {words:?}: not JSON ({e}): {text:?} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), v)
+}
+
+fn session<'a>(v: &'a serde_json::Value, protocol: &str, name: &str) -> &'a serde_json::Value {
+    v["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["protocol"] == protocol && s["name"] == name)
+        .unwrap_or_else(|| panic!("{protocol}:{name} in {v}"))
+}
+
+fn metric(app: &App, name: &str) -> f64 {
+    let text = app.http_get("/metrics");
+    text.lines()
+        .filter_map(|l| l.strip_prefix(name))
+        .filter_map(|r| r.rsplit_once(' '))
+        .map(|(_, v)| v.trim().parse::<f64>().unwrap())
+        .sum()
+}
+
+#[test]
+fn the_kill_switch_of_a_session_and_of_a_firm() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), "written", &[]);
+    let mut app = App::start(&cfg);
+    let socket = dir.path().join("admin.sock");
+
+    let mut a = FixClient::logon(app.fix, "CLIENT1");
+    let mut b = BinClient::login_with_heartbeat(app.binary, "CLIENT2", 60_000);
+    let (code, v) = admin(&socket, &["sessions"]);
+    assert_eq!((code, &v["ok"]), (0, &serde_json::json!(true)), "{v}");
+    assert_eq!(v["sessions"].as_array().unwrap().len(), 4, "{v}");
+    let s = session(&v, "fix", "CLIENT1");
+    assert_eq!(
+        (&s["connected"], &s["killed"]),
+        (&true.into(), &false.into()),
+        "{s}"
+    );
+    assert_eq!(session(&v, "fix", "CLIENT2")["connected"], false);
+
+    // Two working orders on CLIENT1 (FIX), one on CLIENT2 (binary).
+    for cl in ["K1", "K2"] {
+        a.order(
+            cl,
+            "ACME",
+            Side::Buy,
+            1,
+            Some(1_000_000),
+            TimeInForce::GoodTillCancel,
+        );
+        assert_eq!(a.recv().req(150), "0");
+    }
+    b.send(support::enter(1, "ACME", b'S', 1_010_000, 1, b'1'));
+    assert!(matches!(b.recv(), ServerMessage::Accepted(_)));
+
+    // Kill CLIENT1's FIX session: its orders are cancelled, its new orders refused.
+    let (code, v) = admin(&socket, &["kill", "session", "fix:CLIENT1"]);
+    assert_eq!((code, &v["affected"]), (0, &serde_json::json!(1)), "{v}");
+    let mut cancelled = Vec::new();
+    for _ in 0..2 {
+        let m = a.recv();
+        assert_eq!(
+            (m.req(150), m.req(58)),
+            ("4", "kill switch engaged"),
+            "{m:?}"
+        );
+        cancelled.push(m.req(11).to_string());
+    }
+    cancelled.sort();
+    assert_eq!(cancelled, ["K1", "K2"]);
+    a.order(
+        "K3",
+        "ACME",
+        Side::Buy,
+        1,
+        Some(1_000_000),
+        TimeInForce::GoodTillCancel,
+    );
+    let m = a.recv();
+    assert_eq!(
+        (m.req(150), m.req(58)),
+        ("8", "kill switch engaged"),
+        "{m:?}"
+    );
+    // CLIENT2 is untouched: its order still works (a buy from it trades against nothing of
+    // CLIENT1's, and its own sell stays).
+    let (_, v) = admin(&socket, &["sessions"]);
+    assert_eq!(session(&v, "fix", "CLIENT1")["killed"], true, "{v}");
+    assert_eq!(session(&v, "binary", "CLIENT2")["killed"], false, "{v}");
+
+    // Lifted: CLIENT1 trades again (its buy takes CLIENT2's sell).
+    let (code, _) = admin(&socket, &["unkill", "session", "fix:CLIENT1"]);
+    assert_eq!(code, 0);
+    a.order(
+        "K4",
+        "ACME",
+        Side::Buy,
+        1,
+        Some(1_010_000),
+        TimeInForce::GoodTillCancel,
+    );
+    let m = a.recv();
+    assert_eq!(m.req(150), "0", "{m:?}");
+    let m = a.recv();
+    assert_eq!(m.req(150), "F", "traded with CLIENT2's sell: {m:?}");
+
+    // Kill the firm CLIENT2 (its FIX and binary sessions): the binary order is refused.
+    b.send(support::enter(2, "ACME", b'S', 1_020_000, 1, b'1'));
+    let mut accepted = false;
+    for _ in 0..3 {
+        match b.try_recv(Duration::from_secs(5)) {
+            Some(ServerMessage::Accepted(_)) => accepted = true,
+            Some(_) => {}
+            None => break,
+        }
+        if accepted {
+            break;
+        }
+    }
+    assert!(accepted, "CLIENT2's second sell accepted before the kill");
+    let (code, v) = admin(&socket, &["kill", "firm", "CLIENT2"]);
+    assert_eq!((code, &v["affected"]), (0, &serde_json::json!(2)), "{v}");
+    let mut saw_cancel = false;
+    while let Some(m) = b.try_recv(Duration::from_secs(2)) {
+        if let ServerMessage::Cancelled(_) = m {
+            saw_cancel = true;
+            break;
+        }
+    }
+    assert!(
+        saw_cancel,
+        "CLIENT2's working sell cancelled by the kill switch"
+    );
+    b.send(support::enter(3, "ACME", b'S', 1_030_000, 1, b'1'));
+    let refused = loop {
+        match b.try_recv(Duration::from_secs(5)) {
+            Some(ServerMessage::Rejected(r)) => break r,
+            Some(_) => continue,
+            None => panic!("no answer to CLIENT2's order while killed"),
+        }
+    };
+    assert_eq!(refused.reason, 115, "the kill switch's reject code");
+    // (Counters reach the exporter every publish interval.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut kills = 0.0;
+    while kills < 3.0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        kills = metric(&app, "appliance_kill_switches_engaged_total");
+    }
+    assert_eq!(kills, 3.0, "three sessions' kill switches engaged");
+
+    // Refusals: an unknown command, an unknown session.
+    let (code, v) = admin(&socket, &["reboot"]);
+    assert_eq!((code, &v["ok"]), (1, &serde_json::json!(false)), "{v}");
+    let (code, v) = admin(&socket, &["kill", "session", "NOBODY"]);
+    assert_eq!(code, 1, "{v}");
+    let (code, log) = app.stop();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("kill switch engaged for fix:CLIENT1"), "{log}");
+    assert!(!socket.exists(), "the socket is removed at shutdown");
+}
