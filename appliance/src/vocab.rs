@@ -79,11 +79,14 @@ pub enum GatewayReject {
     /// The operator engaged the kill switch of the session or its firm: new orders and
     /// replaces are refused (cancels are not) until it is lifted.
     KillSwitch = 115,
+    /// The operator halted the instrument: new orders and replaces are refused (cancels are
+    /// not) until it resumes.
+    InstrumentHalted = 116,
 }
 
 impl GatewayReject {
     /// Every gateway code, ascending.
-    pub const ALL: [GatewayReject; 16] = [
+    pub const ALL: [GatewayReject; 17] = [
         GatewayReject::UnknownSymbol,
         GatewayReject::DuplicateClientId,
         GatewayReject::InvalidSide,
@@ -100,6 +103,7 @@ impl GatewayReject {
         GatewayReject::ClientIdTooLong,
         GatewayReject::JournalUnavailable,
         GatewayReject::KillSwitch,
+        GatewayReject::InstrumentHalted,
     ];
 
     /// The numeric code on the wire.
@@ -192,6 +196,7 @@ impl RejectCode {
                 GatewayReject::ClientIdTooLong => "client_id_too_long",
                 GatewayReject::JournalUnavailable => "journal_unavailable",
                 GatewayReject::KillSwitch => "kill_switch",
+                GatewayReject::InstrumentHalted => "instrument_halted",
             },
         }
     }
@@ -235,6 +240,7 @@ impl RejectCode {
                     b"journal unavailable: not accepted, send again later"
                 }
                 GatewayReject::KillSwitch => b"kill switch engaged",
+                GatewayReject::InstrumentHalted => b"instrument halted",
             },
         }
     }
@@ -273,7 +279,8 @@ impl RejectCode {
                 | GatewayReject::InvalidPrice
                 | GatewayReject::ClientIdTooLong
                 | GatewayReject::JournalUnavailable
-                | GatewayReject::KillSwitch => 99,
+                | GatewayReject::KillSwitch
+                | GatewayReject::InstrumentHalted => 99,
             },
         }
     }
@@ -441,11 +448,13 @@ pub enum DisconnectCause {
     /// Not logged on yet, and closed to make room for a newer connection (a connection
     /// budget was full). Never a logged-on session's cause.
     Evicted = 6,
+    /// The venue's operator disconnected the session (`appliance admin disconnect`).
+    Operator = 7,
 }
 
 impl DisconnectCause {
     /// Every cause, in counting-index order.
-    pub const ALL: [DisconnectCause; 7] = [
+    pub const ALL: [DisconnectCause; 8] = [
         DisconnectCause::Logout,
         DisconnectCause::PeerClosed,
         DisconnectCause::HeartbeatTimeout,
@@ -453,6 +462,7 @@ impl DisconnectCause {
         DisconnectCause::SlowConsumer,
         DisconnectCause::Shutdown,
         DisconnectCause::Evicted,
+        DisconnectCause::Operator,
     ];
 
     /// Prometheus label value of `cause=`.
@@ -465,6 +475,7 @@ impl DisconnectCause {
             DisconnectCause::SlowConsumer => "slow_consumer",
             DisconnectCause::Shutdown => "shutdown",
             DisconnectCause::Evicted => "evicted",
+            DisconnectCause::Operator => "operator",
         }
     }
 

@@ -121,6 +121,13 @@ fn the_kill_switch_of_a_session_and_of_a_firm() {
         ("8", "kill switch engaged"),
         "{m:?}"
     );
+    a.replace("K1R", "K1", "ACME", Side::Buy, 2, 1_000_000);
+    let m = a.recv();
+    assert_eq!(
+        (m.msg_type.as_str(), m.req(58)),
+        ("9", "kill switch engaged"),
+        "{m:?}"
+    );
     // CLIENT2 is untouched: its order still works (a buy from it trades against nothing of
     // CLIENT1's, and its own sell stays).
     let (_, v) = admin(&socket, &["sessions"]);
@@ -187,6 +194,77 @@ fn the_kill_switch_of_a_session_and_of_a_firm() {
         kills = metric(&app, "appliance_kill_switches_engaged_total");
     }
     assert_eq!(kills, 3.0, "three sessions' kill switches engaged");
+
+    // Halt ACME: new orders refused with the reason, cancels go on; resumed, accepted.
+    a.order(
+        "H1",
+        "ACME",
+        Side::Buy,
+        1,
+        Some(990_000),
+        TimeInForce::GoodTillCancel,
+    );
+    assert_eq!(a.recv().req(150), "0");
+    let (code, v) = admin(&socket, &["halt", "ACME"]);
+    assert_eq!((code, &v["halted"]), (0, &serde_json::json!(true)), "{v}");
+    let (_, v) = admin(&socket, &["instruments"]);
+    assert!(
+        v["instruments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["symbol"] == "ACME" && i["halted"] == true),
+        "{v}"
+    );
+    a.order(
+        "H2",
+        "ACME",
+        Side::Buy,
+        1,
+        Some(990_000),
+        TimeInForce::GoodTillCancel,
+    );
+    let m = a.recv();
+    assert_eq!((m.req(150), m.req(58)), ("8", "instrument halted"), "{m:?}");
+    a.order(
+        "H3",
+        "BOLT",
+        Side::Buy,
+        1,
+        Some(500_000),
+        TimeInForce::GoodTillCancel,
+    );
+    assert_eq!(a.recv().req(150), "0", "another instrument trades on");
+    a.replace("H1R", "H1", "ACME", Side::Buy, 2, 990_000);
+    let m = a.recv();
+    assert_eq!(
+        (m.msg_type.as_str(), m.req(58)),
+        ("9", "instrument halted"),
+        "{m:?}"
+    );
+    a.cancel("HC1", "H1", "ACME", Side::Buy);
+    assert_eq!(a.recv().req(150), "4", "cancels go on while halted");
+    let (code, _) = admin(&socket, &["resume", "ACME"]);
+    assert_eq!(code, 0);
+    a.order(
+        "H4",
+        "ACME",
+        Side::Buy,
+        1,
+        Some(990_000),
+        TimeInForce::GoodTillCancel,
+    );
+    assert_eq!(a.recv().req(150), "0", "accepted after resume");
+
+    // Disconnect CLIENT1's FIX session: it gets a Logout saying why.
+    let (code, v) = admin(&socket, &["disconnect", "fix:CLIENT1"]);
+    assert_eq!((code, &v["affected"]), (0, &serde_json::json!(1)), "{v}");
+    let raw = a.read_raw_until(b"35=5\x01", Duration::from_secs(5));
+    let text = String::from_utf8_lossy(&raw);
+    assert!(
+        text.contains("35=5\x01") && text.contains("disconnected by the venue's operator"),
+        "{text:?}"
+    );
 
     // Refusals: an unknown command, an unknown session.
     let (code, v) = admin(&socket, &["reboot"]);

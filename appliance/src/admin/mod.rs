@@ -12,6 +12,10 @@
 //! - `kill session NAME`, `unkill session NAME`: the kill switch of the sessions named NAME
 //!   (a FIX CompID or a binary username; `fix:NAME` or `binary:NAME` picks one protocol).
 //! - `kill firm NAME`, `unkill firm NAME`: the kill switch of every session of a firm.
+//! - `halt SYMBOL`, `resume SYMBOL`: new orders and replaces on the instrument are refused
+//!   while halted (cancels go on); `instruments` lists them with their state.
+//! - `disconnect NAME`: logs the session out (FIX Logout with a text, binary Logout 7) and
+//!   closes its connection.
 
 pub mod client;
 
@@ -61,6 +65,7 @@ impl AdminServer {
         path: &Path,
         links: Vec<AdminLink>,
         directory: Vec<DirectoryEntry>,
+        instruments: Vec<(String, crate::engine::InstrumentId)>,
     ) -> std::io::Result<Self> {
         if path.exists() {
             if UnixStream::connect(path).is_ok() {
@@ -82,7 +87,17 @@ impl AdminServer {
         let stop2 = stop.clone();
         let handle = std::thread::Builder::new()
             .name("admin".into())
-            .spawn(move || serve(listener, links, directory, &stop2))?;
+            .spawn(move || {
+                let mut console = Console {
+                    links,
+                    directory,
+                    instruments: instruments
+                        .into_iter()
+                        .map(|(s, i)| (s, i, false))
+                        .collect(),
+                };
+                serve(listener, &mut console, &stop2)
+            })?;
         Ok(Self {
             stop,
             handle: Some(handle),
@@ -115,18 +130,21 @@ impl Drop for AdminServer {
     }
 }
 
-fn serve(
-    listener: UnixListener,
-    mut links: Vec<AdminLink>,
+/// What the console thread knows.
+struct Console {
+    links: Vec<AdminLink>,
     directory: Vec<DirectoryEntry>,
-    stop: &AtomicBool,
-) {
+    /// (symbol, id, halted): the console is the only one that halts and resumes.
+    instruments: Vec<(String, crate::engine::InstrumentId, bool)>,
+}
+
+fn serve(listener: UnixListener, console: &mut Console, stop: &AtomicBool) {
     while !stop.load(Ordering::Acquire) {
         match listener.accept() {
             Ok((stream, _)) => {
                 let answer = match authorised(&stream) {
                     Ok(()) => read_command(&stream)
-                        .map(|line| execute(&line, &mut links, &directory))
+                        .map(|line| execute(&line, console))
                         .unwrap_or_else(|e| error(&e)),
                     Err(e) => error(&e),
                 };
@@ -194,8 +212,9 @@ fn error(e: &str) -> String {
     serde_json::json!({ "ok": false, "error": e }).to_string()
 }
 
-fn execute(line: &str, links: &mut [AdminLink], directory: &[DirectoryEntry]) -> String {
+fn execute(line: &str, console: &mut Console) -> String {
     let words: Vec<&str> = line.split_whitespace().collect();
+    let (links, directory) = (&mut console.links, &console.directory);
     let result = match words.as_slice() {
         ["sessions"] => sessions(links, directory),
         [verb @ ("kill" | "unkill"), "session", name] => {
@@ -204,14 +223,73 @@ fn execute(line: &str, links: &mut [AdminLink], directory: &[DirectoryEntry]) ->
         [verb @ ("kill" | "unkill"), "firm", name] => {
             kill_firm(links, directory, name, *verb == "kill")
         }
+        [verb @ ("halt" | "resume"), symbol] => {
+            halt(links, &mut console.instruments, symbol, *verb == "halt")
+        }
+        ["instruments"] => Ok(serde_json::json!({
+            "ok": true,
+            "instruments": console
+                .instruments
+                .iter()
+                .map(|(s, _, h)| serde_json::json!({ "symbol": s, "halted": h }))
+                .collect::<Vec<_>>(),
+        })),
+        ["disconnect", name] => disconnect(links, directory, name),
         _ => Err(format!(
-            "unknown command {line:?}: sessions | kill|unkill session NAME | kill|unkill firm NAME"
+            "unknown command {line:?}: sessions | kill|unkill session NAME | kill|unkill firm \
+             NAME | halt|resume SYMBOL | instruments | disconnect NAME"
         )),
     };
     match result {
         Ok(v) => v.to_string(),
         Err(e) => error(&e),
     }
+}
+
+fn halt(
+    links: &mut [AdminLink],
+    instruments: &mut [(String, crate::engine::InstrumentId, bool)],
+    symbol: &str,
+    halted: bool,
+) -> Result<serde_json::Value, String> {
+    let Some(entry) = instruments.iter_mut().find(|(s, _, _)| s == symbol) else {
+        return Err(format!("no instrument {symbol:?}"));
+    };
+    for link in links.iter_mut() {
+        let req = ControlRequest::Halt {
+            instrument: entry.1,
+            halted,
+        };
+        ask(link, req)?;
+    }
+    entry.2 = halted;
+    if halted {
+        tracing::warn!("admin: instrument {symbol} halted");
+    } else {
+        tracing::warn!("admin: instrument {symbol} resumed");
+    }
+    Ok(serde_json::json!({ "ok": true, "symbol": symbol, "halted": halted }))
+}
+
+fn disconnect(
+    links: &mut [AdminLink],
+    directory: &[DirectoryEntry],
+    name: &str,
+) -> Result<serde_json::Value, String> {
+    let hits: Vec<&DirectoryEntry> = directory.iter().filter(|e| matches(e, name)).collect();
+    if hits.is_empty() {
+        return Err(format!("no session named {name:?}"));
+    }
+    let mut affected = 0;
+    for e in hits {
+        let link = links
+            .iter_mut()
+            .find(|l| l.gateway == e.gateway)
+            .ok_or_else(|| format!("no gateway {}", e.gateway))?;
+        affected += ask(link, ControlRequest::Disconnect { session: e.local })?.1;
+    }
+    tracing::warn!("admin: disconnected {name} ({affected} connection(s))");
+    Ok(serde_json::json!({ "ok": true, "affected": affected }))
 }
 
 /// Sends `req` to gateway `g` and collects its answer until `Done`.

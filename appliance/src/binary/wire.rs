@@ -660,6 +660,8 @@ pub enum LogoutReason {
     ProtocolError = 5,
     /// The client did not read its replies fast enough and its output backlog overflowed.
     SlowConsumer = 6,
+    /// The venue's operator disconnected the session (`appliance admin disconnect`).
+    Operator = 7,
 }
 
 #[cfg(test)]

@@ -508,16 +508,27 @@ impl BinaryHandler {
 
     /// Logs binary connection `c` out because the appliance is stopping.
     pub fn shutdown(&mut self, core: &mut Core, c: ConnId) {
+        self.log_out(core, c, LogoutReason::Shutdown, DisconnectCause::Shutdown);
+    }
+
+    /// Sends Logout `reason` on connection `c` and closes it once flushed.
+    pub fn log_out(
+        &mut self,
+        core: &mut Core,
+        c: ConnId,
+        reason: LogoutReason,
+        cause: DisconnectCause,
+    ) {
         self.send_unsequenced(
             core,
             c,
             &ServerMessage::Logout(Logout {
-                reason: LogoutReason::Shutdown as u8,
+                reason: reason as u8,
                 expected_seq: 0,
             }),
         );
         self.conns[c as usize].bin.close();
-        core.close_after_flush(c, DisconnectCause::Shutdown);
+        core.close_after_flush(c, cause);
     }
 
     /// When connection `c` next needs its timer (monotonic ns), if it has a heartbeat running.

@@ -39,6 +39,20 @@ pub enum ControlRequest {
         /// Engage or lift.
         engage: bool,
     },
+    /// Halt (`halted`) or resume an instrument on this gateway: new orders and replaces on
+    /// it are refused while halted, cancels go on. `Done` says 1, or 0 for an unknown id.
+    Halt {
+        /// The instrument.
+        instrument: crate::engine::InstrumentId,
+        /// Halt or resume.
+        halted: bool,
+    },
+    /// Log a session out (FIX Logout, binary Logout) and close its connection. `Done` says
+    /// 1 if it was connected.
+    Disconnect {
+        /// Local index of the session.
+        session: u16,
+    },
 }
 
 /// One session's state, as the gateway sees it.
@@ -138,12 +152,43 @@ impl Gateway {
                     self.sessions.len() as u32
                 }
                 ControlRequest::Kill { target, engage } => self.kill(target, engage),
+                ControlRequest::Halt { instrument, halted } => {
+                    self.core.instruments.set_halted(instrument, halted) as u32
+                }
+                ControlRequest::Disconnect { session } => self.disconnect_session(session),
             };
             let _ = link.replies.push(ControlReply::Done { affected });
         }
         self.control = Some(link);
         self.core.publish();
         did
+    }
+
+    /// Logs session `s` out and closes its connection; returns 1 if it was connected.
+    fn disconnect_session(&mut self, s: u16) -> u32 {
+        let Some(slot) = self.sessions.get_mut(s as usize) else {
+            return 0;
+        };
+        let Some(c) = slot.info.conn else {
+            return 0;
+        };
+        match &mut slot.kind {
+            super::session::SessionKind::Fix(fs) => self.fix.log_out(
+                &mut self.core,
+                Some(fs),
+                c,
+                b"disconnected by the venue's operator",
+                crate::vocab::DisconnectCause::Operator,
+            ),
+            super::session::SessionKind::Binary(_) => self.binary.log_out(
+                &mut self.core,
+                c,
+                crate::binary::wire::LogoutReason::Operator,
+                crate::vocab::DisconnectCause::Operator,
+            ),
+        }
+        self.settle();
+        1
     }
 
     /// Engages or lifts the kill switch of the sessions `target` names; returns how many.

@@ -835,6 +835,9 @@ impl Core {
         if who.killed {
             return Err(GatewayReject::KillSwitch);
         }
+        if self.instruments.is_halted(req.instrument) {
+            return Err(GatewayReject::InstrumentHalted);
+        }
         self.journal_open()?;
         let slot = self
             .orders
@@ -916,10 +919,7 @@ impl Core {
         request: ClientId,
         at: Arrival,
     ) -> Result<u32, (GatewayReject, Option<u32>)> {
-        if who.killed {
-            let slot = self.live_order(who.local, orig).ok();
-            return Err((GatewayReject::KillSwitch, slot));
-        }
+        // Cancels are never refused for a kill switch or a halt: risk goes down.
         self.journal_open().map_err(|r| (r, None))?;
         let slot = self.live_order(who.local, orig)?;
         let o = self.orders.get_mut(slot);
@@ -945,8 +945,15 @@ impl Core {
         qty: Qty,
         at: Arrival,
     ) -> Result<u32, (GatewayReject, Option<u32>)> {
+        if who.killed {
+            let slot = self.live_order(who.local, orig).ok();
+            return Err((GatewayReject::KillSwitch, slot));
+        }
         self.journal_open().map_err(|r| (r, None))?;
         let slot = self.live_order(who.local, orig)?;
+        if self.instruments.is_halted(self.orders.get(slot).instrument) {
+            return Err((GatewayReject::InstrumentHalted, Some(slot)));
+        }
         if new_id != *orig {
             self.orders
                 .add_alias(who.local, new_id, slot)

@@ -424,18 +424,37 @@ impl FixHandler {
     /// Starts the Logout handshake on FIX connection `c` (shutdown); the connection closes
     /// when the counterparty answers or the logout timeout passes.
     pub fn shutdown(&mut self, core: &mut Core, fs: Option<&mut FixSession>, c: ConnId) {
+        self.log_out(
+            core,
+            fs,
+            c,
+            b"appliance shutting down",
+            DisconnectCause::Shutdown,
+        );
+    }
+
+    /// Starts the Logout handshake on FIX connection `c` with `text`; the connection closes
+    /// when the counterparty answers or the logout timeout passes (at once if not logged on).
+    pub fn log_out(
+        &mut self,
+        core: &mut Core,
+        fs: Option<&mut FixSession>,
+        c: ConnId,
+        text: &[u8],
+        cause: DisconnectCause,
+    ) {
         let Some(fs) = fs else {
-            core.close_after_flush(c, DisconnectCause::Shutdown);
+            core.close_after_flush(c, cause);
             return;
         };
         let now = core.wall_ns as u64;
         let ok = fs
             .session
-            .logout(Some(b"appliance shutting down"), now, &mut self.app.out)
+            .logout(Some(text), now, &mut self.app.out)
             .is_ok();
         self.app.flush(core, Some(c));
         if !ok {
-            core.close_after_flush(c, DisconnectCause::Shutdown);
+            core.close_after_flush(c, cause);
         }
     }
 }

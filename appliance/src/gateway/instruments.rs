@@ -39,6 +39,8 @@ pub struct Instruments {
     /// (packed symbol, index into `by_id`), sorted by key.
     keys: Vec<(u64, u32)>,
     by_id: Vec<InstrumentRef>,
+    /// Halted by the operator, by id: new orders and replaces refused, cancels accepted.
+    halted: Vec<bool>,
 }
 
 /// Packs up to 8 symbol bytes into a key; trailing spaces and NULs are padding.
@@ -81,7 +83,29 @@ impl Instruments {
             .map(|(i, r)| (key(r.symbol()).expect("validated symbol"), i as u32))
             .collect();
         keys.sort_unstable();
-        Self { keys, by_id }
+        let halted = vec![false; by_id.len()];
+        Self {
+            keys,
+            by_id,
+            halted,
+        }
+    }
+
+    /// Whether the operator halted instrument `id`.
+    #[inline]
+    pub fn is_halted(&self, id: InstrumentId) -> bool {
+        self.halted.get(id as usize).copied().unwrap_or(false)
+    }
+
+    /// Halts or resumes instrument `id`; returns whether it exists.
+    pub fn set_halted(&mut self, id: InstrumentId, halted: bool) -> bool {
+        match self.halted.get_mut(id as usize) {
+            Some(h) => {
+                *h = halted;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Looks a symbol up (FIX Symbol value or the binary 8-byte field).

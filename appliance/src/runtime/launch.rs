@@ -857,7 +857,12 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
     let mut running = running;
     if failure.is_none() && !cfg.admin.socket.is_empty() {
         let path = std::path::Path::new(&cfg.admin.socket);
-        match crate::admin::AdminServer::start(path, admin_links, directory) {
+        let symbols = resolved
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.symbol.clone(), i as crate::engine::InstrumentId))
+            .collect();
+        match crate::admin::AdminServer::start(path, admin_links, directory, symbols) {
             Ok(a) => running.admin = Some(a),
             // The appliance runs without its console rather than not at all.
             Err(e) => tracing::warn!(
