@@ -554,7 +554,8 @@ fn a_resend_of_part_of_what_was_sent_stops_at_its_end() {
     let mut d = acceptor();
     d.logon(30); // 1
     for i in 0..8u64 {
-        d.s.send(&er(&format!("P{i}"), i + 1), d.now, &mut d.out).unwrap(); // 2..=9
+        d.s.send(&er(&format!("P{i}"), i + 1), d.now, &mut d.out)
+            .unwrap(); // 2..=9
     }
     d.take();
     d.send("35=2|34=2|49=TW44|52=<T>|56=ISLD|7=2|16=4|");

@@ -991,7 +991,6 @@ impl<S: MessageStore> Session<S> {
         })
     }
 
-
     /// Whether a ResendRequest is still being answered ([`pump_resend`](Self::pump_resend)
     /// has more to write).
     pub fn resend_pending(&self) -> bool {
