@@ -194,6 +194,11 @@ fn the_kill_switch_of_a_session_and_of_a_firm() {
         kills = metric(&app, "appliance_kill_switches_engaged_total");
     }
     assert_eq!(kills, 3.0, "three sessions' kill switches engaged");
+    assert_eq!(
+        metric(&app, "appliance_sessions_killed"),
+        2.0,
+        "CLIENT2's two sessions killed now (CLIENT1's lifted)"
+    );
 
     // Halt ACME: new orders refused with the reason, cancels go on; resumed, accepted.
     a.order(

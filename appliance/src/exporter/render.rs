@@ -582,6 +582,24 @@ fn sessions(f: &mut Families, src: &Sources) {
          were still closing).",
         per_gw(gw::REFUSED),
     );
+    f.gauge(
+        "appliance_sessions_killed",
+        "Sessions whose kill switch is engaged now (appliance admin kill; not journaled: a \
+         restart lifts it).",
+        vec![(vec![], sum(gw::KILLED_SESSIONS))],
+    );
+    f.gauge(
+        "appliance_instruments_halted",
+        "Instruments the operator halted (appliance admin halt), as the most-halted gateway \
+         sees it.",
+        vec![(
+            vec![],
+            src.gateways
+                .iter()
+                .map(|g| g.metrics.get(gw::HALTED_INSTRUMENTS) as f64)
+                .fold(0.0, f64::max),
+        )],
+    );
     f.counter(
         "appliance_kill_switches_engaged_total",
         "Sessions whose kill switch the operator engaged (appliance admin kill).",

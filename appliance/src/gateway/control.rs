@@ -8,6 +8,7 @@ use super::Gateway;
 use crate::engine::OwnerId;
 use crate::rings::ring::{channel, Receiver, Sender};
 use crate::rings::wait::Waker;
+use crate::telemetry::counters::gw;
 use std::sync::Arc;
 
 /// Commands a gateway's ring holds (the admin thread sends one and waits for its answer).
@@ -151,9 +152,17 @@ impl Gateway {
                     }
                     self.sessions.len() as u32
                 }
-                ControlRequest::Kill { target, engage } => self.kill(target, engage),
+                ControlRequest::Kill { target, engage } => {
+                    let n = self.kill(target, engage);
+                    let killed = self.sessions.iter().filter(|s| s.info.killed).count();
+                    self.core.counters.set(gw::KILLED_SESSIONS, killed as u64);
+                    n
+                }
                 ControlRequest::Halt { instrument, halted } => {
-                    self.core.instruments.set_halted(instrument, halted) as u32
+                    let known = self.core.instruments.set_halted(instrument, halted);
+                    let n = self.core.instruments.halted_count() as u64;
+                    self.core.counters.set(gw::HALTED_INSTRUMENTS, n);
+                    known as u32
                 }
                 ControlRequest::Disconnect { session } => self.disconnect_session(session),
             };

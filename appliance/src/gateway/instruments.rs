@@ -97,6 +97,11 @@ impl Instruments {
         self.halted.get(id as usize).copied().unwrap_or(false)
     }
 
+    /// How many instruments are halted.
+    pub fn halted_count(&self) -> usize {
+        self.halted.iter().filter(|h| **h).count()
+    }
+
     /// Halts or resumes instrument `id`; returns whether it exists.
     pub fn set_halted(&mut self, id: InstrumentId, halted: bool) -> bool {
         match self.halted.get_mut(id as usize) {

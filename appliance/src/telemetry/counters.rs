@@ -67,8 +67,12 @@ pub mod gw {
     pub const ACCEPT_ERRORS: usize = REFUSED + 1;
     /// Kill switches engaged by the operator (per session).
     pub const KILLS: usize = ACCEPT_ERRORS + 1;
+    /// Gauge: sessions with the kill switch engaged now.
+    pub const KILLED_SESSIONS: usize = KILLS + 1;
+    /// Gauge: instruments halted now.
+    pub const HALTED_INSTRUMENTS: usize = KILLED_SESSIONS + 1;
     /// Slots in all.
-    pub const LEN: usize = KILLS + 1;
+    pub const LEN: usize = HALTED_INSTRUMENTS + 1;
 }
 
 /// A gateway thread's own counters (plain integers; see the module doc).
@@ -337,7 +341,7 @@ mod tests {
         assert_eq!(m.disconnects(0, DisconnectCause::SlowConsumer as usize), 1);
         // The families do not overlap and fill the array exactly.
         const {
-            assert!(gw::LEN == gw::KILLS + 1);
+            assert!(gw::LEN == gw::HALTED_INSTRUMENTS + 1);
             assert!(gw::REJECTS >= 8 && gw::CANCEL_REJECTS - gw::REJECTS == REJECT_SLOTS);
         }
     }
