@@ -82,11 +82,13 @@ pub enum GatewayReject {
     /// The operator halted the instrument: new orders and replaces are refused (cancels are
     /// not) until it resumes.
     InstrumentHalted = 116,
+    /// The session went past its throttle (`max_messages_per_sec` or `max_orders_per_sec`).
+    Throttled = 117,
 }
 
 impl GatewayReject {
     /// Every gateway code, ascending.
-    pub const ALL: [GatewayReject; 17] = [
+    pub const ALL: [GatewayReject; 18] = [
         GatewayReject::UnknownSymbol,
         GatewayReject::DuplicateClientId,
         GatewayReject::InvalidSide,
@@ -104,6 +106,7 @@ impl GatewayReject {
         GatewayReject::JournalUnavailable,
         GatewayReject::KillSwitch,
         GatewayReject::InstrumentHalted,
+        GatewayReject::Throttled,
     ];
 
     /// The numeric code on the wire.
@@ -197,6 +200,7 @@ impl RejectCode {
                 GatewayReject::JournalUnavailable => "journal_unavailable",
                 GatewayReject::KillSwitch => "kill_switch",
                 GatewayReject::InstrumentHalted => "instrument_halted",
+                GatewayReject::Throttled => "throttled",
             },
         }
     }
@@ -241,6 +245,7 @@ impl RejectCode {
                 }
                 GatewayReject::KillSwitch => b"kill switch engaged",
                 GatewayReject::InstrumentHalted => b"instrument halted",
+                GatewayReject::Throttled => b"throttle exceeded",
             },
         }
     }
@@ -280,7 +285,8 @@ impl RejectCode {
                 | GatewayReject::ClientIdTooLong
                 | GatewayReject::JournalUnavailable
                 | GatewayReject::KillSwitch
-                | GatewayReject::InstrumentHalted => 99,
+                | GatewayReject::InstrumentHalted
+                | GatewayReject::Throttled => 99,
             },
         }
     }
@@ -450,11 +456,13 @@ pub enum DisconnectCause {
     Evicted = 6,
     /// The venue's operator disconnected the session (`appliance admin disconnect`).
     Operator = 7,
+    /// The session went past its throttle under the `disconnect` policy.
+    Throttled = 8,
 }
 
 impl DisconnectCause {
     /// Every cause, in counting-index order.
-    pub const ALL: [DisconnectCause; 8] = [
+    pub const ALL: [DisconnectCause; 9] = [
         DisconnectCause::Logout,
         DisconnectCause::PeerClosed,
         DisconnectCause::HeartbeatTimeout,
@@ -463,6 +471,7 @@ impl DisconnectCause {
         DisconnectCause::Shutdown,
         DisconnectCause::Evicted,
         DisconnectCause::Operator,
+        DisconnectCause::Throttled,
     ];
 
     /// Prometheus label value of `cause=`.
@@ -476,6 +485,7 @@ impl DisconnectCause {
             DisconnectCause::Shutdown => "shutdown",
             DisconnectCause::Evicted => "evicted",
             DisconnectCause::Operator => "operator",
+            DisconnectCause::Throttled => "throttled",
         }
     }
 

@@ -662,6 +662,8 @@ pub enum LogoutReason {
     SlowConsumer = 6,
     /// The venue's operator disconnected the session (`appliance admin disconnect`).
     Operator = 7,
+    /// The session went past its throttle under the `disconnect` policy.
+    Throttled = 8,
 }
 
 #[cfg(test)]

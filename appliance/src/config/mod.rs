@@ -293,6 +293,17 @@ pub struct FixSessionConfig {
     /// Self-trade prevention for this session's orders.
     #[serde(default)]
     pub self_trade_prevention: StpMode,
+    /// Order operations (new, replace, cancel, mass cancel) per second; 0 = no limit. Past
+    /// it, new orders and replaces are refused (reject 117); cancels count but are never
+    /// refused.
+    #[serde(default)]
+    pub max_messages_per_sec: u32,
+    /// New orders and replaces per second; 0 = no limit.
+    #[serde(default)]
+    pub max_orders_per_sec: u32,
+    /// Past a throttle: `reject` (default) or `disconnect` (refuse, then log the session out).
+    #[serde(default)]
+    pub throttle_policy: crate::gateway::throttle::ThrottlePolicy,
 }
 
 /// `[binary]`
@@ -326,6 +337,17 @@ pub struct BinaryUserConfig {
     /// Self-trade prevention default for this user's orders (an order may override it).
     #[serde(default)]
     pub self_trade_prevention: StpMode,
+    /// Order operations (new, replace, cancel, mass cancel) per second; 0 = no limit. Past
+    /// it, new orders and replaces are refused (reject 117); cancels count but are never
+    /// refused.
+    #[serde(default)]
+    pub max_messages_per_sec: u32,
+    /// New orders and replaces per second; 0 = no limit.
+    #[serde(default)]
+    pub max_orders_per_sec: u32,
+    /// Past a throttle: `reject` (default) or `disconnect` (refuse, then log the session out).
+    #[serde(default)]
+    pub throttle_policy: crate::gateway::throttle::ThrottlePolicy,
 }
 
 /// `[exporter]`

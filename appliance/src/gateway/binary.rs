@@ -159,6 +159,11 @@ impl BinaryHandler {
             if at.applied == 0 || matches!(inbound, Inbound::MassCancel(_)) {
                 self.inbound(core, c, info, user, inbound, at);
             }
+            if core.take_throttle_trip().is_some() {
+                // Past its throttle under the `disconnect` policy: refused, then logged out.
+                self.log_out(core, c, LogoutReason::Throttled, DisconnectCause::Throttled);
+                break;
+            }
         }
         input.consume(pos);
         core.put_input(c, input);

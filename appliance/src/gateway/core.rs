@@ -279,6 +279,11 @@ pub struct Core {
     free_conns: Vec<ConnId>,
     /// Connection budgets and the closing deadline (set from the configuration at start).
     pub limits: ConnLimits,
+    /// Each local session's throttle buckets.
+    pub throttles: Vec<super::throttle::Throttle>,
+    /// A session that went past its throttle under the `disconnect` policy: its protocol
+    /// handler logs it out after rendering the refusal.
+    throttle_tripped: Option<u16>,
     dirty: Vec<ConnId>,
     /// Bound connections that left `Open`, with their session and cause, for the owner of the
     /// sessions to detach (see the module docs).
@@ -337,6 +342,8 @@ impl Core {
                 .collect(),
             free_conns: (0..sizing.max_connections as ConnId).rev().collect(),
             limits: ConnLimits::for_slots(sizing.max_connections),
+            throttles: Vec::new(),
+            throttle_tripped: None,
             // The driver swaps this list with its own and appends its marks to it: room for
             // both, so neither ever grows.
             dirty: Vec::with_capacity(DIRTY_CAP.max(2 * sizing.max_connections)),
@@ -824,6 +831,36 @@ impl Core {
     // Order operations (the caller has checked `rings_ready`)
     // ---------------------------------------------------------------------------------------
 
+    /// A new order or replace of local session `s` against its throttles.
+    #[inline]
+    fn throttle_order(&mut self, s: u16) -> Result<(), GatewayReject> {
+        let now = self.now_ns;
+        let Some(t) = self.throttles.get_mut(s as usize) else {
+            return Ok(());
+        };
+        if t.order(now) {
+            return Ok(());
+        }
+        if t.policy == super::throttle::ThrottlePolicy::Disconnect {
+            self.throttle_tripped = Some(s);
+        }
+        Err(GatewayReject::Throttled)
+    }
+
+    #[inline]
+    fn throttle_cancel(&mut self, s: u16) {
+        let now = self.now_ns;
+        if let Some(t) = self.throttles.get_mut(s as usize) {
+            t.cancel(now);
+        }
+    }
+
+    /// The session that went past its throttle under the `disconnect` policy, once.
+    #[inline]
+    pub fn take_throttle_trip(&mut self) -> Option<u16> {
+        self.throttle_tripped.take()
+    }
+
     /// Registers a new order and sends it to its engine. Returns the order's slot.
     #[inline]
     pub fn enter(
@@ -838,6 +875,7 @@ impl Core {
         if self.instruments.is_halted(req.instrument) {
             return Err(GatewayReject::InstrumentHalted);
         }
+        self.throttle_order(who.local)?;
         self.journal_open()?;
         let slot = self
             .orders
@@ -919,7 +957,9 @@ impl Core {
         request: ClientId,
         at: Arrival,
     ) -> Result<u32, (GatewayReject, Option<u32>)> {
-        // Cancels are never refused for a kill switch or a halt: risk goes down.
+        // Cancels are never refused for a kill switch, a halt or a throttle: risk goes down
+        // (they count against the message rate).
+        self.throttle_cancel(who.local);
         self.journal_open().map_err(|r| (r, None))?;
         let slot = self.live_order(who.local, orig)?;
         let o = self.orders.get_mut(slot);
@@ -954,6 +994,8 @@ impl Core {
         if self.instruments.is_halted(self.orders.get(slot).instrument) {
             return Err((GatewayReject::InstrumentHalted, Some(slot)));
         }
+        self.throttle_order(who.local)
+            .map_err(|r| (r, Some(slot)))?;
         if new_id != *orig {
             self.orders
                 .add_alias(who.local, new_id, slot)
@@ -985,6 +1027,7 @@ impl Core {
         side: Option<Side>,
         at: Arrival,
     ) -> Result<(), GatewayReject> {
+        self.throttle_cancel(who.local);
         self.journal_open()?;
         let cmd = Command::MassCancel(MassCancel {
             side,

@@ -353,6 +353,12 @@ impl FixHandler {
                     if at.applied == 0 || msg.msg_type() == b"q" {
                         self.app.message(core, &who, &mut fs.session, &msg, now, at);
                     }
+                    if core.take_throttle_trip().is_some() {
+                        // Past its throttle under the `disconnect` policy: refused, then the
+                        // Logout handshake (later application messages get BMR 380=4).
+                        let text = b"throttle exceeded";
+                        let _ = fs.session.logout(Some(text), now, &mut self.app.out);
+                    }
                 }
                 Event::Disconnect(why) => {
                     close = Some(DisconnectCause::from_fix(why));

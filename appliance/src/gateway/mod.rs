@@ -28,6 +28,7 @@ pub mod journal;
 pub mod orders;
 pub mod recovery;
 pub mod session;
+pub mod throttle;
 pub mod uring;
 
 use self::binary::{BinaryHandler, BinaryStep};
@@ -94,8 +95,10 @@ impl Gateway {
         sizing: GatewaySizing,
         fix_settings: FixSettings,
     ) -> Self {
+        let mut core = Core::new(id, instruments, rings, sizing);
+        core.throttles = sessions.iter().map(|s| s.info.throttle).collect();
         Self {
-            core: Core::new(id, instruments, rings, sizing),
+            core,
             sessions,
             fix: FixHandler::new(id, &fix_settings),
             fix_settings,

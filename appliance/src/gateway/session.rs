@@ -47,6 +47,8 @@ pub struct SessionInfo {
     pub killed: bool,
     /// The kill switch's cancel of the session's working orders is still to be pushed.
     pub kill_cancel_pending: bool,
+    /// The session's throttles as configured (the live buckets are the core's).
+    pub throttle: super::throttle::Throttle,
 }
 
 impl SessionInfo {
@@ -140,6 +142,11 @@ pub fn build_sessions(cfg: &Config, g: usize, sizing: &GatewaySizing) -> Vec<Ses
                     disconnect_cancel_pending: false,
                     killed: false,
                     kill_cancel_pending: false,
+                    throttle: super::throttle::Throttle::new(
+                        s.max_messages_per_sec,
+                        s.max_orders_per_sec,
+                        s.throttle_policy,
+                    ),
                 },
                 kind: SessionKind::Fix(Box::new(FixSession::new(&fix_settings, s))),
             });
@@ -165,6 +172,11 @@ pub fn build_sessions(cfg: &Config, g: usize, sizing: &GatewaySizing) -> Vec<Ses
                     disconnect_cancel_pending: false,
                     killed: false,
                     kill_cancel_pending: false,
+                    throttle: super::throttle::Throttle::new(
+                        u.max_messages_per_sec,
+                        u.max_orders_per_sec,
+                        u.throttle_policy,
+                    ),
                 },
                 kind: SessionKind::Binary(Box::new(BinaryUser::new(sizing))),
             });

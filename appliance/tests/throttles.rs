@@ -1,0 +1,120 @@
+//! Per-session throttles against the real binary: a FIX session limited to 5 new orders per
+//! second gets its sixth and later orders of a burst refused (`throttle exceeded`, 103=99),
+//! its cancels never refused, and orders accepted again once the bucket refills; a binary
+//! user limited to 3 messages per second under the `disconnect` policy is refused (117) and
+//! logged out (reason 8) at its fourth.
+
+#[path = "support/app.rs"]
+mod app;
+#[path = "support/fixclient.rs"]
+mod fixclient;
+#[path = "support/net.rs"]
+mod net;
+mod support;
+
+use app::{config_file, App};
+use appliance::binary::wire::{self, ClientMessage, ServerMessage};
+use fix::app::{Side, TimeInForce};
+use fixclient::FixClient;
+use net::BinClient;
+use std::io::Write;
+use std::time::Duration;
+
+#[test]
+fn throttles_refuse_past_the_rate_and_the_disconnect_policy_logs_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(
+        dir.path(),
+        "off",
+        &[
+            (
+                "target_comp_id = \"CLIENT1\"\ncancel_on_disconnect = true",
+                "target_comp_id = \"CLIENT1\"\ncancel_on_disconnect = true\nmax_orders_per_sec = 5",
+            ),
+            (
+                "username = \"CLIENT2\"\ncancel_on_disconnect = true",
+                "username = \"CLIENT2\"\ncancel_on_disconnect = true\nmax_messages_per_sec = 3\nthrottle_policy = \"disconnect\"",
+            ),
+        ],
+    );
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("max_orders_per_sec = 5") && text.contains("max_messages_per_sec = 3"));
+    let mut app = App::start(&cfg);
+
+    // FIX: ten orders in one write.
+    let mut c = FixClient::logon(app.fix, "CLIENT1");
+    let mut burst = Vec::new();
+    for i in 0..10 {
+        burst.extend(c.order_bytes(&format!("T{i}"), "ACME", Side::Buy, 1, 1_000_000));
+    }
+    c.stream.write_all(&burst).unwrap();
+    let (mut accepted, mut throttled) = (Vec::new(), 0);
+    for _ in 0..10 {
+        let m = c.recv();
+        match m.req(150) {
+            "0" => accepted.push(m.req(11).to_string()),
+            "8" => {
+                assert_eq!(m.req(58), "throttle exceeded", "{m:?}");
+                throttled += 1;
+            }
+            other => panic!("ExecType {other}: {m:?}"),
+        }
+    }
+    // A second's burst of 5 (a sixth if a fifth of a second passed meanwhile).
+    assert!(
+        (5..=6).contains(&accepted.len()) && accepted.len() + throttled == 10,
+        "{} accepted, {throttled} throttled",
+        accepted.len()
+    );
+    // Cancels are never refused, however many.
+    for (i, cl) in accepted.iter().enumerate() {
+        c.cancel(&format!("C{i}"), cl, "ACME", Side::Buy);
+    }
+    for _ in 0..accepted.len() {
+        assert_eq!(c.recv().req(150), "4");
+    }
+    // The bucket refills: after a second, orders go again.
+    std::thread::sleep(Duration::from_millis(1_100));
+    c.order(
+        "LATER",
+        "ACME",
+        Side::Buy,
+        1,
+        Some(1_000_000),
+        TimeInForce::GoodTillCancel,
+    );
+    assert_eq!(c.recv().req(150), "0", "accepted after the refill");
+
+    // Binary, 3 messages per second, disconnect policy: two cancels and an order use the
+    // bucket, the next order is refused and the user logged out.
+    let mut b = BinClient::login_with_heartbeat(app.binary, "CLIENT2", 60_000);
+    for token in [901, 902] {
+        b.send(ClientMessage::CancelOrder(wire::CancelOrder { token }));
+    }
+    b.send(support::enter(1, "ACME", b'S', 1_010_000, 1, b'1'));
+    b.send(support::enter(2, "ACME", b'S', 1_010_000, 1, b'1'));
+    let mut seen = Vec::new();
+    let logout = loop {
+        match b.try_recv(Duration::from_secs(5)) {
+            Some(ServerMessage::Logout(l)) => break l,
+            Some(m) => seen.push(m),
+            None => panic!("no Logout after the throttle: {seen:?}"),
+        }
+    };
+    assert_eq!(logout.reason, wire::LogoutReason::Throttled as u8);
+    // The third message went through (its Accepted may come after the Logout: the engine
+    // answers asynchronously, and a closing connection sends nothing more).
+    assert!(
+        !seen
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Rejected(r) if r.token == 1)),
+        "the third message was not refused: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|m| matches!(m, ServerMessage::Rejected(r) if r.token == 2 && r.reason == 117)),
+        "the fourth refused with 117: {seen:?}"
+    );
+    let (code, log) = app.stop();
+    assert_eq!(code, Some(0), "{log}");
+}
