@@ -484,6 +484,18 @@ pub struct InstrumentConfig {
     /// Engine thread owning the instrument; default: instrument index modulo engine threads.
     #[serde(default)]
     pub engine: Option<usize>,
+    /// End of the trading session, `HH:MM` (or `HH:MM:SS`) in `time_zone`: every Day order
+    /// still working on the instrument then expires (ExecType C). None: Day orders never
+    /// expire.
+    #[serde(default)]
+    pub session_end: Option<String>,
+    /// IANA time zone of `session_end` ("Europe/London", "America/New_York"); default UTC.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+}
+
+fn default_time_zone() -> String {
+    "UTC".to_string()
 }
 
 fn yes() -> bool {
@@ -841,6 +853,23 @@ impl Config {
                     format!("instruments[{i}].symbol"),
                     format!("duplicate symbol {}", ins.symbol),
                 ));
+            }
+            if jiff::tz::TimeZone::get(&ins.time_zone).is_err() {
+                return Err(invalid(
+                    format!("instruments[{i}].time_zone"),
+                    format!(
+                        "unknown time zone {:?} (an IANA name such as Europe/London)",
+                        ins.time_zone
+                    ),
+                ));
+            }
+            if let Some(end) = &ins.session_end {
+                if crate::runtime::schedule::parse_hh_mm(end).is_none() {
+                    return Err(invalid(
+                        format!("instruments[{i}].session_end"),
+                        format!("{end:?} is not a time of day HH:MM or HH:MM:SS"),
+                    ));
+                }
             }
         }
         Ok(())

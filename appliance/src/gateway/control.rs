@@ -54,6 +54,12 @@ pub enum ControlRequest {
         /// Local index of the session.
         session: u16,
     },
+    /// The instrument's session ended: send its engine `ExpireDayOrders`. `Done` says 1
+    /// once sent, 0 when the rings were full (ask again).
+    ExpireDay {
+        /// The instrument.
+        instrument: crate::engine::InstrumentId,
+    },
 }
 
 /// One session's state, as the gateway sees it.
@@ -131,11 +137,16 @@ impl Gateway {
     /// Handles every waiting operator command (cold path). Returns whether it did anything.
     #[cold]
     pub(super) fn on_control(&mut self) -> bool {
-        let Some(mut link) = self.control.take() else {
-            return false;
-        };
         let mut did = false;
-        while let Some(req) = link.requests.pop() {
+        for i in 0..self.controls.len() {
+            did |= self.on_control_link(i);
+        }
+        did
+    }
+
+    fn on_control_link(&mut self, i: usize) -> bool {
+        let mut did = false;
+        while let Some(req) = self.controls[i].requests.pop() {
             did = true;
             let affected = match req {
                 ControlRequest::Sessions => {
@@ -148,7 +159,7 @@ impl Gateway {
                             next_in,
                             next_out,
                         };
-                        let _ = link.replies.push(ControlReply::Session(row));
+                        let _ = self.controls[i].replies.push(ControlReply::Session(row));
                     }
                     self.sessions.len() as u32
                 }
@@ -165,10 +176,18 @@ impl Gateway {
                     known as u32
                 }
                 ControlRequest::Disconnect { session } => self.disconnect_session(session),
+                ControlRequest::ExpireDay { instrument } => {
+                    if self.core.rings_ready() {
+                        self.core.expire_day(instrument) as u32
+                    } else {
+                        0
+                    }
+                }
             };
-            let _ = link.replies.push(ControlReply::Done { affected });
+            let _ = self.controls[i]
+                .replies
+                .push(ControlReply::Done { affected });
         }
-        self.control = Some(link);
         self.core.publish();
         did
     }

@@ -1208,6 +1208,21 @@ impl Core {
         self.inflight.as_ref().is_none_or(|f| f.is_empty())
     }
 
+    /// Sends instrument `instrument`'s engine `ExpireDayOrders` (its session ended). The
+    /// caller has checked `rings_ready`. Returns whether the instrument exists.
+    pub fn expire_day(&mut self, instrument: InstrumentId) -> bool {
+        let Some(engine) = self.instruments.get(instrument).map(|i| i.engine) else {
+            return false;
+        };
+        let cmd = Command::ExpireDayOrders(crate::engine::ExpireDayOrders {
+            instrument: Some(instrument),
+        });
+        let t = self.tsc.now();
+        let origin = Origin::new(self.id as u8, 0, 0);
+        self.push(engine, cmd, t, &origin);
+        true
+    }
+
     /// Sends the cancel-on-disconnect of a session (a mass cancel by session on every
     /// engine). The caller has checked `rings_ready`.
     pub fn disconnect_cancel(&mut self, who: &Who) {

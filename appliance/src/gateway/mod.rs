@@ -67,8 +67,8 @@ pub struct Gateway {
     journal_waker: Option<std::sync::Arc<crate::rings::wait::Waker>>,
     /// Accepting is paused until then (monotonic ns): the process ran out of descriptors.
     accept_paused_until: Option<u64>,
-    /// Operator commands from the admin thread.
-    control: Option<control::ControlLink>,
+    /// Operator commands from the admin thread and the scheduler.
+    controls: Vec<control::ControlLink>,
 }
 
 /// How long accepting pauses after an accept failed for want of descriptors or memory:
@@ -106,7 +106,7 @@ impl Gateway {
             telemetry: None,
             next_publish_ns: 0,
             accept_paused_until: None,
-            control: None,
+            controls: Vec::new(),
             journal: None,
             causes: events::Causes::default(),
             replay: None,
@@ -401,7 +401,7 @@ impl Gateway {
         if self.fix.resending() {
             did |= self.pump_resends();
         }
-        if self.control.as_ref().is_some_and(|c| c.pending()) {
+        if self.controls.iter().any(|c| c.pending()) {
             did |= self.on_control();
         }
         if self
@@ -547,7 +547,7 @@ impl Gateway {
 
     /// Connects the gateway to the admin thread (cold path, before the loop starts).
     pub fn attach_control(&mut self, link: control::ControlLink) {
-        self.control = Some(link);
+        self.controls.push(link);
     }
 
     /// Connects the gateway to the exporter (cold path, before the loop starts).

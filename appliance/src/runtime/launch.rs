@@ -99,6 +99,8 @@ pub struct Running {
     pub ring_stats: Vec<(String, Arc<RingStats>)>,
     /// The operator's console, when `admin.socket` is set and it could bind.
     pub admin: Option<crate::admin::AdminServer>,
+    /// The session-end scheduler, when an instrument has a `session_end`.
+    pub schedule: Option<crate::runtime::schedule::Scheduler>,
     /// The I/O backend each gateway uses, and why it fell back, if it did.
     pub backends: Vec<(String, Option<String>)>,
     /// Bound address of the exporter (`None` when `exporter.enabled` is false).
@@ -718,6 +720,23 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
     let mut parts: Vec<GatewayParts> = Vec::with_capacity(n_gw);
     let mut admin_links = Vec::with_capacity(n_gw);
     let mut directory = Vec::new();
+    // Instruments whose Day orders expire at a session end (validated at load).
+    let session_ends: Vec<crate::runtime::schedule::SessionEnd> = cfg
+        .instruments
+        .iter()
+        .enumerate()
+        .filter_map(|(i, ins)| {
+            let at = crate::runtime::schedule::parse_hh_mm(ins.session_end.as_deref()?)?;
+            let tz = jiff::tz::TimeZone::get(&ins.time_zone).ok()?;
+            Some(crate::runtime::schedule::SessionEnd {
+                instrument: i as crate::engine::InstrumentId,
+                symbol: ins.symbol.clone(),
+                at,
+                tz,
+            })
+        })
+        .collect();
+    let mut schedule_link = None;
     let sending = Arc::new(std::sync::atomic::AtomicUsize::new(n_gw));
     for (g, ((gw_listeners, tel), mut gw)) in listeners
         .into_iter()
@@ -735,6 +754,12 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             crate::gateway::control::control_channel(g, gateway_wakers[g].clone());
         gw.attach_control(control);
         admin_links.push(admin_end);
+        if g == 0 && !session_ends.is_empty() {
+            let (end, control) =
+                crate::gateway::control::control_channel(g, gateway_wakers[g].clone());
+            gw.attach_control(control);
+            schedule_link = Some(end);
+        }
         for slot in gw.sessions() {
             directory.push(crate::admin::DirectoryEntry {
                 gateway: g,
@@ -853,8 +878,15 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         snapshot_stats,
         journal: journal_run,
         admin: None,
+        schedule: None,
     };
     let mut running = running;
+    if let (None, Some(link)) = (&failure, schedule_link) {
+        match crate::runtime::schedule::Scheduler::start(session_ends, link) {
+            Ok(sched) => running.schedule = Some(sched),
+            Err(e) => tracing::error!("schedule: cannot start: {e}; Day orders will not expire"),
+        }
+    }
     if failure.is_none() && !cfg.admin.socket.is_empty() {
         let path = std::path::Path::new(&cfg.admin.socket);
         let symbols = resolved
@@ -936,6 +968,9 @@ impl Running {
     pub fn stop(mut self) -> Stopped {
         if let Some(a) = self.admin.take() {
             a.stop();
+        }
+        if let Some(sched) = self.schedule.take() {
+            sched.stop();
         }
         self.request_stop();
         let mut reports = Reports::default();

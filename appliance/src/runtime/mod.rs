@@ -9,6 +9,7 @@
 //! - [`launch`]: builds everything from the configuration, starts and stops it.
 //! - [`signals`]: SIGINT/SIGTERM without handlers.
 //! - [`fault`]: a test hook that makes one thread panic (supervision tests).
+//! - [`schedule`]: instruments' session ends, when Day orders expire.
 //!
 //! The primitives the agents share (rings, wakers, stamps) are `crate::rings`.
 
@@ -19,6 +20,7 @@ pub mod fault;
 pub mod gateway_agent;
 pub mod journal_agent;
 pub mod launch;
+pub mod schedule;
 pub mod shared;
 pub mod signals;
 pub mod threading;
