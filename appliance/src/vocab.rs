@@ -84,11 +84,13 @@ pub enum GatewayReject {
     InstrumentHalted = 116,
     /// The session went past its throttle (`max_messages_per_sec` or `max_orders_per_sec`).
     Throttled = 117,
+    /// The session has `max_open_orders` working orders already.
+    OpenOrderQuota = 118,
 }
 
 impl GatewayReject {
     /// Every gateway code, ascending.
-    pub const ALL: [GatewayReject; 18] = [
+    pub const ALL: [GatewayReject; 19] = [
         GatewayReject::UnknownSymbol,
         GatewayReject::DuplicateClientId,
         GatewayReject::InvalidSide,
@@ -107,6 +109,7 @@ impl GatewayReject {
         GatewayReject::KillSwitch,
         GatewayReject::InstrumentHalted,
         GatewayReject::Throttled,
+        GatewayReject::OpenOrderQuota,
     ];
 
     /// The numeric code on the wire.
@@ -201,6 +204,7 @@ impl RejectCode {
                 GatewayReject::KillSwitch => "kill_switch",
                 GatewayReject::InstrumentHalted => "instrument_halted",
                 GatewayReject::Throttled => "throttled",
+                GatewayReject::OpenOrderQuota => "open_order_quota",
             },
         }
     }
@@ -246,6 +250,7 @@ impl RejectCode {
                 GatewayReject::KillSwitch => b"kill switch engaged",
                 GatewayReject::InstrumentHalted => b"instrument halted",
                 GatewayReject::Throttled => b"throttle exceeded",
+                GatewayReject::OpenOrderQuota => b"open order quota reached",
             },
         }
     }
@@ -287,6 +292,7 @@ impl RejectCode {
                 | GatewayReject::KillSwitch
                 | GatewayReject::InstrumentHalted
                 | GatewayReject::Throttled => 99,
+                GatewayReject::OpenOrderQuota => 3,
             },
         }
     }

@@ -118,3 +118,71 @@ fn throttles_refuse_past_the_rate_and_the_disconnect_policy_logs_out() {
     let (code, log) = app.stop();
     assert_eq!(code, Some(0), "{log}");
 }
+
+/// An open-order quota (`max_open_orders`): past it new orders are refused (103=3, `open
+/// order quota reached`); a cancel makes room again; other sessions are not limited.
+#[test]
+fn the_open_order_quota_refuses_past_it_and_frees_with_cancels() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(
+        dir.path(),
+        "off",
+        &[(
+            "target_comp_id = \"CLIENT2\"\ncancel_on_disconnect = true",
+            "target_comp_id = \"CLIENT2\"\ncancel_on_disconnect = true\nmax_open_orders = 3",
+        )],
+    );
+    let mut app = App::start(&cfg);
+    let mut c = FixClient::logon(app.fix, "CLIENT2");
+    for i in 0..3 {
+        c.order(
+            &format!("Q{i}"),
+            "ACME",
+            Side::Buy,
+            1,
+            Some(990_000),
+            TimeInForce::GoodTillCancel,
+        );
+        assert_eq!(c.recv().req(150), "0");
+    }
+    c.order(
+        "Q3",
+        "ACME",
+        Side::Buy,
+        1,
+        Some(990_000),
+        TimeInForce::GoodTillCancel,
+    );
+    let m = c.recv();
+    assert_eq!(
+        (m.req(150), m.req(103), m.req(58)),
+        ("8", "3", "open order quota reached"),
+        "{m:?}"
+    );
+    c.cancel("QC", "Q0", "ACME", Side::Buy);
+    assert_eq!(c.recv().req(150), "4");
+    c.order(
+        "Q4",
+        "ACME",
+        Side::Buy,
+        1,
+        Some(990_000),
+        TimeInForce::GoodTillCancel,
+    );
+    assert_eq!(c.recv().req(150), "0", "room again after the cancel");
+    // Another session is not limited by CLIENT2's quota.
+    let mut other = FixClient::logon(app.fix, "CLIENT1");
+    for i in 0..5 {
+        other.order(
+            &format!("O{i}"),
+            "ACME",
+            Side::Buy,
+            1,
+            Some(990_000),
+            TimeInForce::GoodTillCancel,
+        );
+        assert_eq!(other.recv().req(150), "0");
+    }
+    let (code, log) = app.stop();
+    assert_eq!(code, Some(0), "{log}");
+}

@@ -304,6 +304,10 @@ pub struct FixSessionConfig {
     /// Past a throttle: `reject` (default) or `disconnect` (refuse, then log the session out).
     #[serde(default)]
     pub throttle_policy: crate::gateway::throttle::ThrottlePolicy,
+    /// Orders the session may have working (live or pending) at once; 0 = no limit. A new
+    /// order past it is refused (reject 118).
+    #[serde(default)]
+    pub max_open_orders: u32,
 }
 
 /// `[binary]`
@@ -348,6 +352,10 @@ pub struct BinaryUserConfig {
     /// Past a throttle: `reject` (default) or `disconnect` (refuse, then log the session out).
     #[serde(default)]
     pub throttle_policy: crate::gateway::throttle::ThrottlePolicy,
+    /// Orders the session may have working (live or pending) at once; 0 = no limit. A new
+    /// order past it is refused (reject 118).
+    #[serde(default)]
+    pub max_open_orders: u32,
 }
 
 /// `[exporter]`

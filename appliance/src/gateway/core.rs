@@ -281,6 +281,8 @@ pub struct Core {
     pub limits: ConnLimits,
     /// Each local session's throttle buckets.
     pub throttles: Vec<super::throttle::Throttle>,
+    /// Each local session's open-order quota (0: none).
+    pub open_quota: Vec<u32>,
     /// A session that went past its throttle under the `disconnect` policy: its protocol
     /// handler logs it out after rendering the refusal.
     throttle_tripped: Option<u16>,
@@ -343,6 +345,7 @@ impl Core {
             free_conns: (0..sizing.max_connections as ConnId).rev().collect(),
             limits: ConnLimits::for_slots(sizing.max_connections),
             throttles: Vec::new(),
+            open_quota: Vec::new(),
             throttle_tripped: None,
             // The driver swaps this list with its own and appends its marks to it: room for
             // both, so neither ever grows.
@@ -876,6 +879,12 @@ impl Core {
             return Err(GatewayReject::InstrumentHalted);
         }
         self.throttle_order(who.local)?;
+        match self.open_quota.get(who.local as usize) {
+            Some(&max) if max > 0 && self.orders.live_of(who.local) >= max => {
+                return Err(GatewayReject::OpenOrderQuota)
+            }
+            _ => {}
+        }
         self.journal_open()?;
         let slot = self
             .orders

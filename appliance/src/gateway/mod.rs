@@ -97,6 +97,8 @@ impl Gateway {
     ) -> Self {
         let mut core = Core::new(id, instruments, rings, sizing);
         core.throttles = sessions.iter().map(|s| s.info.throttle).collect();
+        core.open_quota = sessions.iter().map(|s| s.info.max_open_orders).collect();
+        core.orders.set_sessions(sessions.len());
         Self {
             core,
             sessions,

@@ -209,6 +209,8 @@ pub struct OrderBook {
     /// key changes only where entries sit in the index, never which slot an order gets, so
     /// snapshots, the state hash and the engine's output are the same from run to run.
     hasher: std::hash::RandomState,
+    /// Live or pending orders per local session (for the open-order quota).
+    live_per_session: Vec<u32>,
 }
 
 const SLOT_BITS: u32 = 32;
@@ -230,6 +232,7 @@ impl OrderBook {
             index: vec![Entry::default(); index_len],
             mask: index_len - 1,
             hasher: std::hash::RandomState::new(),
+            live_per_session: Vec::new(),
         }
     }
 
@@ -295,6 +298,7 @@ impl OrderBook {
             return Err(InsertError::Duplicate);
         }
         let slot = self.take_free_slot().ok_or(InsertError::Full)?;
+        self.count_live(session as usize, true);
         let o = &mut self.orders[slot as usize];
         o.generation = o.generation.wrapping_add(1) & GEN_MASK as u32;
         o.state = OrderState::PendingNew;
@@ -334,7 +338,28 @@ impl OrderBook {
         if o.state != OrderState::Done && o.state != OrderState::Free {
             o.state = OrderState::Done;
             o.pending = Pending::None;
+            let s = o.session as usize;
             self.free.push_back(slot);
+            self.count_live(s, false);
+        }
+    }
+
+    /// Sizes the per-session live counts for `sessions` local sessions (cold path, at
+    /// start, before any order).
+    pub fn set_sessions(&mut self, sessions: usize) {
+        self.live_per_session = vec![0; sessions];
+    }
+
+    /// Live or pending orders of local session `s`.
+    #[inline]
+    pub fn live_of(&self, s: u16) -> u32 {
+        self.live_per_session.get(s as usize).copied().unwrap_or(0)
+    }
+
+    #[inline]
+    fn count_live(&mut self, s: usize, up: bool) {
+        if let Some(n) = self.live_per_session.get_mut(s) {
+            *n = if up { *n + 1 } else { n.saturating_sub(1) };
         }
     }
 
@@ -397,6 +422,7 @@ impl OrderBook {
                 "order id {order_id:#x}: client id {id:?} already indexed for session {session}"
             ));
         }
+        self.count_live(session as usize, true);
         let o = &mut self.orders[slot as usize];
         o.generation = gen;
         o.state = OrderState::PendingNew;
@@ -445,6 +471,9 @@ impl OrderBook {
             return Err(format!("slot {slot} out of range or restored twice"));
         }
         self.orders[slot as usize] = info;
+        if matches!(info.state, OrderState::PendingNew | OrderState::Live) {
+            self.count_live(info.session as usize, true);
+        }
         self.index_insert(info.session, info.client_id, slot);
         if info.orig_client_id != info.client_id {
             self.index_insert(info.session, info.orig_client_id, slot);
@@ -603,6 +632,30 @@ mod tests {
 
     fn id(s: &str) -> ClientId {
         ClientId::from_bytes(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn live_orders_are_counted_per_session() {
+        let mut b = OrderBook::new(0, 8);
+        b.set_sessions(2);
+        let s1 = b.insert(0, id("a")).unwrap();
+        b.insert(0, id("b")).unwrap();
+        b.insert(1, id("c")).unwrap();
+        assert_eq!((b.live_of(0), b.live_of(1)), (2, 1));
+        b.finish(s1);
+        b.finish(s1); // twice: counted once
+        assert_eq!(b.live_of(0), 1);
+        // A restored live order counts; a restored finished one does not.
+        let mut r = OrderBook::new(0, 8);
+        r.set_sessions(2);
+        let mut info = *b.get(s1);
+        info.state = OrderState::Live;
+        r.restore_slot(3, info).unwrap();
+        info.state = OrderState::Done;
+        info.client_id = id("z");
+        info.orig_client_id = id("z");
+        r.restore_slot(4, info).unwrap();
+        assert_eq!(r.live_of(0), 1);
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub struct SessionInfo {
     pub kill_cancel_pending: bool,
     /// The session's throttles as configured (the live buckets are the core's).
     pub throttle: super::throttle::Throttle,
+    /// Working orders the session may have at once (0: no limit).
+    pub max_open_orders: u32,
 }
 
 impl SessionInfo {
@@ -147,6 +149,7 @@ pub fn build_sessions(cfg: &Config, g: usize, sizing: &GatewaySizing) -> Vec<Ses
                         s.max_orders_per_sec,
                         s.throttle_policy,
                     ),
+                    max_open_orders: s.max_open_orders,
                 },
                 kind: SessionKind::Fix(Box::new(FixSession::new(&fix_settings, s))),
             });
@@ -177,6 +180,7 @@ pub fn build_sessions(cfg: &Config, g: usize, sizing: &GatewaySizing) -> Vec<Ses
                         u.max_orders_per_sec,
                         u.throttle_policy,
                     ),
+                    max_open_orders: u.max_open_orders,
                 },
                 kind: SessionKind::Binary(Box::new(BinaryUser::new(sizing))),
             });
