@@ -237,7 +237,11 @@ fn reject_codes_are_distinct_and_stable() {
     assert_eq!(RejectReason::OrderCapacityExhausted as u8, 20);
     assert_eq!(RejectReason::UnknownOrder as u8, 30);
     let cancels: Vec<u8> = CancelReason::ALL.iter().map(|r| *r as u8).collect();
-    assert_eq!(cancels, vec![1, 2, 3, 4, 5, 6, 7, 8, 9], "9: the kill switch");
+    assert_eq!(
+        cancels,
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9],
+        "9: the kill switch"
+    );
 }
 
 #[test]

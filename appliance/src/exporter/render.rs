@@ -601,6 +601,12 @@ fn sessions(f: &mut Families, src: &Sources) {
         )],
     );
     f.counter(
+        "appliance_audit_records_dropped_total",
+        "Audit records (connections, logons, disconnects) dropped because the logging thread \
+         fell behind (its ring was full): the log stays bounded under a flood.",
+        per_gw(gw::AUDIT_DROPPED),
+    );
+    f.counter(
         "appliance_kill_switches_engaged_total",
         "Sessions whose kill switch the operator engaged (appliance admin kill).",
         per_gw(gw::KILLS),

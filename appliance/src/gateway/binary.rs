@@ -274,6 +274,13 @@ impl BinaryHandler {
 
     /// Refuses a login on connection `c` and closes it once the answer is sent.
     pub fn reject_login(&mut self, core: &mut Core, c: ConnId, reason: LoginRejectReason) {
+        use super::audit::{AuditEvent, RefuseReason};
+        let why = match reason {
+            LoginRejectReason::AlreadyLoggedIn => RefuseReason::AlreadyConnected,
+            LoginRejectReason::NotAuthorized => RefuseReason::BadCredentials,
+            _ => RefuseReason::UnknownSession,
+        };
+        core.audit(c, None, AuditEvent::LogonRefused(why));
         self.send_unsequenced(
             core,
             c,

@@ -283,6 +283,8 @@ pub struct Core {
     pub throttles: Vec<super::throttle::Throttle>,
     /// Each local session's open-order quota (0: none).
     pub open_quota: Vec<u32>,
+    /// The audit trail's ring to the logging thread.
+    pub audit_tx: Option<crate::rings::ring::Sender<super::audit::AuditRecord>>,
     /// A session that went past its throttle under the `disconnect` policy: its protocol
     /// handler logs it out after rendering the refusal.
     throttle_tripped: Option<u16>,
@@ -346,6 +348,7 @@ impl Core {
             limits: ConnLimits::for_slots(sizing.max_connections),
             throttles: Vec::new(),
             open_quota: Vec::new(),
+            audit_tx: None,
             throttle_tripped: None,
             // The driver swaps this list with its own and appends its marks to it: room for
             // both, so neither ever grows.
@@ -461,6 +464,29 @@ impl Core {
     fn evict(&mut self, c: ConnId) {
         self.counters.bump(slot::EVICTED);
         self.close_now(c, DisconnectCause::Evicted);
+        let closed = super::audit::AuditEvent::ClosedUnbound(DisconnectCause::Evicted);
+        self.audit(c, None, closed);
+    }
+
+    /// Hands an audit record to the logging thread (dropped and counted when its ring is
+    /// full). Cold: connection and session events, not orders.
+    #[cold]
+    pub fn audit(&mut self, c: ConnId, session: Option<u16>, event: super::audit::AuditEvent) {
+        let Some(tx) = self.audit_tx.as_mut() else {
+            return;
+        };
+        let conn = &self.conns[c as usize];
+        let rec = super::audit::AuditRecord {
+            wall_ns: wall_clock_ns(),
+            event,
+            conn: c,
+            protocol: conn.protocol,
+            session,
+            peer: conn.peer,
+        };
+        if tx.push(rec).is_err() {
+            self.counters.bump(slot::AUDIT_DROPPED);
+        }
     }
 
     /// Closes `c` hard if it has been closing longer than the closing deadline (a peer that

@@ -14,6 +14,7 @@
 //! ([`events`]). [`driver`] runs the loop over an I/O backend, [`uring`] (io_uring, the
 //! default) or [`epoll`] (the fallback).
 
+pub mod audit;
 pub mod binary;
 pub mod conn;
 pub mod control;
@@ -254,6 +255,7 @@ impl Gateway {
     /// `None` when no slot is free (the driver closes the socket).
     pub fn accept(&mut self, protocol: Protocol, peer: u128) -> Option<ConnId> {
         let c = self.core.accept(protocol, peer)?;
+        self.core.audit(c, None, audit::AuditEvent::Connected);
         self.settle();
         if protocol == Protocol::Binary {
             self.binary.on_accept(c, self.core.now_ns);
@@ -547,6 +549,11 @@ impl Gateway {
         &self.core.counters
     }
 
+    /// Connects the gateway to the audit logging thread (cold path, before the loop starts).
+    pub fn attach_audit(&mut self, tx: crate::rings::ring::Sender<audit::AuditRecord>) {
+        self.core.audit_tx = Some(tx);
+    }
+
     /// Connects the gateway to the admin thread (cold path, before the loop starts).
     pub fn attach_control(&mut self, link: control::ControlLink) {
         self.controls.push(link);
@@ -677,12 +684,15 @@ impl Gateway {
         let info = &mut self.sessions[s as usize].info;
         self.core.bind(c, s, info.protocol);
         info.conn = Some(c);
+        self.core.audit(c, Some(s), audit::AuditEvent::LoggedOn);
     }
 
     /// Detaches the sessions of connections the core closed (at the end of every entry
     /// point, so a session is never left looking connected).
     fn settle(&mut self) {
         while let Some((c, s, cause)) = self.core.take_detached() {
+            self.core
+                .audit(c, Some(s), audit::AuditEvent::Disconnected(cause));
             let slot = &mut self.sessions[s as usize];
             self.core
                 .counters
@@ -723,6 +733,7 @@ impl Gateway {
     /// a wrong password never touches the session: no Logout from the session's sequence,
     /// no journaled numbers, no effect on a live connection.
     fn fix_bind(&mut self, c: ConnId) -> bool {
+        let mut refused = audit::RefuseReason::UnknownSession;
         let found = {
             let input = self.core.conn(c).input.data();
             match fix::peek_logon(
@@ -740,21 +751,30 @@ impl Gateway {
                     })
                     .filter(|&s| {
                         let info = &self.sessions[s].info;
-                        ::fix::session::credentials_match(
+                        let ok = ::fix::session::credentials_match(
                             info.username.as_deref(),
                             info.password.as_deref(),
                             id.username,
                             id.password,
-                        )
+                        );
+                        if !ok {
+                            refused = audit::RefuseReason::BadCredentials;
+                        }
+                        ok
                     }),
                 fix::LogonPeek::NotForUs => None,
             }
         };
         let Some(s) = found else {
+            self.core
+                .audit(c, None, audit::AuditEvent::LogonRefused(refused));
             self.core.close_now(c, DisconnectCause::ProtocolError);
             return false;
         };
         if self.sessions[s].info.conn.is_some() {
+            let why = audit::RefuseReason::AlreadyConnected;
+            self.core
+                .audit(c, Some(s as u16), audit::AuditEvent::LogonRefused(why));
             self.core.close_now(c, DisconnectCause::ProtocolError);
             return false;
         }

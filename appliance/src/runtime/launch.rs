@@ -101,6 +101,8 @@ pub struct Running {
     pub admin: Option<crate::admin::AdminServer>,
     /// The session-end scheduler, when an instrument has a `session_end`.
     pub schedule: Option<crate::runtime::schedule::Scheduler>,
+    /// The audit trail's writer.
+    pub audit: Option<crate::runtime::audit_log::AuditLogger>,
     /// The I/O backend each gateway uses, and why it fell back, if it did.
     pub backends: Vec<(String, Option<String>)>,
     /// Bound address of the exporter (`None` when `exporter.enabled` is false).
@@ -737,6 +739,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         })
         .collect();
     let mut schedule_link = None;
+    let mut audit_sources = Vec::with_capacity(n_gw);
     let sending = Arc::new(std::sync::atomic::AtomicUsize::new(n_gw));
     for (g, ((gw_listeners, tel), mut gw)) in listeners
         .into_iter()
@@ -754,6 +757,18 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             crate::gateway::control::control_channel(g, gateway_wakers[g].clone());
         gw.attach_control(control);
         admin_links.push(admin_end);
+        let (audit_tx, audit_rx, _) =
+            crate::rings::ring::channel(crate::gateway::audit::AUDIT_SLOTS);
+        gw.attach_audit(audit_tx);
+        audit_sources.push(crate::runtime::audit_log::AuditSource {
+            gateway: g,
+            rx: audit_rx,
+            names: gw
+                .sessions()
+                .iter()
+                .map(|s| format!("{}:{}", s.info.protocol.label(), s.info.name))
+                .collect(),
+        });
         if g == 0 && !session_ends.is_empty() {
             let (end, control) =
                 crate::gateway::control::control_channel(g, gateway_wakers[g].clone());
@@ -879,6 +894,9 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         journal: journal_run,
         admin: None,
         schedule: None,
+        audit: crate::runtime::audit_log::AuditLogger::start(audit_sources)
+            .map_err(|e| tracing::error!("audit log: cannot start its thread: {e}"))
+            .ok(),
     };
     let mut running = running;
     if let (None, Some(link)) = (&failure, schedule_link) {
@@ -984,6 +1002,10 @@ impl Running {
             if let Ok(r) = h.join() {
                 take(r);
             }
+        }
+        // Gateways are gone: their last audit records (the shutdown's disconnects) are written.
+        if let Some(a) = self.audit.take() {
+            a.stop();
         }
         // Gateways are gone: engines drain what is queued and stop.
         self.engine_stop.store(true, Ordering::Release);

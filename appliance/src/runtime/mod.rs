@@ -10,10 +10,12 @@
 //! - [`signals`]: SIGINT/SIGTERM without handlers.
 //! - [`fault`]: a test hook that makes one thread panic (supervision tests).
 //! - [`schedule`]: instruments' session ends, when Day orders expire.
+//! - [`audit_log`]: writes the gateways' audit records (connections, logons, disconnects).
 //!
 //! The primitives the agents share (rings, wakers, stamps) are `crate::rings`.
 
 pub mod agent;
+pub mod audit_log;
 pub mod drain;
 pub mod engine_agent;
 pub mod fault;

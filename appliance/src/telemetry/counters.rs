@@ -71,8 +71,10 @@ pub mod gw {
     pub const KILLED_SESSIONS: usize = KILLS + 1;
     /// Gauge: instruments halted now.
     pub const HALTED_INSTRUMENTS: usize = KILLED_SESSIONS + 1;
+    /// Audit records dropped because the logging thread's ring was full.
+    pub const AUDIT_DROPPED: usize = HALTED_INSTRUMENTS + 1;
     /// Slots in all.
-    pub const LEN: usize = HALTED_INSTRUMENTS + 1;
+    pub const LEN: usize = AUDIT_DROPPED + 1;
 }
 
 /// A gateway thread's own counters (plain integers; see the module doc).
@@ -341,7 +343,7 @@ mod tests {
         assert_eq!(m.disconnects(0, DisconnectCause::SlowConsumer as usize), 1);
         // The families do not overlap and fill the array exactly.
         const {
-            assert!(gw::LEN == gw::HALTED_INSTRUMENTS + 1);
+            assert!(gw::LEN == gw::AUDIT_DROPPED + 1);
             assert!(gw::REJECTS >= 8 && gw::CANCEL_REJECTS - gw::REJECTS == REJECT_SLOTS);
         }
     }
