@@ -99,6 +99,7 @@ fn gateway_with_telemetry_publishing_every_iteration_allocates_nothing() {
     rig.gw.attach_telemetry(GatewayTelemetry {
         handover: Some(tx),
         metrics: metrics.clone(),
+        sessions: Arc::default(),
         interval_ns: 1,
     });
     let (a, _) = rig.bin_login("CLIENT1", 0);

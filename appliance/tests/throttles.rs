@@ -66,6 +66,38 @@ fn throttles_refuse_past_the_rate_and_the_disconnect_policy_logs_out() {
         "{} accepted, {throttled} throttled",
         accepted.len()
     );
+    // The session's own series say so (counters reach the exporter every interval).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let series = |app: &App, name: &str| {
+        let page = app.http_get("/metrics");
+        let key = format!("{name}{{session=\"fix:CLIENT1\"}} ");
+        page.lines()
+            .find_map(|l| {
+                l.strip_prefix(key.as_str())
+                    .map(|v| v.trim().parse::<f64>().unwrap())
+            })
+            .unwrap_or_else(|| panic!("{key} in /metrics"))
+    };
+    while series(&app, "appliance_session_throttled_total") < throttled as f64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "throttled count not published"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        series(&app, "appliance_session_throttled_total"),
+        throttled as f64
+    );
+    assert_eq!(
+        series(&app, "appliance_session_rejects_total"),
+        throttled as f64
+    );
+    assert_eq!(
+        series(&app, "appliance_session_messages_received_total"),
+        10.0
+    );
+    assert_eq!(series(&app, "appliance_session_connected"), 1.0);
     // Cancels are never refused, however many.
     for (i, cl) in accepted.iter().enumerate() {
         c.cancel(&format!("C{i}"), cl, "ACME", Side::Buy);

@@ -88,6 +88,8 @@ pub struct GatewaySource {
     pub status: Arc<ThreadStatus>,
     /// Business, session and flow-control counters.
     pub metrics: Arc<GatewayMetrics>,
+    /// Its sessions' figures.
+    pub sessions: Arc<crate::telemetry::counters::SessionMetrics>,
 }
 
 /// The threading mode the runtime chose, and why.
@@ -582,6 +584,40 @@ fn sessions(f: &mut Families, src: &Sources) {
          were still closing).",
         per_gw(gw::REFUSED),
     );
+    {
+        use crate::telemetry::counters::session_col as col;
+        let rows: Vec<(String, [u64; 4])> = src
+            .gateways
+            .iter()
+            .flat_map(|g| g.sessions.rows())
+            .collect();
+        let per_session = |k: usize| -> Vec<(Labels, f64)> {
+            rows.iter()
+                .map(|(n, v)| (l1("session", n), v[k] as f64))
+                .collect()
+        };
+        f.gauge(
+            "appliance_session_connected",
+            "1 while the configured session is logged on (label session = protocol:name; one \
+             series per configured session).",
+            per_session(col::CONNECTED),
+        );
+        f.counter(
+            "appliance_session_messages_received_total",
+            "Messages a session sent that reached the application (orders, cancels, ...).",
+            per_session(col::MESSAGES_IN),
+        );
+        f.counter(
+            "appliance_session_rejects_total",
+            "A session's new orders, cancels and replaces refused (gateway or engine).",
+            per_session(col::REJECTS),
+        );
+        f.counter(
+            "appliance_session_throttled_total",
+            "A session's new orders and replaces refused by its throttles.",
+            per_session(col::THROTTLED),
+        );
+    }
     f.gauge(
         "appliance_sessions_killed",
         "Sessions whose kill switch is engaged now (appliance admin kill; not journaled: a \

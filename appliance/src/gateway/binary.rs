@@ -156,9 +156,12 @@ impl BinaryHandler {
             };
             // A resend of a message applied before a restart is not applied again (a mass
             // cancel may still owe some engines).
+            core.count_session_in(info.local);
+            core.on_behalf = Some(info.local);
             if at.applied == 0 || matches!(inbound, Inbound::MassCancel(_)) {
                 self.inbound(core, c, info, user, inbound, at);
             }
+            core.on_behalf = None;
             if core.take_throttle_trip().is_some() {
                 // Past its throttle under the `disconnect` policy: refused, then logged out.
                 self.log_out(core, c, LogoutReason::Throttled, DisconnectCause::Throttled);

@@ -283,6 +283,12 @@ pub struct Core {
     pub throttles: Vec<super::throttle::Throttle>,
     /// Each local session's open-order quota (0: none).
     pub open_quota: Vec<u32>,
+    /// Per local session: messages received, orders and cancels refused, orders throttled
+    /// (published as the per-session metrics).
+    pub session_counts: Vec<[u64; 3]>,
+    /// The session whose message or event is being handled (set around each one), so a
+    /// refusal counted on the way is counted for it too.
+    pub on_behalf: Option<u16>,
     /// The audit trail's ring to the logging thread.
     pub audit_tx: Option<crate::rings::ring::Sender<super::audit::AuditRecord>>,
     /// A session that went past its throttle under the `disconnect` policy: its protocol
@@ -349,6 +355,8 @@ impl Core {
             throttles: Vec::new(),
             open_quota: Vec::new(),
             audit_tx: None,
+            session_counts: Vec::new(),
+            on_behalf: None,
             throttle_tripped: None,
             // The driver swaps this list with its own and appends its marks to it: room for
             // both, so neither ever grows.
@@ -745,12 +753,32 @@ impl Core {
     #[inline]
     pub fn count_reject(&mut self, code: u16) {
         self.counters.reject(reject_index(code));
+        self.count_for_session(1);
     }
 
     /// Counts a refused cancel or replace (engine or gateway code).
     #[inline]
     pub fn count_cancel_reject(&mut self, code: u16) {
         self.counters.cancel_reject(reject_index(code));
+        self.count_for_session(1);
+    }
+
+    /// Counts an inbound message of local session `s`.
+    #[inline]
+    pub fn count_session_in(&mut self, s: u16) {
+        if let Some(c) = self.session_counts.get_mut(s as usize) {
+            c[0] += 1;
+        }
+    }
+
+    #[inline]
+    fn count_for_session(&mut self, k: usize) {
+        if let Some(c) = self
+            .on_behalf
+            .and_then(|s| self.session_counts.get_mut(s as usize))
+        {
+            c[k] += 1;
+        }
     }
 
     // ---------------------------------------------------------------------------------------
@@ -869,6 +897,9 @@ impl Core {
         };
         if t.order(now) {
             return Ok(());
+        }
+        if let Some(c) = self.session_counts.get_mut(s as usize) {
+            c[2] += 1;
         }
         if t.policy == super::throttle::ThrottlePolicy::Disconnect {
             self.throttle_tripped = Some(s);

@@ -45,7 +45,9 @@ impl Gateway {
                 };
                 let s = orders.get(slot).session;
                 let reason = r.reason as u8 as u16;
+                self.core.on_behalf = Some(s);
                 self.core.count_reject(reason);
+                self.core.on_behalf = None;
                 self.reply(s, &Reply::Rejected { slot, reason }, t_recv, t_done);
                 self.core.orders.finish(slot);
             }
@@ -165,7 +167,9 @@ impl Gateway {
                 } else {
                     cr.reason as u8 as u16
                 };
+                self.core.on_behalf = Some(s);
                 self.core.count_cancel_reject(reason);
+                self.core.on_behalf = None;
                 let reply = Reply::CancelRejected {
                     slot: Some(slot),
                     request,

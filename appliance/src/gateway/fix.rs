@@ -350,9 +350,12 @@ impl FixHandler {
                     };
                     // A resend of a message applied before a restart is not applied again
                     // (a mass cancel may still owe some engines).
+                    core.count_session_in(who.local);
+                    core.on_behalf = Some(who.local);
                     if at.applied == 0 || msg.msg_type() == b"q" {
                         self.app.message(core, &who, &mut fs.session, &msg, now, at);
                     }
+                    core.on_behalf = None;
                     if core.take_throttle_trip().is_some() {
                         // Past its throttle under the `disconnect` policy: refused, then the
                         // Logout handshake (later application messages get BMR 380=4).

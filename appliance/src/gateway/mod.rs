@@ -99,6 +99,7 @@ impl Gateway {
         let mut core = Core::new(id, instruments, rings, sizing);
         core.throttles = sessions.iter().map(|s| s.info.throttle).collect();
         core.open_quota = sessions.iter().map(|s| s.info.max_open_orders).collect();
+        core.session_counts = vec![[0; 3]; sessions.len()];
         core.orders.set_sessions(sessions.len());
         Self {
             core,
@@ -561,6 +562,12 @@ impl Gateway {
 
     /// Connects the gateway to the exporter (cold path, before the loop starts).
     pub fn attach_telemetry(&mut self, t: GatewayTelemetry) {
+        t.sessions.init(
+            self.sessions
+                .iter()
+                .map(|s| format!("{}:{}", s.info.protocol.label(), s.info.name))
+                .collect(),
+        );
         self.next_publish_ns = t.interval_ns;
         self.telemetry = Some(t);
     }
@@ -608,6 +615,11 @@ impl Gateway {
         self.core.counters.set(slot::RESEND_RECEIVED, resend_in);
         self.core.counters.set(slot::RESEND_SENT, resend_out);
         t.metrics.publish(&self.core.counters);
+        for (i, sess) in self.sessions.iter().enumerate() {
+            let [m, r, th] = self.core.session_counts.get(i).copied().unwrap_or_default();
+            t.sessions
+                .publish(i, [m, r, th, sess.info.conn.is_some() as u64]);
+        }
     }
 
     // ---------------------------------------------------------------------------------------

@@ -322,11 +322,15 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
     let gateway_metrics: Vec<Arc<GatewayMetrics>> = (0..n_gw)
         .map(|_| Arc::new(GatewayMetrics::default()))
         .collect();
+    let session_metrics: Vec<Arc<crate::telemetry::counters::SessionMetrics>> =
+        (0..n_gw).map(|_| Arc::default()).collect();
     let gateway_tel: Vec<GatewayTelemetry> = gateway_metrics
         .iter()
-        .map(|m| GatewayTelemetry {
+        .zip(&session_metrics)
+        .map(|(m, sm)| GatewayTelemetry {
             handover: handover(),
             metrics: m.clone(),
+            sessions: sm.clone(),
             interval_ns,
         })
         .collect();
@@ -393,9 +397,11 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             gateways: gateway_status
                 .iter()
                 .zip(&gateway_metrics)
-                .map(|(status, metrics)| GatewaySource {
+                .zip(&session_metrics)
+                .map(|((status, metrics), sessions)| GatewaySource {
                     status: status.clone(),
                     metrics: metrics.clone(),
+                    sessions: sessions.clone(),
                 })
                 .collect(),
             rings: ring_stats.clone(),

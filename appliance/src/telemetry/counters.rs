@@ -142,6 +142,64 @@ impl GatewayCounters {
     }
 }
 
+/// A gateway's per-session figures for the exporter: one row per configured session (a
+/// bounded label set), filled in once by the gateway before its loop starts.
+#[derive(Debug, Default)]
+pub struct SessionMetrics {
+    table: std::sync::OnceLock<SessionTable>,
+}
+
+/// The sessions' names and their rows of published values.
+type SessionTable = (Vec<String>, Box<[[AtomicU64; 4]]>);
+
+/// Columns of [`SessionMetrics`].
+pub mod session_col {
+    /// Messages received.
+    pub const MESSAGES_IN: usize = 0;
+    /// Orders, cancels and replaces refused.
+    pub const REJECTS: usize = 1;
+    /// New orders and replaces refused by a throttle.
+    pub const THROTTLED: usize = 2;
+    /// 1 while logged on.
+    pub const CONNECTED: usize = 3;
+}
+
+impl SessionMetrics {
+    /// Names the sessions (`fix:CLIENT1`, by local index); once (cold path).
+    pub fn init(&self, names: Vec<String>) {
+        let rows = (0..names.len())
+            .map(|_| std::array::from_fn(|_| AtomicU64::new(0)))
+            .collect();
+        let _ = self.table.set((names, rows));
+    }
+
+    /// Publishes session `s`'s values.
+    #[inline]
+    pub fn publish(&self, s: usize, values: [u64; 4]) {
+        if let Some(row) = self.table.get().and_then(|(_, rows)| rows.get(s)) {
+            for (cell, v) in row.iter().zip(values) {
+                cell.store(v, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// (name, values) of every session (exporter side).
+    pub fn rows(&self) -> Vec<(String, [u64; 4])> {
+        self.table.get().map_or_else(Vec::new, |(names, rows)| {
+            names
+                .iter()
+                .zip(rows.iter())
+                .map(|(n, r)| {
+                    (
+                        n.clone(),
+                        std::array::from_fn(|i| r[i].load(std::sync::atomic::Ordering::Relaxed)),
+                    )
+                })
+                .collect()
+        })
+    }
+}
+
 /// What a gateway publishes for the exporter.
 #[derive(Debug)]
 pub struct GatewayMetrics {

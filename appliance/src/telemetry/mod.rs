@@ -25,6 +25,8 @@ pub struct GatewayTelemetry {
     pub handover: Option<HandoverTx>,
     /// The gateway's published counters.
     pub metrics: Arc<GatewayMetrics>,
+    /// Its sessions' figures.
+    pub sessions: Arc<counters::SessionMetrics>,
     /// Publication period, nanoseconds.
     pub interval_ns: u64,
 }
