@@ -49,12 +49,7 @@ fn session<'a>(v: &'a serde_json::Value, protocol: &str, name: &str) -> &'a serd
 }
 
 fn metric(app: &App, name: &str) -> f64 {
-    let text = app.http_get("/metrics");
-    text.lines()
-        .filter_map(|l| l.strip_prefix(name))
-        .filter_map(|r| r.rsplit_once(' '))
-        .map(|(_, v)| v.trim().parse::<f64>().unwrap())
-        .sum()
+    app.metric_sum(name)
 }
 
 #[test]

@@ -20,12 +20,7 @@ use std::os::fd::FromRawFd;
 use std::time::{Duration, Instant};
 
 fn metric(app: &App, name: &str) -> f64 {
-    let text = app.http_get("/metrics");
-    text.lines()
-        .filter_map(|l| l.strip_prefix(name))
-        .filter_map(|r| r.rsplit_once(' '))
-        .map(|(_, v)| v.trim().parse::<f64>().unwrap())
-        .sum()
+    app.metric_sum(name)
 }
 
 /// Raises this process's open-file limit to its hard limit (3,000 sockets).

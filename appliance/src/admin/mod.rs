@@ -26,8 +26,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long a client has to send its command, and the console to collect the gateways'
@@ -53,8 +51,7 @@ pub struct DirectoryEntry {
 
 /// The running console.
 pub struct AdminServer {
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
+    thread: crate::runtime::cold_thread::ColdThread,
     path: PathBuf,
 }
 
@@ -83,24 +80,19 @@ impl AdminServer {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         listener.set_nonblocking(true)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name("admin".into())
-            .spawn(move || {
-                let mut console = Console {
-                    links,
-                    directory,
-                    instruments: instruments
-                        .into_iter()
-                        .map(|(s, i)| (s, i, false))
-                        .collect(),
-                };
-                serve(listener, &mut console, &stop2)
-            })?;
+        let thread = crate::runtime::cold_thread::ColdThread::spawn("admin", move |stop| {
+            let mut console = Console {
+                links,
+                directory,
+                instruments: instruments
+                    .into_iter()
+                    .map(|(s, i)| (s, i, false))
+                    .collect(),
+            };
+            serve(listener, &mut console, stop)
+        })?;
         Ok(Self {
-            stop,
-            handle: Some(handle),
+            thread,
             path: path.to_path_buf(),
         })
     }
@@ -116,9 +108,7 @@ impl AdminServer {
     }
 
     fn shutdown(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
+        if self.thread.join() {
             let _ = std::fs::remove_file(&self.path);
         }
     }

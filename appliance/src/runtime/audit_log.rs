@@ -9,8 +9,6 @@ use crate::gateway::audit::{AuditEvent, AuditRecord};
 use crate::rings::ring::Receiver;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// One gateway's ring and its sessions' names (`fix:CLIENT1`), by local index.
@@ -25,40 +23,20 @@ pub struct AuditSource {
 
 /// The running writer.
 pub struct AuditLogger {
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
+    thread: super::cold_thread::ColdThread,
 }
 
 impl AuditLogger {
     /// Starts the thread.
     pub fn start(sources: Vec<AuditSource>) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name("audit".into())
-            .spawn(move || run(sources, &stop2))?;
-        Ok(Self {
-            stop,
-            handle: Some(handle),
-        })
+        let thread =
+            super::cold_thread::ColdThread::spawn("audit", move |stop| run(sources, stop))?;
+        Ok(Self { thread })
     }
 
     /// Writes what is left and stops (call after the gateways stopped).
     pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-impl Drop for AuditLogger {
-    fn drop(&mut self) {
-        self.shutdown();
+        self.thread.join();
     }
 }
 

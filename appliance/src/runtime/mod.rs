@@ -16,6 +16,7 @@
 
 pub mod agent;
 pub mod audit_log;
+pub mod cold_thread;
 pub mod drain;
 pub mod engine_agent;
 pub mod fault;

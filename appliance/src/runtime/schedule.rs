@@ -10,8 +10,6 @@ use jiff::civil::Time;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// `HH:MM` or `HH:MM:SS` (24 h) as a time of day.
@@ -63,41 +61,21 @@ pub struct SessionEnd {
 
 /// The running scheduler.
 pub struct Scheduler {
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
+    thread: super::cold_thread::ColdThread,
 }
 
 impl Scheduler {
     /// Starts the thread: at each instrument's session end, asks the gateway behind `link`
     /// to expire its Day orders.
     pub fn start(ends: Vec<SessionEnd>, link: AdminLink) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name("schedule".into())
-            .spawn(move || run(ends, link, &stop2))?;
-        Ok(Self {
-            stop,
-            handle: Some(handle),
-        })
+        let thread =
+            super::cold_thread::ColdThread::spawn("schedule", move |stop| run(ends, link, stop))?;
+        Ok(Self { thread })
     }
 
     /// Stops the thread.
     pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-impl Drop for Scheduler {
-    fn drop(&mut self) {
-        self.shutdown();
+        self.thread.join();
     }
 }
 

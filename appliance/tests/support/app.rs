@@ -104,6 +104,16 @@ impl App {
             .map_or(String::new(), |(_, b)| b.to_string())
     }
 
+    /// The sum of every series of metric `name` on `/metrics` (0 when it has none).
+    pub fn metric_sum(&self, name: &str) -> f64 {
+        self.http_get("/metrics")
+            .lines()
+            .filter_map(|l| l.strip_prefix(name))
+            .filter_map(|r| r.rsplit_once(' '))
+            .map(|(_, v)| v.trim().parse::<f64>().unwrap())
+            .sum()
+    }
+
     /// The log so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
