@@ -106,7 +106,7 @@ pub struct InspectArgs {
     /// Print at most this many records.
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
-    /// Only records of this kind: command, out, seq, start, stop.
+    /// Only records of this kind: command, out, seq, start, stop, control.
     #[arg(long, value_name = "KIND")]
     pub kind: Option<String>,
 }

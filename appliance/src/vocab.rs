@@ -380,6 +380,7 @@ pub const fn cancel_label(r: CancelReason) -> &'static str {
         CancelReason::DayExpired => "day_expired",
         CancelReason::ReplacedBelowFilled => "replaced_below_filled",
         CancelReason::KillSwitch => "kill_switch",
+        CancelReason::Operator => "operator",
     }
 }
 
@@ -395,6 +396,7 @@ pub const fn cancel_text(r: CancelReason) -> &'static [u8] {
         CancelReason::DayExpired => b"day order expired",
         CancelReason::ReplacedBelowFilled => b"replaced below the filled quantity",
         CancelReason::KillSwitch => b"kill switch engaged",
+        CancelReason::Operator => b"cancelled by the venue's operator",
     }
 }
 

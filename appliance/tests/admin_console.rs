@@ -276,3 +276,210 @@ fn the_kill_switch_of_a_session_and_of_a_firm() {
     assert!(log.contains("kill switch engaged for fix:CLIENT1"), "{log}");
     assert!(!socket.exists(), "the socket is removed at shutdown");
 }
+
+/// `appliance journal inspect --kind control` of the journal `cfg` names.
+fn control_records(cfg: &Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_appliance"))
+        .args(["journal", "inspect", "--kind", "control", "--config"])
+        .arg(cfg)
+        .output()
+        .expect("appliance journal inspect runs");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn halted(v: &serde_json::Value, symbol: &str) -> bool {
+    v["instruments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["symbol"] == symbol)
+        .unwrap_or_else(|| panic!("{symbol} in {v}"))["halted"]
+        == true
+}
+
+/// Polls the exporter until `name` sums to `want` (counters reach it every publish interval).
+fn wait_metric(app: &App, name: &str, want: f64) -> f64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = metric(app, name);
+        if got == want || std::time::Instant::now() >= deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn kill_switches_and_halts_survive_a_restart_and_the_journal_names_the_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), "written", &[]);
+    let socket = dir.path().join("admin.sock");
+    let mut app = App::start(&cfg);
+    let mut a = FixClient::logon(app.fix, "CLIENT1");
+    a.order(
+        "R1",
+        "ACME",
+        Side::Buy,
+        1,
+        Some(1_000_000),
+        TimeInForce::GoodTillCancel,
+    );
+    assert_eq!(a.recv().req(150), "0");
+    let (code, v) = admin(&socket, &["kill", "session", "fix:CLIENT1"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(a.recv().req(150), "4", "the kill switch cancels R1");
+    let (code, v) = admin(&socket, &["halt", "BOLT"]);
+    assert_eq!(code, 0, "{v}");
+    let (code, log) = app.stop();
+    assert_eq!(code, Some(0), "{log}");
+
+    // The journal says what the operator did, and who (this test's uid).
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let records = control_records(&cfg);
+    assert!(
+        records.contains("kill switch engaged for session 0")
+            && records.contains(&format!("halted instrument 1 by uid {uid}")),
+        "{records}"
+    );
+
+    // A clean restart keeps both: the console shows them, the metrics count them, and the
+    // session's orders and the instrument's orders are refused with their reasons.
+    let mut app = App::start(&cfg);
+    let (_, v) = admin(&socket, &["sessions"]);
+    assert_eq!(session(&v, "fix", "CLIENT1")["killed"], true, "{v}");
+    assert_eq!(session(&v, "fix", "CLIENT2")["killed"], false, "{v}");
+    let (_, v) = admin(&socket, &["instruments"]);
+    assert!(halted(&v, "BOLT") && !halted(&v, "ACME"), "{v}");
+    assert_eq!(wait_metric(&app, "appliance_sessions_killed", 1.0), 1.0);
+    assert_eq!(wait_metric(&app, "appliance_instruments_halted", 1.0), 1.0);
+    assert!(a.reconnect(app.fix), "CLIENT1 logs on again");
+    a.order(
+        "R2",
+        "ACME",
+        Side::Buy,
+        1,
+        Some(1_000_000),
+        TimeInForce::GoodTillCancel,
+    );
+    let m = a.recv();
+    assert_eq!(
+        (m.req(150), m.req(58)),
+        ("8", "kill switch engaged"),
+        "{m:?}"
+    );
+    let mut b = FixClient::logon(app.fix, "CLIENT2");
+    b.order(
+        "B1",
+        "BOLT",
+        Side::Buy,
+        1,
+        Some(500_000),
+        TimeInForce::GoodTillCancel,
+    );
+    let m = b.recv();
+    assert_eq!((m.req(150), m.req(58)), ("8", "instrument halted"), "{m:?}");
+
+    // Lifted, then a crash (kill -9): the restart finds them lifted.
+    assert_eq!(admin(&socket, &["unkill", "session", "fix:CLIENT1"]).0, 0);
+    assert_eq!(admin(&socket, &["resume", "BOLT"]).0, 0);
+    app.kill9();
+    let app = App::start(&cfg);
+    let (_, v) = admin(&socket, &["sessions"]);
+    assert_eq!(session(&v, "fix", "CLIENT1")["killed"], false, "{v}");
+    let (_, v) = admin(&socket, &["instruments"]);
+    assert!(!halted(&v, "BOLT"), "{v}");
+    assert!(b.reconnect(app.fix), "CLIENT2 logs on again");
+    b.order(
+        "B2",
+        "BOLT",
+        Side::Buy,
+        1,
+        Some(500_000),
+        TimeInForce::GoodTillCancel,
+    );
+    assert_eq!(b.recv().req(150), "0", "BOLT trades again");
+    let records = control_records(&cfg);
+    assert!(
+        records.contains("kill switch lifted for session 0")
+            && records.contains("resumed instrument 1"),
+        "{records}"
+    );
+}
+
+#[test]
+fn the_operator_cancels_a_sessions_orders_and_the_session_trades_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), "written", &[]);
+    let socket = dir.path().join("admin.sock");
+    let app = App::start(&cfg);
+    let mut a = FixClient::logon(app.fix, "CLIENT1");
+    for (cl, sym, px) in [
+        ("C1", "ACME", 1_000_000),
+        ("C2", "ACME", 990_000),
+        ("C3", "BOLT", 500_000),
+    ] {
+        a.order(cl, sym, Side::Buy, 1, Some(px), TimeInForce::GoodTillCancel);
+        assert_eq!(a.recv().req(150), "0");
+    }
+    let (_, v) = admin(&socket, &["sessions"]);
+    assert_eq!(session(&v, "fix", "CLIENT1")["open_orders"], 3, "{v}");
+
+    // ACME only: C1 and C2 go, each with its report and the reason.
+    let (code, v) = admin(&socket, &["cancel", "session", "fix:CLIENT1", "ACME"]);
+    assert_eq!((code, &v["affected"]), (0, &serde_json::json!(1)), "{v}");
+    let mut gone = Vec::new();
+    for _ in 0..2 {
+        let m = a.recv();
+        assert_eq!(
+            (m.req(150), m.req(58)),
+            ("4", "cancelled by the venue's operator"),
+            "{m:?}"
+        );
+        gone.push(m.req(11).to_string());
+    }
+    gone.sort();
+    assert_eq!(gone, ["C1", "C2"]);
+    assert!(
+        a.try_recv(Duration::from_millis(500)).is_none(),
+        "C3 (BOLT) stays working"
+    );
+    let (_, v) = admin(&socket, &["sessions"]);
+    let s = session(&v, "fix", "CLIENT1");
+    assert_eq!(
+        (&s["open_orders"], &s["killed"]),
+        (&1.into(), &false.into()),
+        "{s}"
+    );
+
+    // The firm, every instrument: C3 goes; the session is not killed and trades on.
+    let (code, v) = admin(&socket, &["cancel", "firm", "CLIENT1"]);
+    assert_eq!(code, 0, "{v}");
+    let m = a.recv();
+    assert_eq!((m.req(11), m.req(150)), ("C3", "4"), "{m:?}");
+    a.order(
+        "C4",
+        "ACME",
+        Side::Buy,
+        1,
+        Some(1_000_000),
+        TimeInForce::GoodTillCancel,
+    );
+    assert_eq!(
+        a.recv().req(150),
+        "0",
+        "new orders are accepted after the cancel"
+    );
+
+    // Refusals: an unknown instrument, an unknown firm.
+    let (code, v) = admin(&socket, &["cancel", "session", "CLIENT1", "NOPE"]);
+    assert_eq!(code, 1, "{v}");
+    let (code, v) = admin(&socket, &["cancel", "firm", "NOBODY"]);
+    assert_eq!(code, 1, "{v}");
+    let records = control_records(&cfg);
+    assert!(
+        records.contains("cancelled the working orders of session 0"),
+        "{records}"
+    );
+}

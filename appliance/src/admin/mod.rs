@@ -8,7 +8,7 @@
 //!
 //! Commands (words separated by spaces):
 //! - `sessions`: every session: name, protocol, gateway, firm, connected, killed, sequence
-//!   numbers.
+//!   numbers, working orders, throttle refusals and the limits in force.
 //! - `kill session NAME`, `unkill session NAME`: the kill switch of the sessions named NAME
 //!   (a FIX CompID or a binary username; `fix:NAME` or `binary:NAME` picks one protocol).
 //! - `kill firm NAME`, `unkill firm NAME`: the kill switch of every session of a firm.
@@ -16,11 +16,19 @@
 //!   while halted (cancels go on); `instruments` lists them with their state.
 //! - `disconnect NAME`: logs the session out (FIX Logout with a text, binary Logout 7) and
 //!   closes its connection.
+//! - `cancel session NAME [SYMBOL]`, `cancel firm NAME [SYMBOL]`: cancels the working orders
+//!   (on one instrument if given), an ExecutionReport each ("cancelled by the venue's
+//!   operator"); the sessions keep trading.
+//!
+//! Every change is journaled by the gateways (`CONTROL` records with the operator's uid), so
+//! kill switches and halts survive a restart; every command is logged.
 
 pub mod client;
 
 use crate::engine::OwnerId;
-use crate::gateway::control::{AdminLink, ControlReply, ControlRequest, SessionRow, Target};
+use crate::gateway::control::{
+    AdminLink, Control, ControlReply, ControlRequest, SessionRow, Target, BUSY,
+};
 use crate::vocab::Protocol;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -62,7 +70,7 @@ impl AdminServer {
         path: &Path,
         links: Vec<AdminLink>,
         directory: Vec<DirectoryEntry>,
-        instruments: Vec<(String, crate::engine::InstrumentId)>,
+        instruments: Vec<(String, crate::engine::InstrumentId, bool)>,
     ) -> std::io::Result<Self> {
         if path.exists() {
             if UnixStream::connect(path).is_ok() {
@@ -84,10 +92,7 @@ impl AdminServer {
             let mut console = Console {
                 links,
                 directory,
-                instruments: instruments
-                    .into_iter()
-                    .map(|(s, i)| (s, i, false))
-                    .collect(),
+                instruments,
             };
             serve(listener, &mut console, stop)
         })?;
@@ -133,8 +138,13 @@ fn serve(listener: UnixListener, console: &mut Console, stop: &AtomicBool) {
         match listener.accept() {
             Ok((stream, _)) => {
                 let answer = match authorised(&stream) {
-                    Ok(()) => read_command(&stream)
-                        .map(|line| execute(&line, console))
+                    Ok(uid) => read_command(&stream)
+                        .map(|line| {
+                            for l in console.links.iter_mut() {
+                                l.operator = uid;
+                            }
+                            execute(&line, console)
+                        })
                         .unwrap_or_else(|e| error(&e)),
                     Err(e) => error(&e),
                 };
@@ -150,8 +160,14 @@ fn serve(listener: UnixListener, console: &mut Console, stop: &AtomicBool) {
     }
 }
 
-/// Root or the appliance's own user, by the peer's credentials.
-fn authorised(stream: &UnixStream) -> Result<(), String> {
+/// The process's uid.
+pub fn own_uid() -> u32 {
+    // SAFETY: getuid cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// Root or the appliance's own user, by the peer's credentials; returns the peer's uid.
+fn authorised(stream: &UnixStream) -> Result<u32, String> {
     use std::os::fd::AsRawFd;
     // SAFETY: ucred is plain data; getsockopt writes at most `len` bytes into it.
     let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
@@ -166,10 +182,9 @@ fn authorised(stream: &UnixStream) -> Result<(), String> {
             &mut len,
         )
     };
-    // SAFETY: getuid cannot fail.
-    let me = unsafe { libc::getuid() };
+    let me = own_uid();
     if r == 0 && (cred.uid == 0 || cred.uid == me) {
-        Ok(())
+        Ok(cred.uid)
     } else {
         Err("not authorised: only root and the appliance's user may use the console".into())
     }
@@ -225,9 +240,20 @@ fn execute(line: &str, console: &mut Console) -> String {
                 .collect::<Vec<_>>(),
         })),
         ["disconnect", name] => disconnect(links, directory, name),
+        ["cancel", scope @ ("session" | "firm"), name, rest @ ..] if rest.len() <= 1 => {
+            let symbol = rest.first().copied();
+            match symbol.map(|s| console.instruments.iter().find(|(n, _, _)| n == s)) {
+                Some(None) => Err(format!("no instrument {:?}", symbol.unwrap_or(""))),
+                found => {
+                    let id = found.flatten().map(|(_, id, _)| *id);
+                    cancel(links, directory, *scope == "firm", name, id)
+                }
+            }
+        }
         _ => Err(format!(
             "unknown command {line:?}: sessions | kill|unkill session NAME | kill|unkill firm \
-             NAME | halt|resume SYMBOL | instruments | disconnect NAME"
+             NAME | halt|resume SYMBOL | instruments | disconnect NAME | cancel session|firm \
+             NAME [SYMBOL]"
         )),
     };
     match result {
@@ -282,12 +308,73 @@ fn disconnect(
     Ok(serde_json::json!({ "ok": true, "affected": affected }))
 }
 
+/// The operator's mass cancel: every working order of a session (or of a firm), on one
+/// instrument if given; the sessions keep trading.
+fn cancel(
+    links: &mut [AdminLink],
+    directory: &[DirectoryEntry],
+    firm: bool,
+    name: &str,
+    instrument: Option<crate::engine::InstrumentId>,
+) -> Result<serde_json::Value, String> {
+    let mut targets: Vec<(usize, Target)> = Vec::new();
+    let mut names = Vec::new();
+    for e in directory {
+        let hit = if firm {
+            e.owner_name == name
+        } else {
+            matches(e, name)
+        };
+        if hit {
+            names.push(format!("{}:{}", e.protocol.label(), e.name));
+            let t = if firm {
+                Target::Owner(e.owner)
+            } else {
+                Target::Session(e.local)
+            };
+            if !targets.contains(&(e.gateway, t)) {
+                targets.push((e.gateway, t));
+            }
+        }
+    }
+    if targets.is_empty() {
+        let what = if firm { "firm" } else { "session" };
+        return Err(format!("no {what} named {name:?}"));
+    }
+    let mut affected = 0;
+    for (g, target) in targets {
+        let link = links
+            .iter_mut()
+            .find(|l| l.gateway == g)
+            .ok_or_else(|| format!("no gateway {g}"))?;
+        let req = ControlRequest::Cancel { target, instrument };
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            match ask(link, req)?.1 {
+                BUSY if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                BUSY => return Err(format!("gateway {g}: the engine rings stayed full for 2 s")),
+                n => {
+                    affected += n;
+                    break;
+                }
+            }
+        }
+    }
+    tracing::warn!(
+        "admin: cancelled the working orders of {}{}",
+        names.join(", "),
+        instrument.map_or(String::new(), |i| format!(" on instrument {i}"))
+    );
+    Ok(serde_json::json!({ "ok": true, "affected": affected, "sessions": names }))
+}
+
 /// Sends `req` to gateway `g` and collects its answer until `Done`.
 fn ask(link: &mut AdminLink, req: ControlRequest) -> Result<(Vec<SessionRow>, u32), String> {
     // Answers of an earlier command that timed out are stale.
     while link.replies.pop().is_some() {}
+    let uid = link.operator;
     link.requests
-        .push(req)
+        .push(Control { request: req, uid })
         .map_err(|_| format!("gateway {} is not taking commands", link.gateway))?;
     link.waker.wake_after_publish();
     let deadline = Instant::now() + DEADLINE;
@@ -331,6 +418,11 @@ fn sessions(
                 "killed": r.killed,
                 "next_in": r.next_in,
                 "next_out": r.next_out,
+                "open_orders": r.open_orders,
+                "throttled": r.throttled,
+                "max_messages_per_sec": r.max_messages_per_sec,
+                "max_orders_per_sec": r.max_orders_per_sec,
+                "max_open_orders": r.max_open_orders,
             }));
         }
     }

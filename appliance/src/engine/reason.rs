@@ -64,6 +64,9 @@ u8_enum! {
         ReplacedBelowFilled = 8,
         /// The operator's kill switch (mass cancel by session issued by the gateway).
         KillSwitch = 9,
+        /// The operator cancelled the session's orders from the console (mass cancel by
+        /// session issued by the gateway; the session keeps trading).
+        Operator = 10,
     }
 }
 

@@ -620,8 +620,8 @@ fn sessions(f: &mut Families, src: &Sources) {
     }
     f.gauge(
         "appliance_sessions_killed",
-        "Sessions whose kill switch is engaged now (appliance admin kill; not journaled: a \
-         restart lifts it).",
+        "Sessions whose kill switch is engaged now (appliance admin kill; journaled: a \
+         restart keeps it).",
         vec![(vec![], sum(gw::KILLED_SESSIONS))],
     );
     f.gauge(

@@ -2,10 +2,15 @@
 //! gateway's answers, over a pair of SPSC rings. Cold: a gateway looks at its command ring
 //! once per pass (an empty check on the ring's index) and handles a command, rarely, between
 //! two messages, without allocating.
+//!
+//! Every command that changes something is journaled (`CONTROL`, with the operator's uid)
+//! before its effects: the kill switch and halts are gateway state no engine command
+//! carries, so replay restores them from these records and a restart keeps them.
 
 use super::recovery::session_seqs;
 use super::Gateway;
-use crate::engine::OwnerId;
+use crate::engine::{CancelReason, InstrumentId, OwnerId};
+use crate::recovery::records::{kind, ControlAction, ControlRecord, CONTROL_LEN};
 use crate::rings::ring::{channel, Receiver, Sender};
 use crate::rings::wait::Waker;
 use crate::telemetry::counters::gw;
@@ -23,6 +28,16 @@ pub enum Target {
     Session(u16),
     /// Every session of a firm.
     Owner(OwnerId),
+}
+
+impl Target {
+    /// Whether it names the session with local index `local` of firm `owner`.
+    fn names(self, local: u16, owner: OwnerId) -> bool {
+        match self {
+            Target::Session(l) => local == l,
+            Target::Owner(o) => owner == o,
+        }
+    }
 }
 
 /// An operator command.
@@ -60,6 +75,28 @@ pub enum ControlRequest {
         /// The instrument.
         instrument: crate::engine::InstrumentId,
     },
+    /// Cancel the working orders of the sessions `target` names (on `instrument` only, if
+    /// given), an ExecutionReport each with reason `operator`; the sessions keep trading.
+    /// `Done` says how many sessions, or [`BUSY`] when the engine rings had no room (ask
+    /// again).
+    Cancel {
+        /// The sessions.
+        target: Target,
+        /// Only this instrument's orders.
+        instrument: Option<InstrumentId>,
+    },
+}
+
+/// `Done`'s count when a command could not be carried out for lack of ring room (ask again).
+pub const BUSY: u32 = u32::MAX;
+
+/// A command and the operator who gave it (the console client's uid, journaled).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Control {
+    /// What to do.
+    pub request: ControlRequest,
+    /// The operator's uid.
+    pub uid: u32,
 }
 
 /// One session's state, as the gateway sees it.
@@ -75,6 +112,16 @@ pub struct SessionRow {
     pub next_in: u64,
     /// Sequence number of the session's next outbound message.
     pub next_out: u64,
+    /// Orders working (live or pending).
+    pub open_orders: u32,
+    /// New orders and replaces refused by its throttles so far.
+    pub throttled: u64,
+    /// Its throttles as they stand (order operations / new orders per second; 0: none).
+    pub max_messages_per_sec: u32,
+    /// New orders and replaces per second (0: none).
+    pub max_orders_per_sec: u32,
+    /// Working orders allowed (0: no limit).
+    pub max_open_orders: u32,
 }
 
 /// A gateway's answer.
@@ -91,7 +138,7 @@ pub enum ControlReply {
 
 /// The gateway's end.
 pub struct ControlLink {
-    requests: Receiver<ControlRequest>,
+    requests: Receiver<Control>,
     replies: Sender<ControlReply>,
 }
 
@@ -100,11 +147,13 @@ pub struct AdminLink {
     /// Gateway index.
     pub gateway: usize,
     /// Commands to the gateway.
-    pub requests: Sender<ControlRequest>,
+    pub requests: Sender<Control>,
     /// Its answers.
     pub replies: Receiver<ControlReply>,
     /// Wakes the gateway's thread after a command is pushed.
     pub waker: Arc<Waker>,
+    /// The uid of the operator whose command is being carried out (journaled with it).
+    pub operator: u32,
 }
 
 /// The rings between the admin thread and gateway `gateway` (woken by `waker`).
@@ -117,6 +166,7 @@ pub fn control_channel(gateway: usize, waker: Arc<Waker>) -> (AdminLink, Control
             requests: req_tx,
             replies: rep_rx,
             waker,
+            operator: 0,
         },
         ControlLink {
             requests: req_rx,
@@ -146,41 +196,82 @@ impl Gateway {
 
     fn on_control_link(&mut self, i: usize) -> bool {
         let mut did = false;
-        while let Some(req) = self.controls[i].requests.pop() {
+        // A command journals at most one record per session: leave it in the ring until the
+        // journal's ring has room for them all.
+        let room = (self.sessions.len() + 1) * (CONTROL_LEN + 64);
+        while self.controls[i].pending() {
+            if let Some(j) = self.core.journal.as_mut() {
+                if !j.has_room(room) {
+                    break;
+                }
+            }
+            let Some(Control { request, uid }) = self.controls[i].requests.pop() else {
+                break;
+            };
             did = true;
-            let affected = match req {
+            let affected = match request {
                 ControlRequest::Sessions => {
                     for slot in &self.sessions {
                         let (next_out, next_in) = session_seqs(&slot.kind);
+                        let local = slot.info.local;
+                        let t = self.core.throttles.get(local as usize).copied();
                         let row = SessionRow {
-                            local: slot.info.local,
+                            local,
                             connected: slot.info.conn.is_some(),
                             killed: slot.info.killed,
                             next_in,
                             next_out,
+                            open_orders: self.core.orders.live_of(local),
+                            throttled: self
+                                .core
+                                .session_counts
+                                .get(local as usize)
+                                .map_or(0, |c| c[2]),
+                            max_messages_per_sec: t.map_or(0, |t| t.messages.rate()),
+                            max_orders_per_sec: t.map_or(0, |t| t.orders.rate()),
+                            max_open_orders: self
+                                .core
+                                .open_quota
+                                .get(local as usize)
+                                .copied()
+                                .unwrap_or(0),
                         };
                         let _ = self.controls[i].replies.push(ControlReply::Session(row));
                     }
                     self.sessions.len() as u32
                 }
                 ControlRequest::Kill { target, engage } => {
-                    let n = self.kill(target, engage);
+                    let n = self.kill(target, engage, uid);
                     let killed = self.sessions.iter().filter(|s| s.info.killed).count();
                     self.core.counters.set(gw::KILLED_SESSIONS, killed as u64);
                     n
                 }
                 ControlRequest::Halt { instrument, halted } => {
-                    let known = self.core.instruments.set_halted(instrument, halted);
-                    let n = self.core.instruments.halted_count() as u64;
-                    self.core.counters.set(gw::HALTED_INSTRUMENTS, n);
+                    let known = self.set_halted(instrument, halted);
+                    if known {
+                        self.journal_control(ControlAction::Halt, halted, instrument, uid);
+                    }
                     known as u32
                 }
-                ControlRequest::Disconnect { session } => self.disconnect_session(session),
+                ControlRequest::Disconnect { session } => {
+                    let n = self.disconnect_session(session);
+                    if n > 0 {
+                        self.journal_control(ControlAction::Disconnect, true, session as u32, uid);
+                    }
+                    n
+                }
                 ControlRequest::ExpireDay { instrument } => {
                     if self.core.rings_ready() {
                         self.core.expire_day(instrument) as u32
                     } else {
                         0
+                    }
+                }
+                ControlRequest::Cancel { target, instrument } => {
+                    if self.core.rings_ready() {
+                        self.operator_cancel(target, instrument, uid)
+                    } else {
+                        BUSY
                     }
                 }
             };
@@ -190,6 +281,64 @@ impl Gateway {
         }
         self.core.publish();
         did
+    }
+
+    /// The instruments halted (cold path: start-up, after recovery).
+    pub fn halted_instruments(&self) -> Vec<InstrumentId> {
+        let t = &self.core.instruments;
+        t.all()
+            .iter()
+            .map(|i| i.id)
+            .filter(|&i| t.is_halted(i))
+            .collect()
+    }
+
+    /// Halts or resumes an instrument (live or in replay); returns whether it exists.
+    pub(super) fn set_halted(&mut self, instrument: InstrumentId, halted: bool) -> bool {
+        let known = self.core.instruments.set_halted(instrument, halted);
+        let n = self.core.instruments.halted_count() as u64;
+        self.core.counters.set(gw::HALTED_INSTRUMENTS, n);
+        known
+    }
+
+    /// Journals what the operator did (the ring's room was checked before the command).
+    fn journal_control(&mut self, action: ControlAction, on: bool, target: u32, uid: u32) {
+        let Some(j) = self.core.journal.as_mut() else {
+            return;
+        };
+        let r = ControlRecord {
+            gateway: self.core.id as u8,
+            action,
+            on,
+            target,
+            wall_ns: super::core::wall_clock_ns(),
+            uid,
+        };
+        let pushed = j.push_with(kind::CONTROL, CONTROL_LEN, |b| r.encode(b));
+        debug_assert!(pushed, "room was checked before the command");
+    }
+
+    /// Cancels the working orders of the sessions `target` names (rings checked by the
+    /// caller); returns how many sessions.
+    fn operator_cancel(
+        &mut self,
+        target: Target,
+        instrument: Option<InstrumentId>,
+        uid: u32,
+    ) -> u32 {
+        let mut n = 0;
+        for s in 0..self.sessions.len() as u16 {
+            let info = &self.sessions[s as usize].info;
+            if !target.names(info.local, info.owner) {
+                continue;
+            }
+            n += 1;
+            let who = info.who();
+            self.journal_control(ControlAction::Cancel, true, s as u32, uid);
+            self.core
+                .operator_cancel(&who, instrument, CancelReason::Operator);
+        }
+        n
     }
 
     /// Logs session `s` out and closes its connection; returns 1 if it was connected.
@@ -220,17 +369,15 @@ impl Gateway {
     }
 
     /// Engages or lifts the kill switch of the sessions `target` names; returns how many.
-    fn kill(&mut self, target: Target, engage: bool) -> u32 {
+    fn kill(&mut self, target: Target, engage: bool, uid: u32) -> u32 {
         let mut n = 0;
         for s in 0..self.sessions.len() as u16 {
-            let info = &mut self.sessions[s as usize].info;
-            let hit = match target {
-                Target::Session(l) => info.local == l,
-                Target::Owner(o) => info.owner == o,
-            };
-            if !hit {
+            let info = &self.sessions[s as usize].info;
+            if !target.names(info.local, info.owner) {
                 continue;
             }
+            self.journal_control(ControlAction::KillSwitch, engage, s as u32, uid);
+            let info = &mut self.sessions[s as usize].info;
             n += 1;
             if engage && !info.killed {
                 self.core

@@ -1298,18 +1298,34 @@ impl Core {
     /// Cancels every working order of a session on every engine, for `reason` (disconnect,
     /// kill switch). The caller has checked `rings_ready`.
     pub fn session_cancel(&mut self, who: &Who, reason: CancelReason) {
+        self.operator_cancel(who, None, reason);
+    }
+
+    /// Cancels a session's working orders, on `instrument` only if given (its engine alone
+    /// then), for `reason`. The caller checked `rings_ready`.
+    pub fn operator_cancel(
+        &mut self,
+        who: &Who,
+        instrument: Option<InstrumentId>,
+        reason: CancelReason,
+    ) {
         let cmd = Command::MassCancel(MassCancel {
             side: None,
             session: who.global,
             owner: who.owner,
-            instrument: None,
+            instrument,
             scope: MassCancelScope::BySession,
             reason,
         });
         let t = self.tsc.now();
         let origin = Origin::new(self.id as u8, who.local, 0);
+        let only = instrument
+            .and_then(|i| self.instruments.get(i))
+            .map(|i| i.engine);
         for e in 0..self.engines.len() {
-            self.push(e, cmd, t, &origin);
+            if only.is_none_or(|o| o == e) {
+                self.push(e, cmd, t, &origin);
+            }
         }
     }
 }

@@ -21,10 +21,15 @@ use super::core::{MassPending, Reply};
 use super::orders::{ClientId, OrderBook, OrderInfo, OrderState, Pending};
 use super::session::SessionKind;
 use super::Gateway;
-use crate::engine::{CancelKind, CancelReason, Command, Event, OrdType, Side, TimeInForce};
+use crate::engine::{
+    CancelKind, CancelReason, Command, Event, InstrumentId, OrdType, Side, TimeInForce,
+};
 use crate::recovery::codec::{CodecError, Get, Put};
-use crate::recovery::records::{Cause, CommandRecord, OutHeader, SeqRecord};
+use crate::recovery::records::{
+    Cause, CommandRecord, ControlAction, ControlRecord, OutHeader, SeqRecord,
+};
 use crate::rings::msg::FromEngine;
+use crate::telemetry::counters::gw;
 use crate::vocab::Protocol;
 use ::fix::session::MessageStore;
 use std::collections::VecDeque;
@@ -290,12 +295,51 @@ impl Gateway {
         Ok(())
     }
 
+    /// Applies an operator's command from the journal: the kill switch and halts are state;
+    /// a disconnect or an operator's cancel changes nothing here (the cancel is the
+    /// `COMMAND` that follows it).
+    pub fn replay_control(&mut self, r: &ControlRecord) -> Result<(), String> {
+        match r.action {
+            ControlAction::KillSwitch => {
+                let s = u16::try_from(r.target).map_err(|_| format!("session {}", r.target))?;
+                self.session_ok(s)?;
+                // The cancels it caused are journaled as commands: replay does not repeat
+                // them (see `end_replay` for a crash in between).
+                self.sessions[s as usize].info.killed = r.on;
+            }
+            ControlAction::Halt => {
+                let id: InstrumentId = r.target;
+                if !self.set_halted(id, r.on) {
+                    return Err(format!("instrument {id} does not exist"));
+                }
+            }
+            ControlAction::Disconnect | ControlAction::Cancel => {
+                let s = u16::try_from(r.target).map_err(|_| format!("session {}", r.target))?;
+                self.session_ok(s)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The journal is replayed: the order table's free list is rebuilt and the counters the
     /// replay moved are cleared. What is still queued becomes the backlog the running
-    /// gateway renders first.
+    /// gateway renders first. A killed session that still has working orders (a crash
+    /// between the kill switch's record and its cancel) has them cancelled once running.
     pub fn end_replay(&mut self) {
         self.core.orders.rebuild_free_list();
         self.core.counters = Default::default();
+        let mut killed = 0;
+        for slot in &mut self.sessions {
+            if slot.info.killed {
+                killed += 1;
+                if self.core.orders.live_of(slot.info.local) > 0 {
+                    slot.info.kill_cancel_pending = true;
+                }
+            }
+        }
+        self.core.counters.set(gw::KILLED_SESSIONS, killed);
+        let halted = self.core.instruments.halted_count() as u64;
+        self.core.counters.set(gw::HALTED_INSTRUMENTS, halted);
         for slot in &mut self.sessions {
             if let SessionKind::Fix(f) = &mut slot.kind {
                 f.session.store_mut().take_resets();
@@ -375,8 +419,10 @@ impl Gateway {
             let (next_out, next_in) = session_seqs(&slot.kind);
             p.u64(next_out);
             p.u64(next_in);
+            p.u8(slot.info.killed as u8);
         }
         p.u64(self.fix.exec_counter());
+        self.encode_halts(&mut p);
         h.update(&p.buf);
         h.digest()
     }
@@ -390,9 +436,19 @@ impl Gateway {
         }
     }
 
+    /// The halted instruments' ids.
+    fn encode_halts(&self, p: &mut Put) {
+        let ids = self.halted_instruments();
+        p.u32(ids.len() as u32);
+        for id in ids {
+            p.u32(id);
+        }
+    }
+
     /// Appends the gateway's part of a snapshot: order table, mass cancels awaiting engines,
-    /// sessions (sequence numbers and every message held for resend or replay), exec-id
-    /// counter, the reply-cause position, and any replies still queued.
+    /// sessions (kill switch, sequence numbers and every message held for resend or
+    /// replay), exec-id counter, the halted instruments, the reply-cause position, and any
+    /// replies still queued.
     pub fn write_state(&self, p: &mut Put) {
         p.raw(b"GWST");
         p.u32(GATEWAY_STATE_VERSION);
@@ -423,6 +479,7 @@ impl Gateway {
                     }
                 }
             }
+            p.u8(slot.info.killed as u8);
             let applied = self.core.applied.get(slot.info.local as usize);
             let entries: Vec<(u64, u64)> = applied.into_iter().flat_map(|a| a.entries()).collect();
             p.u32(entries.len() as u32);
@@ -432,6 +489,7 @@ impl Gateway {
             }
         }
         p.u64(self.fix.exec_counter());
+        self.encode_halts(p);
         put_cause(p, self.causes.last());
         let pending: Vec<&Deferred> = self
             .replay
@@ -459,10 +517,11 @@ impl Gateway {
         if g.take(4)? != b"GWST" {
             return Err(g.err("not a gateway state"));
         }
+        // Version 2 (before the operator's state) reads as "nothing killed or halted".
         let v = g.u32()?;
-        if v != GATEWAY_STATE_VERSION {
+        if v != GATEWAY_STATE_VERSION && v != 2 {
             return Err(g.err(format!(
-                "gateway state version {v}, this build reads {GATEWAY_STATE_VERSION}"
+                "gateway state version {v}, this build reads 2 and {GATEWAY_STATE_VERSION}"
             )));
         }
         let n = g.count(self.core.orders.capacity())?;
@@ -514,6 +573,9 @@ impl Gateway {
                     u.state.next_in_seq = next_in as u32;
                 }
             }
+            if v >= 3 {
+                slot.info.killed = g.u8()? == 1;
+            }
             let n = g.count(usize::MAX >> 1)?;
             let local = slot.info.local as usize;
             if self.core.applied.len() <= local {
@@ -525,6 +587,15 @@ impl Gateway {
             }
         }
         self.fix.set_exec_counter(g.u64()?);
+        if v >= 3 {
+            let n = g.count(self.core.instruments.all().len())?;
+            for _ in 0..n {
+                let id: InstrumentId = g.u32()?;
+                if !self.set_halted(id, true) {
+                    return Err(g.err(format!("halted instrument {id} does not exist")));
+                }
+            }
+        }
         self.causes.restore(get_cause(g)?);
         let n = g.count(usize::MAX >> 1)?;
         let replay = self
@@ -546,8 +617,8 @@ impl Gateway {
 }
 
 /// Version of the gateway's part of a snapshot (2: per-session messages applied past the
-/// journaled next inbound number).
-const GATEWAY_STATE_VERSION: u32 = 2;
+/// journaled next inbound number; 3: the kill switches and halted instruments).
+const GATEWAY_STATE_VERSION: u32 = 3;
 
 pub(super) fn session_seqs(kind: &SessionKind) -> (u64, u64) {
     match kind {

@@ -36,6 +36,11 @@ impl Bucket {
         }
     }
 
+    /// Tokens per second (0: no limit).
+    pub fn rate(&self) -> u32 {
+        self.rate as u32
+    }
+
     /// Takes one token at `now_ns`; `false` when the bucket is empty (over the rate).
     #[inline]
     pub fn take(&mut self, now_ns: u64) -> bool {

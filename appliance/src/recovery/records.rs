@@ -9,13 +9,17 @@
 //! | 3 | `SEQ` | a gateway, at the flush after a session's sequence numbers moved without an `OUT` (admin messages, inbound messages, resets) | gateway, protocol, session, next outbound and next inbound sequence numbers, reset flag |
 //! | 4 | `START` | the journal agent, first record of every run | format version, configuration fingerprint, wall clock |
 //! | 5 | `STOP` | the journal agent, last record of a clean shutdown | state hash of the stopped appliance |
+//! | 6 | `CONTROL` | a gateway, when it carries out an operator's command | gateway, action (kill switch, halt, disconnect, operator cancel), engage or lift, session or instrument, wall clock, the operator's uid |
 //!
 //! Why these and no more: the engines are a pure function of their sequenced input, so
 //! `COMMAND` records rebuild every book exactly; the same records, with the client order ids
 //! they carry, rebuild the gateways' order tables, because a gateway applies an engine's
 //! events in the order the engine produced them. What a replay cannot produce are the bytes
 //! sent to clients (they carry wall-clock times) and sequence numbers spent on messages that
-//! are not replies to events (heartbeats, session rejects): `OUT` and `SEQ` carry those.
+//! are not replies to events (heartbeats, session rejects): `OUT` and `SEQ` carry those; and
+//! the operator's decisions (a kill switch, a halt), which are gateway state no command
+//! carries: `CONTROL` records them, so a restart keeps them and the journal says who did what
+//! when.
 
 use crate::engine::{Command, COMMAND_BYTES};
 
@@ -31,6 +35,8 @@ pub mod kind {
     pub const START: u16 = 4;
     /// A clean shutdown.
     pub const STOP: u16 = 5;
+    /// An operator's command carried out by a gateway.
+    pub const CONTROL: u16 = 6;
 }
 
 pub use crate::rings::msg::{Origin, MAX_ID, NO_GATEWAY};
@@ -359,6 +365,114 @@ impl StartRecord {
     }
 }
 
+/// What an operator's command did (`CONTROL`'s action byte).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ControlAction {
+    /// A session's kill switch engaged or lifted (target: the session).
+    KillSwitch = 1,
+    /// An instrument halted or resumed (target: the instrument id).
+    Halt = 2,
+    /// A session logged out by the operator (target: the session; replay changes nothing).
+    Disconnect = 3,
+    /// The operator cancelled a session's working orders (target: the session; the cancel
+    /// itself is the `COMMAND` that follows, so replay changes nothing here).
+    Cancel = 4,
+}
+
+impl ControlAction {
+    /// Name in logs and `appliance journal`.
+    pub fn label(self) -> &'static str {
+        match self {
+            ControlAction::KillSwitch => "kill_switch",
+            ControlAction::Halt => "halt",
+            ControlAction::Disconnect => "disconnect",
+            ControlAction::Cancel => "cancel",
+        }
+    }
+}
+
+/// `CONTROL`: layout.
+///
+/// | offset | size | field |
+/// | --- | --- | --- |
+/// | 0 | 1 | gateway |
+/// | 1 | 1 | action (`ControlAction`) |
+/// | 2 | 1 | flags: bit 0 = engage (kill switch) / halt; lift / resume when clear |
+/// | 3 | 1 | reserved |
+/// | 4 | 4 | target: the session (local index) or the instrument id |
+/// | 8 | 8 | wall clock, Unix ns |
+/// | 16 | 4 | the operator's uid (`SO_PEERCRED` of the console's client) |
+/// | 20 | 4 | reserved |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ControlRecord {
+    /// Gateway.
+    pub gateway: u8,
+    /// What was done.
+    pub action: ControlAction,
+    /// Engage / halt (true) or lift / resume (false).
+    pub on: bool,
+    /// Session or instrument.
+    pub target: u32,
+    /// When, Unix ns.
+    pub wall_ns: i64,
+    /// Who.
+    pub uid: u32,
+}
+
+/// Length of a `CONTROL` record.
+pub const CONTROL_LEN: usize = 24;
+
+impl ControlRecord {
+    /// Encodes into `out[..CONTROL_LEN]`.
+    pub fn encode(&self, out: &mut [u8]) {
+        out[0] = self.gateway;
+        out[1] = self.action as u8;
+        out[2] = self.on as u8;
+        out[3] = 0;
+        out[4..8].copy_from_slice(&self.target.to_le_bytes());
+        out[8..16].copy_from_slice(&self.wall_ns.to_le_bytes());
+        out[16..20].copy_from_slice(&self.uid.to_le_bytes());
+        out[20..24].fill(0);
+    }
+
+    /// Decodes a payload.
+    pub fn decode(b: &[u8]) -> Result<Self, RecordError> {
+        let k = kind::CONTROL;
+        if b.len() != CONTROL_LEN {
+            return Err(RecordError::Short {
+                kind: k,
+                len: b.len(),
+            });
+        }
+        let action = match b[1] {
+            1 => ControlAction::KillSwitch,
+            2 => ControlAction::Halt,
+            3 => ControlAction::Disconnect,
+            4 => ControlAction::Cancel,
+            a => {
+                return Err(RecordError::Invalid {
+                    kind: k,
+                    what: format!("action {a}"),
+                })
+            }
+        };
+        if b[2] > 1 {
+            return Err(RecordError::Invalid {
+                kind: k,
+                what: format!("flags {}", b[2]),
+            });
+        }
+        Ok(Self {
+            gateway: b[0],
+            action,
+            on: b[2] == 1,
+            target: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+            wall_ns: u64_at(b, 8) as i64,
+            uid: u32::from_le_bytes([b[16], b[17], b[18], b[19]]),
+        })
+    }
+}
+
 /// `STOP`: the state hash (`u64`) of the appliance as it stopped.
 pub fn decode_stop(b: &[u8]) -> Result<u64, RecordError> {
     if b.len() != 8 {
@@ -442,6 +556,27 @@ mod tests {
         let mut b = [0u8; SEQ_LEN];
         s.encode(&mut b);
         assert_eq!(SeqRecord::decode(&b).unwrap(), s);
+        for (action, on) in [
+            (ControlAction::KillSwitch, true),
+            (ControlAction::Halt, false),
+            (ControlAction::Disconnect, false),
+            (ControlAction::Cancel, true),
+        ] {
+            let c = ControlRecord {
+                gateway: 1,
+                action,
+                on,
+                target: 70_000,
+                wall_ns: 1_700_000_000_123_456_789,
+                uid: 1000,
+            };
+            let mut b = [0u8; CONTROL_LEN];
+            c.encode(&mut b);
+            assert_eq!(ControlRecord::decode(&b).unwrap(), c);
+            assert!(ControlRecord::decode(&b[..CONTROL_LEN - 1]).is_err());
+            b[1] = 9;
+            assert!(ControlRecord::decode(&b).is_err(), "unknown action refused");
+        }
         let st = StartRecord {
             version: RECORD_VERSION,
             fingerprint: 0xdead_beef,

@@ -8,7 +8,9 @@
 //! have seen the same records.
 
 use super::codec::{CodecError, Get, Put};
-use super::records::{decode_stop, kind, CommandRecord, OutHeader, SeqRecord, StartRecord};
+use super::records::{
+    decode_stop, kind, CommandRecord, ControlRecord, OutHeader, SeqRecord, StartRecord,
+};
 use super::records::{NO_GATEWAY, RECORD_VERSION};
 use crate::config::Config;
 use crate::engine::{Engine, Event, EventSink};
@@ -231,6 +233,15 @@ impl Replica {
                     .ok_or_else(|| inconsistent(format!("gateway {g} does not exist")))?;
                 gw.replay_seq(&r).map_err(inconsistent)?;
             }
+            kind::CONTROL => {
+                let r = ControlRecord::decode(payload).map_err(decode)?;
+                let g = r.gateway as usize;
+                let gw = self
+                    .gateways
+                    .get_mut(g)
+                    .ok_or_else(|| inconsistent(format!("gateway {g} does not exist")))?;
+                gw.replay_control(&r).map_err(inconsistent)?;
+            }
             kind::START => {
                 let r = StartRecord::decode(payload).map_err(decode)?;
                 if r.version != RECORD_VERSION {
@@ -414,4 +425,79 @@ pub fn state_hash(
         p.u64(h);
     }
     digest(&p.buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recovery::records::{ControlAction, CONTROL_LEN};
+
+    fn control(action: ControlAction, on: bool, target: u32) -> [u8; CONTROL_LEN] {
+        let mut b = [0u8; CONTROL_LEN];
+        ControlRecord {
+            gateway: 0,
+            action,
+            on,
+            target,
+            wall_ns: 1,
+            uid: 0,
+        }
+        .encode(&mut b);
+        b
+    }
+
+    #[test]
+    fn the_operators_state_is_replayed_hashed_and_carried_by_snapshots() {
+        let cfg = Config::default_config();
+        let sizing = replica_sizing(&cfg, false);
+        let mut r = Replica::new(&cfg, sizing).unwrap();
+        let plain = r.state_hash();
+        r.apply(
+            1,
+            kind::CONTROL,
+            &control(ControlAction::KillSwitch, true, 0),
+        )
+        .unwrap();
+        let killed = r.state_hash();
+        assert_ne!(killed, plain, "the kill switch is part of the state hash");
+        r.apply(2, kind::CONTROL, &control(ControlAction::Halt, true, 1))
+            .unwrap();
+        assert_eq!(r.gateways[0].halted_instruments(), vec![1]);
+        let both = r.state_hash();
+        assert_ne!(both, killed, "halts are part of the state hash");
+
+        // A snapshot carries both (the restore checks the recorded hash).
+        let restored = Replica::from_snapshot(&cfg, sizing, &r.snapshot()).unwrap();
+        assert_eq!(restored.state_hash(), both);
+        assert_eq!(restored.gateways[0].halted_instruments(), vec![1]);
+
+        // Lifted and resumed: back to the plain state.
+        r.apply(
+            3,
+            kind::CONTROL,
+            &control(ControlAction::KillSwitch, false, 0),
+        )
+        .unwrap();
+        r.apply(4, kind::CONTROL, &control(ControlAction::Halt, false, 1))
+            .unwrap();
+        assert_eq!(r.state_hash(), plain);
+        // Disconnects and cancels change nothing; unknown targets are inconsistencies.
+        r.apply(
+            5,
+            kind::CONTROL,
+            &control(ControlAction::Disconnect, true, 0),
+        )
+        .unwrap();
+        assert_eq!(r.state_hash(), plain);
+        assert!(r
+            .apply(6, kind::CONTROL, &control(ControlAction::Halt, true, 999))
+            .is_err());
+        assert!(r
+            .apply(
+                7,
+                kind::CONTROL,
+                &control(ControlAction::KillSwitch, true, 999)
+            )
+            .is_err());
+    }
 }

@@ -9,7 +9,8 @@
 //! - `inspect`, `replay`: 0, or 2 with the reason.
 
 use super::records::{
-    decode_stop, kind, CommandRecord, OutHeader, SeqRecord, StartRecord, RECORD_VERSION,
+    decode_stop, kind, CommandRecord, ControlAction, ControlRecord, OutHeader, SeqRecord,
+    StartRecord, RECORD_VERSION,
 };
 use super::recover::{recover_with, RecoverOptions, SnapshotChoice};
 use crate::config::Config;
@@ -26,6 +27,7 @@ pub fn kind_name(k: u16) -> &'static str {
         kind::SEQ => "SEQ",
         kind::START => "START",
         kind::STOP => "STOP",
+        kind::CONTROL => "CONTROL",
         _ => "UNKNOWN",
     }
 }
@@ -99,6 +101,25 @@ pub fn describe(k: u16, payload: &[u8]) -> Result<String, String> {
             let h = decode_stop(payload).map_err(|e| e.to_string())?;
             Ok(format!("state hash {h:016x}"))
         }
+        kind::CONTROL => {
+            let r = ControlRecord::decode(payload).map_err(|e| e.to_string())?;
+            let what = match (r.action, r.on) {
+                (ControlAction::KillSwitch, true) => "kill switch engaged for session",
+                (ControlAction::KillSwitch, false) => "kill switch lifted for session",
+                (ControlAction::Halt, true) => "halted instrument",
+                (ControlAction::Halt, false) => "resumed instrument",
+                (ControlAction::Disconnect, _) => "disconnected session",
+                (ControlAction::Cancel, _) => "cancelled the working orders of session",
+            };
+            Ok(format!(
+                "gateway {} {} {what} {} by uid {} wall_ns {}",
+                r.gateway,
+                r.action.label(),
+                r.target,
+                r.uid,
+                r.wall_ns
+            ))
+        }
         other => Err(format!("unknown record kind {other}")),
     }
 }
@@ -128,12 +149,12 @@ pub fn verify(dir: &Path, out: &mut dyn Write) -> anyhow::Result<i32> {
             return Ok(2);
         }
     };
-    let mut counts = [0u64; 6];
+    let mut counts = [0u64; 7];
     let mut bad = 0u64;
     if let (Some(first), Some(_)) = (report.first_seq(), report.last_seq()) {
         let mut reader = JournalReader::new(&report, first)?;
         while let Some(r) = reader.next_record()? {
-            counts[(r.kind as usize).min(5)] += 1;
+            counts[(r.kind as usize).min(6)] += 1;
             if let Err(e) = describe(r.kind, r.payload) {
                 bad += 1;
                 if bad <= 10 {
@@ -169,13 +190,14 @@ pub fn verify(dir: &Path, out: &mut dyn Write) -> anyhow::Result<i32> {
     }
     writeln!(
         out,
-        "records: {} (COMMAND {}, OUT {}, SEQ {}, START {}, STOP {})",
+        "records: {} (COMMAND {}, OUT {}, SEQ {}, START {}, STOP {}, CONTROL {})",
         report.records(),
         counts[1],
         counts[2],
         counts[3],
         counts[4],
-        counts[5]
+        counts[5],
+        counts[6]
     )?;
     let mut snapshot_ok = Vec::new();
     let mut snapshot_bad = 0;
@@ -353,6 +375,7 @@ pub fn parse_kind(s: &str) -> Option<u16> {
         "SEQ" => Some(kind::SEQ),
         "START" => Some(kind::START),
         "STOP" => Some(kind::STOP),
+        "CONTROL" => Some(kind::CONTROL),
         _ => None,
     }
 }

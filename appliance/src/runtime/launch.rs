@@ -509,6 +509,11 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
     for gw in gateways.iter_mut() {
         gw.core.limits = crate::gateway::core::ConnLimits::from_config(&cfg.gateway);
     }
+    // Halts recovered from the journal (every gateway carries the same ones), for the console.
+    let halted_at_start: Vec<crate::engine::InstrumentId> = gateways
+        .first()
+        .map(|g| g.halted_instruments())
+        .unwrap_or_default();
 
     // Wakers: a gateway sleeps in its I/O wait with an eventfd armed; an engine or the
     // journal agent on its own thread sleeps on a futex. In shared mode the one thread sleeps
@@ -916,7 +921,10 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         let symbols = resolved
             .iter()
             .enumerate()
-            .map(|(i, r)| (r.symbol.clone(), i as crate::engine::InstrumentId))
+            .map(|(i, r)| {
+                let id = i as crate::engine::InstrumentId;
+                (r.symbol.clone(), id, halted_at_start.contains(&id))
+            })
             .collect();
         match crate::admin::AdminServer::start(path, admin_links, directory, symbols) {
             Ok(a) => running.admin = Some(a),

@@ -5,7 +5,7 @@
 //! C) and journals the command like any other, so a replay expires the same orders.
 
 use crate::engine::InstrumentId;
-use crate::gateway::control::{AdminLink, ControlReply, ControlRequest};
+use crate::gateway::control::{AdminLink, Control, ControlReply, ControlRequest};
 use jiff::civil::Time;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
@@ -126,7 +126,11 @@ fn expire(link: &mut AdminLink, instrument: InstrumentId, stop: &AtomicBool) -> 
         while link.replies.pop().is_some() {}
         if link
             .requests
-            .push(ControlRequest::ExpireDay { instrument })
+            .push(Control {
+                // The scheduler, not an operator: the process's own uid.
+                request: ControlRequest::ExpireDay { instrument },
+                uid: crate::admin::own_uid(),
+            })
             .is_err()
         {
             std::thread::sleep(Duration::from_millis(10));
