@@ -86,11 +86,14 @@ pub enum GatewayReject {
     Throttled = 117,
     /// The session has `max_open_orders` working orders already.
     OpenOrderQuota = 118,
+    /// The order (or the replace's new terms) would take the session's gross open notional
+    /// on the instrument past `max_open_notional`.
+    NotionalQuota = 119,
 }
 
 impl GatewayReject {
     /// Every gateway code, ascending.
-    pub const ALL: [GatewayReject; 19] = [
+    pub const ALL: [GatewayReject; 20] = [
         GatewayReject::UnknownSymbol,
         GatewayReject::DuplicateClientId,
         GatewayReject::InvalidSide,
@@ -110,6 +113,7 @@ impl GatewayReject {
         GatewayReject::InstrumentHalted,
         GatewayReject::Throttled,
         GatewayReject::OpenOrderQuota,
+        GatewayReject::NotionalQuota,
     ];
 
     /// The numeric code on the wire.
@@ -205,6 +209,7 @@ impl RejectCode {
                 GatewayReject::InstrumentHalted => "instrument_halted",
                 GatewayReject::Throttled => "throttled",
                 GatewayReject::OpenOrderQuota => "open_order_quota",
+                GatewayReject::NotionalQuota => "notional_quota",
             },
         }
     }
@@ -251,6 +256,7 @@ impl RejectCode {
                 GatewayReject::InstrumentHalted => b"instrument halted",
                 GatewayReject::Throttled => b"throttle exceeded",
                 GatewayReject::OpenOrderQuota => b"open order quota reached",
+                GatewayReject::NotionalQuota => b"open notional quota reached",
             },
         }
     }
@@ -292,7 +298,7 @@ impl RejectCode {
                 | GatewayReject::KillSwitch
                 | GatewayReject::InstrumentHalted
                 | GatewayReject::Throttled => 99,
-                GatewayReject::OpenOrderQuota => 3,
+                GatewayReject::OpenOrderQuota | GatewayReject::NotionalQuota => 3,
             },
         }
     }

@@ -218,3 +218,127 @@ fn the_open_order_quota_refuses_past_it_and_frees_with_cancels() {
     let (code, log) = app.stop();
     assert_eq!(code, Some(0), "{log}");
 }
+
+/// A gross open notional quota (`max_open_notional`, per instrument, whole currency units):
+/// a new order or a replace that would pass it is refused (FIX 103=3 / 35=9, `open notional
+/// quota reached`; binary 119); fills, cancels and replaces down make room; another
+/// instrument has its own room; the books after a restart count the same.
+#[test]
+fn the_notional_quota_counts_working_orders_per_instrument_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(
+        dir.path(),
+        "written",
+        &[
+            (
+                "target_comp_id = \"CLIENT2\"\ncancel_on_disconnect = true",
+                "target_comp_id = \"CLIENT2\"\ncancel_on_disconnect = false\nmax_open_notional = 1000",
+            ),
+            (
+                "username = \"CLIENT1\"\ncancel_on_disconnect = true",
+                "username = \"CLIENT1\"\ncancel_on_disconnect = true\nmax_open_notional = 150",
+            ),
+        ],
+    );
+    let mut app = App::start(&cfg);
+    let mut c = FixClient::logon(app.fix, "CLIENT2");
+    let buy = |c: &mut FixClient, cl: &str, sym: &str, qty: u64, px: i64| {
+        c.order(
+            cl,
+            sym,
+            Side::Buy,
+            qty,
+            Some(px),
+            TimeInForce::GoodTillCancel,
+        );
+        c.recv()
+    };
+    let refused = |m: &fixclient::FixMsg| {
+        (m.req(150), m.req(103), m.req(58)) == ("8", "3", "open notional quota reached")
+    };
+    // 6 x 99.00 + 4 x 100.00 = 994 of 1000 on ACME.
+    assert_eq!(buy(&mut c, "N1", "ACME", 6, 990_000).req(150), "0");
+    assert_eq!(buy(&mut c, "N2", "ACME", 4, 1_000_000).req(150), "0");
+    let m = buy(&mut c, "N3", "ACME", 1, 990_000);
+    assert!(refused(&m), "994 + 99 > 1000: {m:?}");
+    // BOLT has its own room: 19 x 50.00 = 950.
+    assert_eq!(buy(&mut c, "B1", "BOLT", 19, 500_000).req(150), "0");
+
+    // A fill makes room: CLIENT1 sells 3 at 100.00 against N2 (994 - 300 = 694).
+    let mut s = FixClient::logon(app.fix, "CLIENT1");
+    s.order(
+        "S1",
+        "ACME",
+        Side::Sell,
+        3,
+        Some(1_000_000),
+        TimeInForce::GoodTillCancel,
+    );
+    assert_eq!(s.recv().req(150), "0");
+    let m = c.recv();
+    assert_eq!(
+        (m.req(150), m.req(39)),
+        ("F", "1"),
+        "N2 partly filled: {m:?}"
+    );
+    assert_eq!(
+        buy(&mut c, "N4", "ACME", 3, 990_000).req(150),
+        "0",
+        "694 + 297 = 991"
+    );
+
+    // A replace up past the quota is refused; down, accepted.
+    c.replace("N1U", "N1", "ACME", Side::Buy, 7, 990_000);
+    let m = c.recv();
+    assert_eq!(
+        (m.msg_type.as_str(), m.req(58)),
+        ("9", "open notional quota reached"),
+        "991 + 99 > 1000: {m:?}"
+    );
+    c.replace("N1D", "N1", "ACME", Side::Buy, 2, 990_000);
+    assert_eq!(c.recv().req(150), "5", "replaced down: 991 - 396 = 595");
+    assert_eq!(
+        buy(&mut c, "N5", "ACME", 4, 990_000).req(150),
+        "0",
+        "595 + 396 = 991"
+    );
+    let m = buy(&mut c, "N6", "ACME", 1, 990_000);
+    assert!(refused(&m), "991 + 99 > 1000: {m:?}");
+
+    // A restart rebuilds the same sums from the journal.
+    let (code, log) = app.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let app = App::start(&cfg);
+    assert!(c.reconnect(app.fix), "CLIENT2 logs on again");
+    let m = buy(&mut c, "N7", "ACME", 1, 990_000);
+    assert!(refused(&m), "after the restart, still 991: {m:?}");
+    c.cancel("NC", "N5", "ACME", Side::Buy);
+    assert_eq!(c.recv().req(150), "4");
+    assert_eq!(
+        buy(&mut c, "N8", "ACME", 4, 990_000).req(150),
+        "0",
+        "the cancel made room"
+    );
+
+    // Binary: CLIENT1 may have 150 open; 2 x 100.00 is refused with 119.
+    let mut b = BinClient::login_with_heartbeat(app.binary, "CLIENT1", 60_000);
+    b.send(support::enter(1, "ACME", b'B', 1_000_000, 2, b'1'));
+    let r = loop {
+        match b.try_recv(Duration::from_secs(5)) {
+            Some(ServerMessage::Rejected(r)) => break r,
+            Some(_) => continue,
+            None => panic!("no answer to the binary order"),
+        }
+    };
+    assert_eq!(r.reason, 119, "the notional quota's reject code");
+    b.send(support::enter(2, "ACME", b'B', 1_000_000, 1, b'1'));
+    let accepted = loop {
+        match b.try_recv(Duration::from_secs(5)) {
+            Some(ServerMessage::Accepted(_)) => break true,
+            Some(ServerMessage::Rejected(r)) => panic!("refused: {r:?}"),
+            Some(_) => continue,
+            None => break false,
+        }
+    };
+    assert!(accepted, "1 x 100.00 fits in 150");
+}

@@ -308,6 +308,11 @@ pub struct FixSessionConfig {
     /// order past it is refused (reject 118).
     #[serde(default)]
     pub max_open_orders: u32,
+    /// Gross open notional allowed per instrument, in whole currency units: the sum of
+    /// price x leaves quantity over the session's working orders on one instrument; 0 = no
+    /// limit. A new order or a replace that would pass it is refused (reject 119).
+    #[serde(default)]
+    pub max_open_notional: u64,
 }
 
 /// `[binary]`
@@ -356,6 +361,11 @@ pub struct BinaryUserConfig {
     /// order past it is refused (reject 118).
     #[serde(default)]
     pub max_open_orders: u32,
+    /// Gross open notional allowed per instrument, in whole currency units: the sum of
+    /// price x leaves quantity over the session's working orders on one instrument; 0 = no
+    /// limit. A new order or a replace that would pass it is refused (reject 119).
+    #[serde(default)]
+    pub max_open_notional: u64,
 }
 
 /// `[exporter]`

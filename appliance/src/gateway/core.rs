@@ -283,6 +283,9 @@ pub struct Core {
     pub throttles: Vec<super::throttle::Throttle>,
     /// Each local session's open-order quota (0: none).
     pub open_quota: Vec<u32>,
+    /// Gross open notional allowed per (local session, instrument), `session * instruments
+    /// + instrument`, in price units x quantity (0: no limit).
+    pub notional_quota: Vec<i128>,
     /// Per local session: messages received, orders and cancels refused, orders throttled
     /// (published as the per-session metrics).
     pub session_counts: Vec<[u64; 3]>,
@@ -354,6 +357,7 @@ impl Core {
             limits: ConnLimits::for_slots(sizing.max_connections),
             throttles: Vec::new(),
             open_quota: Vec::new(),
+            notional_quota: Vec::new(),
             audit_tx: None,
             session_counts: Vec::new(),
             on_behalf: None,
@@ -921,6 +925,20 @@ impl Core {
         self.throttle_tripped.take()
     }
 
+    /// Whether adding `adds` (price units x quantity) to local session `s`'s open notional
+    /// on `instrument` would pass its quota.
+    #[inline]
+    fn over_notional(&self, s: u16, instrument: InstrumentId, adds: i128) -> bool {
+        let n = self.instruments.all().len();
+        match self
+            .notional_quota
+            .get(s as usize * n + instrument as usize)
+        {
+            Some(&max) if max > 0 => self.orders.exposure(s, instrument) + adds > max,
+            _ => false,
+        }
+    }
+
     /// Registers a new order and sends it to its engine. Returns the order's slot.
     #[inline]
     pub fn enter(
@@ -942,6 +960,10 @@ impl Core {
             }
             _ => {}
         }
+        let adds = (req.price as i128).abs() * req.qty as i128;
+        if self.over_notional(who.local, req.instrument, adds) {
+            return Err(GatewayReject::NotionalQuota);
+        }
         self.journal_open()?;
         let slot = self
             .orders
@@ -958,6 +980,7 @@ impl Core {
         o.post_only = req.post_only;
         o.price = req.price;
         o.qty = req.qty;
+        self.orders.expose(slot);
         let cmd = Command::New(NewOrder {
             order_id: self.orders.order_id(slot),
             instrument: req.instrument,
@@ -1062,6 +1085,16 @@ impl Core {
         }
         self.throttle_order(who.local)
             .map_err(|r| (r, Some(slot)))?;
+        {
+            // Only a replace that adds notional is checked: one that reduces it takes risk off.
+            let o = self.orders.get(slot);
+            let now = self.orders.exposure_of_slot(slot);
+            let new_price = (price.unwrap_or(o.price) as i128).abs();
+            let then = new_price * qty.saturating_sub(o.cum_qty) as i128;
+            if then > now && self.over_notional(who.local, o.instrument, then - now) {
+                return Err((GatewayReject::NotionalQuota, Some(slot)));
+            }
+        }
         if new_id != *orig {
             self.orders
                 .add_alias(who.local, new_id, slot)

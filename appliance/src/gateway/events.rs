@@ -57,9 +57,12 @@ impl Gateway {
                     let Some(slot) = orders.slot_of(fill.order_id) else {
                         continue;
                     };
+                    orders.unexpose(slot);
                     let o = orders.get_mut(slot);
                     o.cum_qty = fill.cum_qty;
                     o.cum_notional += t.price as i128 * t.qty as i128;
+                    orders.expose(slot);
+                    let o = orders.get(slot);
                     let s = o.session;
                     let reply = Reply::Fill {
                         slot,
@@ -124,11 +127,13 @@ impl Gateway {
                     m.orig_client_id = o.client_id;
                     m.client_id = new_id;
                 }
+                orders.unexpose(slot);
                 let m = orders.get_mut(slot);
                 m.pending = Pending::None;
                 m.price = r.price;
                 m.qty = r.qty;
                 m.cum_qty = r.cum_qty;
+                orders.expose(slot);
                 let reply = Reply::Replaced {
                     slot,
                     priority_kept: r.priority_kept,

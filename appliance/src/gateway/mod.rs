@@ -100,7 +100,9 @@ impl Gateway {
         core.throttles = sessions.iter().map(|s| s.info.throttle).collect();
         core.open_quota = sessions.iter().map(|s| s.info.max_open_orders).collect();
         core.session_counts = vec![[0; 3]; sessions.len()];
-        core.orders.set_sessions(sessions.len());
+        core.orders
+            .set_sessions(sessions.len(), core.instruments.all().len());
+        core.notional_quota = session::notional_quotas(&sessions, &core.instruments);
         Self {
             core,
             sessions,

@@ -211,6 +211,13 @@ pub struct OrderBook {
     hasher: std::hash::RandomState,
     /// Live or pending orders per local session (for the open-order quota).
     live_per_session: Vec<u32>,
+    /// Gross open notional per (local session, instrument), `session * instruments +
+    /// instrument`: the sum of |price| x leaves over the session's working orders, in price
+    /// units x quantity (for the notional quota). Kept by every change of a working order's
+    /// terms ([`OrderBook::unexpose`] before, [`OrderBook::expose`] after) and by `finish`.
+    exposure: Vec<i128>,
+    /// Instruments per session row of `exposure`.
+    instruments: usize,
 }
 
 const SLOT_BITS: u32 = 32;
@@ -233,6 +240,8 @@ impl OrderBook {
             mask: index_len - 1,
             hasher: std::hash::RandomState::new(),
             live_per_session: Vec::new(),
+            exposure: Vec::new(),
+            instruments: 0,
         }
     }
 
@@ -334,6 +343,7 @@ impl OrderBook {
     /// findable until the slot is reused.
     #[inline]
     pub fn finish(&mut self, slot: u32) {
+        self.unexpose(slot);
         let o = &mut self.orders[slot as usize];
         if o.state != OrderState::Done && o.state != OrderState::Free {
             o.state = OrderState::Done;
@@ -344,10 +354,79 @@ impl OrderBook {
         }
     }
 
-    /// Sizes the per-session live counts for `sessions` local sessions (cold path, at
-    /// start, before any order).
-    pub fn set_sessions(&mut self, sessions: usize) {
+    /// Sizes the per-session live counts and open notionals for `sessions` local sessions
+    /// and `instruments` instruments (cold path, at start, before any order).
+    pub fn set_sessions(&mut self, sessions: usize, instruments: usize) {
         self.live_per_session = vec![0; sessions];
+        self.instruments = instruments;
+        self.exposure = vec![0; sessions * instruments];
+    }
+
+    /// An order's part of its session's open notional: |price| x leaves while it works.
+    #[inline]
+    fn exposure_of(o: &OrderInfo) -> i128 {
+        match o.state {
+            OrderState::PendingNew | OrderState::Live => {
+                (o.price as i128).abs() * o.qty.saturating_sub(o.cum_qty) as i128
+            }
+            _ => 0,
+        }
+    }
+
+    #[inline]
+    fn exposure_at(&mut self, o: &OrderInfo) -> Option<&mut i128> {
+        let i = o.session as usize * self.instruments + o.instrument as usize;
+        if (o.instrument as usize) < self.instruments {
+            self.exposure.get_mut(i)
+        } else {
+            None
+        }
+    }
+
+    /// Adds the order in `slot` to its session's open notional (after its terms changed).
+    #[inline]
+    pub fn expose(&mut self, slot: u32) {
+        let o = self.orders[slot as usize];
+        let x = Self::exposure_of(&o);
+        if let Some(e) = self.exposure_at(&o) {
+            *e += x;
+        }
+    }
+
+    /// Takes the order in `slot` out of its session's open notional (before its terms
+    /// change).
+    #[inline]
+    pub fn unexpose(&mut self, slot: u32) {
+        let o = self.orders[slot as usize];
+        let x = Self::exposure_of(&o);
+        if let Some(e) = self.exposure_at(&o) {
+            *e -= x;
+        }
+    }
+
+    /// Gross open notional of local session `s` on `instrument` (price units x quantity).
+    #[inline]
+    pub fn exposure(&self, s: u16, instrument: InstrumentId) -> i128 {
+        if (instrument as usize) >= self.instruments {
+            return 0;
+        }
+        let i = s as usize * self.instruments + instrument as usize;
+        self.exposure.get(i).copied().unwrap_or(0)
+    }
+
+    /// What the order in `slot` adds to its session's open notional now.
+    #[inline]
+    pub fn exposure_of_slot(&self, slot: u32) -> i128 {
+        Self::exposure_of(&self.orders[slot as usize])
+    }
+
+    /// Recomputes every open notional from the orders (cold path: after recovery, whose
+    /// replay sets terms without the bookkeeping).
+    fn recompute_exposure(&mut self) {
+        self.exposure.iter_mut().for_each(|e| *e = 0);
+        for slot in 0..self.orders.len() as u32 {
+            self.expose(slot);
+        }
     }
 
     /// Live or pending orders of local session `s`.
@@ -451,6 +530,7 @@ impl OrderBook {
             .chain(states(OrderState::Done))
             .collect();
         self.free.extend(list);
+        self.recompute_exposure();
     }
 
     /// Every slot holding an order (live, pending or finished), ascending. Cold path.
@@ -637,7 +717,7 @@ mod tests {
     #[test]
     fn live_orders_are_counted_per_session() {
         let mut b = OrderBook::new(0, 8);
-        b.set_sessions(2);
+        b.set_sessions(2, 1);
         let s1 = b.insert(0, id("a")).unwrap();
         b.insert(0, id("b")).unwrap();
         b.insert(1, id("c")).unwrap();
@@ -647,7 +727,7 @@ mod tests {
         assert_eq!(b.live_of(0), 1);
         // A restored live order counts; a restored finished one does not.
         let mut r = OrderBook::new(0, 8);
-        r.set_sessions(2);
+        r.set_sessions(2, 1);
         let mut info = *b.get(s1);
         info.state = OrderState::Live;
         r.restore_slot(3, info).unwrap();

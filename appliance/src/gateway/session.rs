@@ -51,6 +51,9 @@ pub struct SessionInfo {
     pub throttle: super::throttle::Throttle,
     /// Working orders the session may have at once (0: no limit).
     pub max_open_orders: u32,
+    /// Gross open notional allowed per instrument, in whole currency units (price x
+    /// quantity; 0: no limit).
+    pub max_open_notional: u64,
 }
 
 impl SessionInfo {
@@ -150,6 +153,7 @@ pub fn build_sessions(cfg: &Config, g: usize, sizing: &GatewaySizing) -> Vec<Ses
                         s.throttle_policy,
                     ),
                     max_open_orders: s.max_open_orders,
+                    max_open_notional: s.max_open_notional,
                 },
                 kind: SessionKind::Fix(Box::new(FixSession::new(&fix_settings, s))),
             });
@@ -181,10 +185,26 @@ pub fn build_sessions(cfg: &Config, g: usize, sizing: &GatewaySizing) -> Vec<Ses
                         u.throttle_policy,
                     ),
                     max_open_orders: u.max_open_orders,
+                    max_open_notional: u.max_open_notional,
                 },
                 kind: SessionKind::Binary(Box::new(BinaryUser::new(sizing))),
             });
         }
     }
     sessions
+}
+
+/// The sessions' notional quotas in the order table's units, `session * instruments +
+/// instrument`: whole currency units scaled by each instrument's price decimals (a price of
+/// 100.00 at 4 decimals is 1,000,000 price units). Cold path.
+pub fn notional_quotas(sessions: &[SessionSlot], instruments: &super::Instruments) -> Vec<i128> {
+    let all = instruments.all();
+    let mut q = vec![0i128; sessions.len() * all.len()];
+    for (s, slot) in sessions.iter().enumerate() {
+        for (i, ins) in all.iter().enumerate() {
+            q[s * all.len() + i] =
+                slot.info.max_open_notional as i128 * 10i128.pow(ins.price_decimals as u32);
+        }
+    }
+    q
 }
