@@ -44,7 +44,9 @@ pub enum Command {
     /// The operator's console: send a command to the running appliance. Commands:
     /// `sessions`; `kill session NAME`, `unkill session NAME` (NAME a FIX CompID or binary
     /// username, `fix:NAME`/`binary:NAME` for one protocol); `kill firm NAME`, `unkill firm
-    /// NAME`. Prints the answer (JSON); exit 0 when it says ok, 1 when refused.
+    /// NAME`; `halt SYMBOL`, `resume SYMBOL`, `instruments`; `disconnect NAME`; `cancel
+    /// session|firm NAME [SYMBOL]`; `reload` (credentials, throttles and quotas from the
+    /// configuration file). Prints the answer (JSON); exit 0 when it says ok, 1 when refused.
     Admin(AdminArgs),
 }
 
@@ -290,6 +292,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
             IoArg::IoUring => IoBackend::IoUring,
             IoArg::Epoll => IoBackend::Epoll,
         }),
+        config_path: args.config.clone(),
         ..StartOptions::default()
     };
     let running = launch::start(&cfg, &opts)?;

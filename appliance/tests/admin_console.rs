@@ -483,3 +483,111 @@ fn the_operator_cancels_a_sessions_orders_and_the_session_trades_on() {
         "{records}"
     );
 }
+
+#[test]
+fn reload_changes_credentials_throttles_and_quotas_live_and_refuses_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let block = "target_comp_id = \"CLIENT2\"\ncancel_on_disconnect = true";
+    let with =
+        |extra: &str| format!("target_comp_id = \"CLIENT2\"\ncancel_on_disconnect = true\n{extra}");
+    let cfg = config_file(
+        dir.path(),
+        "written",
+        &[(block, &with("password = \"old-pw\"\nmax_open_orders = 1"))],
+    );
+    let socket = dir.path().join("admin.sock");
+    let app = App::start(&cfg);
+    let original = std::fs::read_to_string(&cfg).unwrap();
+
+    // CLIENT2 logs on with the old password; its quota is one working order.
+    let mut c = FixClient::connect(app.fix, "CLIENT2");
+    let (mut user, mut pw) = (None, Some("old-pw".to_string()));
+    c.session.swap_credentials(&mut user, &mut pw);
+    assert!(
+        c.reconnect(app.fix),
+        "CLIENT2 logs on with the old password"
+    );
+    let order = |c: &mut FixClient, cl: &str| {
+        c.order(
+            cl,
+            "ACME",
+            Side::Buy,
+            1,
+            Some(990_000),
+            TimeInForce::GoodTillCancel,
+        );
+        c.recv()
+    };
+    assert_eq!(order(&mut c, "L1").req(150), "0");
+    assert_eq!(order(&mut c, "L2").req(103), "3", "quota 1");
+
+    // A change that needs a restart refuses the whole reload: nothing applied.
+    let bad = original
+        .replace("max_open_orders = 1", "max_open_orders = 5")
+        .replace("max_unauthenticated = 32", "max_unauthenticated = 33");
+    assert_ne!(
+        bad,
+        original.replace("max_open_orders = 1", "max_open_orders = 5")
+    );
+    std::fs::write(&cfg, &bad).unwrap();
+    let (code, v) = admin(&socket, &["reload"]);
+    assert_eq!(code, 1, "{v}");
+    let err = v["error"].as_str().unwrap();
+    assert!(
+        err.contains("[gateway]") && err.contains("nothing reloaded"),
+        "{err}"
+    );
+    assert_eq!(order(&mut c, "L3").req(103), "3", "still quota 1");
+
+    // A configuration that does not load is refused the same way.
+    std::fs::write(&cfg, "this is not toml").unwrap();
+    let (code, v) = admin(&socket, &["reload"]);
+    assert_eq!(code, 1, "{v}");
+
+    // New password, quota 2, a notional quota: applied live; CLIENT2 stays logged on.
+    let good = original.replace(
+        "password = \"old-pw\"\nmax_open_orders = 1",
+        "password = \"new-pw\"\nmax_open_orders = 2\nmax_open_notional = 500\nmax_orders_per_sec = 50",
+    );
+    std::fs::write(&cfg, &good).unwrap();
+    let (code, v) = admin(&socket, &["reload"]);
+    assert_eq!(
+        (code, &v["reloaded"]),
+        (0, &serde_json::json!(["fix:CLIENT2"])),
+        "{v}"
+    );
+    assert_eq!(
+        order(&mut c, "L4").req(150),
+        "0",
+        "quota 2 now, same connection"
+    );
+    assert_eq!(order(&mut c, "L5").req(103), "3", "and no more");
+    let (_, v) = admin(&socket, &["sessions"]);
+    let s = session(&v, "fix", "CLIENT2");
+    assert_eq!(
+        (
+            &s["connected"],
+            &s["max_open_orders"],
+            &s["max_open_notional"]
+        ),
+        (&true.into(), &2.into(), &500.into()),
+        "{s}"
+    );
+
+    // The next logon is checked against the new password.
+    c.logout();
+    assert!(
+        !c.reconnect(app.fix),
+        "the old password is refused after the reload"
+    );
+    let (mut user, mut pw) = (None, Some("new-pw".to_string()));
+    c.session.swap_credentials(&mut user, &mut pw);
+    assert!(c.reconnect(app.fix), "the new password logs on");
+
+    // The journal names the reload (and no password).
+    let records = control_records(&cfg);
+    assert!(
+        records.contains("reloaded the configuration of session 1") && !records.contains("pw"),
+        "{records}"
+    );
+}

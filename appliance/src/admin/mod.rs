@@ -27,7 +27,8 @@ pub mod client;
 
 use crate::engine::OwnerId;
 use crate::gateway::control::{
-    AdminLink, Control, ControlReply, ControlRequest, SessionRow, Target, BUSY,
+    AdminLink, Control, ControlReply, ControlRequest, Credentials, SessionLimits, SessionRow,
+    Target, BUSY,
 };
 use crate::vocab::Protocol;
 use std::io::{BufRead, BufReader, Write};
@@ -71,6 +72,8 @@ impl AdminServer {
         links: Vec<AdminLink>,
         directory: Vec<DirectoryEntry>,
         instruments: Vec<(String, crate::engine::InstrumentId, bool)>,
+        config_path: Option<PathBuf>,
+        config: crate::config::Config,
     ) -> std::io::Result<Self> {
         if path.exists() {
             if UnixStream::connect(path).is_ok() {
@@ -92,6 +95,8 @@ impl AdminServer {
             let mut console = Console {
                 links,
                 directory,
+                config_path,
+                config,
                 instruments,
             };
             serve(listener, &mut console, stop)
@@ -129,6 +134,10 @@ impl Drop for AdminServer {
 struct Console {
     links: Vec<AdminLink>,
     directory: Vec<DirectoryEntry>,
+    /// The configuration file the appliance started with (`None`: the embedded default),
+    /// and the configuration in force (what a reload compares with).
+    config_path: Option<PathBuf>,
+    config: crate::config::Config,
     /// (symbol, id, halted): the console is the only one that halts and resumes.
     instruments: Vec<(String, crate::engine::InstrumentId, bool)>,
 }
@@ -240,6 +249,7 @@ fn execute(line: &str, console: &mut Console) -> String {
                 .collect::<Vec<_>>(),
         })),
         ["disconnect", name] => disconnect(links, directory, name),
+        ["reload"] => reload(console),
         ["cancel", scope @ ("session" | "firm"), name, rest @ ..] if rest.len() <= 1 => {
             let symbol = rest.first().copied();
             match symbol.map(|s| console.instruments.iter().find(|(n, _, _)| n == s)) {
@@ -253,7 +263,7 @@ fn execute(line: &str, console: &mut Console) -> String {
         _ => Err(format!(
             "unknown command {line:?}: sessions | kill|unkill session NAME | kill|unkill firm \
              NAME | halt|resume SYMBOL | instruments | disconnect NAME | cancel session|firm \
-             NAME [SYMBOL]"
+             NAME [SYMBOL] | reload"
         )),
     };
     match result {
@@ -306,6 +316,145 @@ fn disconnect(
     }
     tracing::warn!("admin: disconnected {name} ({affected} connection(s))");
     Ok(serde_json::json!({ "ok": true, "affected": affected }))
+}
+
+/// What a reload may change of a FIX session or binary user: its credentials and limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Reloadable {
+    username: Option<String>,
+    password: Option<String>,
+    limits: SessionLimits,
+}
+
+fn fix_reloadable(s: &crate::config::FixSessionConfig) -> Reloadable {
+    Reloadable {
+        username: s.username.clone(),
+        password: s.password.clone(),
+        limits: SessionLimits {
+            max_messages_per_sec: s.max_messages_per_sec,
+            max_orders_per_sec: s.max_orders_per_sec,
+            throttle_policy: s.throttle_policy,
+            max_open_orders: s.max_open_orders,
+            max_open_notional: s.max_open_notional,
+        },
+    }
+}
+
+fn binary_reloadable(u: &crate::config::BinaryUserConfig) -> Reloadable {
+    Reloadable {
+        username: None,
+        password: u.password.clone(),
+        limits: SessionLimits {
+            max_messages_per_sec: u.max_messages_per_sec,
+            max_orders_per_sec: u.max_orders_per_sec,
+            throttle_policy: u.throttle_policy,
+            max_open_orders: u.max_open_orders,
+            max_open_notional: u.max_open_notional,
+        },
+    }
+}
+
+/// The sections of `new` that differ from `old` in more than what a reload may change.
+fn needs_restart(old: &crate::config::Config, new: &crate::config::Config) -> Vec<String> {
+    let mut same = new.clone();
+    // Take the running values of what may change live; whatever still differs may not.
+    for (n, o) in same.fix.sessions.iter_mut().zip(&old.fix.sessions) {
+        (n.username, n.password) = (o.username.clone(), o.password.clone());
+        (n.max_messages_per_sec, n.max_orders_per_sec) =
+            (o.max_messages_per_sec, o.max_orders_per_sec);
+        (n.throttle_policy, n.max_open_orders) = (o.throttle_policy, o.max_open_orders);
+        n.max_open_notional = o.max_open_notional;
+    }
+    for (n, o) in same.binary.users.iter_mut().zip(&old.binary.users) {
+        n.password = o.password.clone();
+        (n.max_messages_per_sec, n.max_orders_per_sec) =
+            (o.max_messages_per_sec, o.max_orders_per_sec);
+        (n.throttle_policy, n.max_open_orders) = (o.throttle_policy, o.max_open_orders);
+        n.max_open_notional = o.max_open_notional;
+    }
+    let (a, b) = match (serde_json::to_value(old), serde_json::to_value(&same)) {
+        (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) => (a, b),
+        _ => return vec!["(the configuration does not serialise)".into()],
+    };
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| format!("[{k}]"))
+        .collect()
+}
+
+/// `reload`: reads the configuration file again and applies what may change while running
+/// (sessions' credentials, throttles and quotas). Anything else that changed refuses the
+/// whole reload (nothing applied): it needs a restart.
+fn reload(console: &mut Console) -> Result<serde_json::Value, String> {
+    let Some(path) = console.config_path.clone() else {
+        return Err(
+            "the appliance runs on the embedded default configuration: there is no \
+                    file to reload (start it with --config FILE)"
+                .into(),
+        );
+    };
+    let new = crate::config::Config::load(&path)
+        .map_err(|e| format!("{}: {e:#}; nothing reloaded", path.display()))?;
+    let restart = needs_restart(&console.config, &new);
+    if !restart.is_empty() {
+        return Err(format!(
+            "{} changed in {}: only sessions' credentials, throttles and quotas change while \
+             running; nothing reloaded (restart to apply the rest)",
+            restart.join(", "),
+            path.display()
+        ));
+    }
+    let mut changes: Vec<(Protocol, String, Reloadable, bool)> = Vec::new();
+    for (o, n) in console.config.fix.sessions.iter().zip(&new.fix.sessions) {
+        let (a, b) = (fix_reloadable(o), fix_reloadable(n));
+        if a != b {
+            let creds = (a.username, a.password) != (b.username.clone(), b.password.clone());
+            changes.push((Protocol::Fix, n.target_comp_id.clone(), b, creds));
+        }
+    }
+    for (o, n) in console.config.binary.users.iter().zip(&new.binary.users) {
+        let (a, b) = (binary_reloadable(o), binary_reloadable(n));
+        if a != b {
+            let creds = a.password != b.password;
+            changes.push((Protocol::Binary, n.username.clone(), b, creds));
+        }
+    }
+    let mut names = Vec::new();
+    for (protocol, name, r, creds) in changes {
+        let e = console
+            .directory
+            .iter()
+            .find(|e| e.protocol == protocol && e.name == name)
+            .ok_or_else(|| format!("no session {}:{name}", protocol.label()))?;
+        let link = console
+            .links
+            .iter_mut()
+            .find(|l| l.gateway == e.gateway)
+            .ok_or_else(|| format!("no gateway {}", e.gateway))?;
+        let credentials = creds.then(|| {
+            Box::new(Credentials {
+                bind: (r.username.clone(), r.password.clone()),
+                fix: (r.username.clone(), r.password.clone()),
+            })
+        });
+        let req = ControlRequest::Reload {
+            session: e.local,
+            limits: r.limits,
+        };
+        ask_with(link, req, credentials)?;
+        let label = format!("{}:{name}", protocol.label());
+        tracing::warn!(
+            "admin: reloaded {label}{}: {:?}",
+            if creds { " (credentials changed)" } else { "" },
+            r.limits
+        );
+        names.push(label);
+    }
+    console.config = new;
+    Ok(serde_json::json!({ "ok": true, "reloaded": names }))
 }
 
 /// The operator's mass cancel: every working order of a session (or of a firm), on one
@@ -370,11 +519,25 @@ fn cancel(
 
 /// Sends `req` to gateway `g` and collects its answer until `Done`.
 fn ask(link: &mut AdminLink, req: ControlRequest) -> Result<(Vec<SessionRow>, u32), String> {
+    ask_with(link, req, None)
+}
+
+/// [`ask`] with credentials for a reload (the ones replaced come back and are dropped here,
+/// off the gateway's thread).
+fn ask_with(
+    link: &mut AdminLink,
+    req: ControlRequest,
+    credentials: Option<Box<Credentials>>,
+) -> Result<(Vec<SessionRow>, u32), String> {
     // Answers of an earlier command that timed out are stale.
     while link.replies.pop().is_some() {}
     let uid = link.operator;
     link.requests
-        .push(Control { request: req, uid })
+        .push(Control {
+            request: req,
+            uid,
+            credentials,
+        })
         .map_err(|_| format!("gateway {} is not taking commands", link.gateway))?;
     link.waker.wake_after_publish();
     let deadline = Instant::now() + DEADLINE;
@@ -382,6 +545,7 @@ fn ask(link: &mut AdminLink, req: ControlRequest) -> Result<(Vec<SessionRow>, u3
     loop {
         match link.replies.pop() {
             Some(ControlReply::Session(r)) => rows.push(r),
+            Some(ControlReply::Credentials(old)) => drop(old),
             Some(ControlReply::Done { affected }) => return Ok((rows, affected)),
             None if Instant::now() >= deadline => {
                 return Err(format!(
@@ -423,6 +587,7 @@ fn sessions(
                 "max_messages_per_sec": r.max_messages_per_sec,
                 "max_orders_per_sec": r.max_orders_per_sec,
                 "max_open_orders": r.max_open_orders,
+                "max_open_notional": r.max_open_notional,
             }));
         }
     }

@@ -85,18 +85,55 @@ pub enum ControlRequest {
         /// Only this instrument's orders.
         instrument: Option<InstrumentId>,
     },
+    /// A configuration reload for one session: its throttles and quotas take `limits` (the
+    /// throttles start full), and its credentials those in [`Control::credentials`] if
+    /// any (sent back in a [`ControlReply::Credentials`]). A connected session stays
+    /// connected; the next logon is checked against the new credentials. `Done` says 1.
+    Reload {
+        /// Local index of the session.
+        session: u16,
+        /// Its new limits.
+        limits: SessionLimits,
+    },
+}
+
+/// What a reload may change of a session besides its credentials.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Order operations per second (0: no limit).
+    pub max_messages_per_sec: u32,
+    /// New orders and replaces per second (0: no limit).
+    pub max_orders_per_sec: u32,
+    /// Past a throttle.
+    pub throttle_policy: super::throttle::ThrottlePolicy,
+    /// Working orders allowed (0: no limit).
+    pub max_open_orders: u32,
+    /// Gross open notional per instrument, whole currency units (0: no limit).
+    pub max_open_notional: u64,
+}
+
+/// A session's credentials, moved through the rings: the gateway swaps them in and sends
+/// the old ones back, so its thread neither allocates nor frees them.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// The gateway's copy (checked when a connection binds): username, password.
+    pub bind: (Option<String>, Option<String>),
+    /// The FIX session's copy (checked by its Logon handling): username, password.
+    pub fix: (Option<String>, Option<String>),
 }
 
 /// `Done`'s count when a command could not be carried out for lack of ring room (ask again).
 pub const BUSY: u32 = u32::MAX;
 
 /// A command and the operator who gave it (the console client's uid, journaled).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Control {
     /// What to do.
     pub request: ControlRequest,
     /// The operator's uid.
     pub uid: u32,
+    /// New credentials for a [`ControlRequest::Reload`].
+    pub credentials: Option<Box<Credentials>>,
 }
 
 /// One session's state, as the gateway sees it.
@@ -122,13 +159,17 @@ pub struct SessionRow {
     pub max_orders_per_sec: u32,
     /// Working orders allowed (0: no limit).
     pub max_open_orders: u32,
+    /// Gross open notional allowed per instrument, whole currency units (0: no limit).
+    pub max_open_notional: u64,
 }
 
 /// A gateway's answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum ControlReply {
     /// A session's row ([`ControlRequest::Sessions`]).
     Session(SessionRow),
+    /// The credentials a reload replaced, for the console to drop.
+    Credentials(Box<Credentials>),
     /// The command is done; `affected` sessions.
     Done {
         /// Sessions listed or changed.
@@ -205,7 +246,12 @@ impl Gateway {
                     break;
                 }
             }
-            let Some(Control { request, uid }) = self.controls[i].requests.pop() else {
+            let Some(Control {
+                request,
+                uid,
+                credentials,
+            }) = self.controls[i].requests.pop()
+            else {
                 break;
             };
             did = true;
@@ -235,6 +281,7 @@ impl Gateway {
                                 .get(local as usize)
                                 .copied()
                                 .unwrap_or(0),
+                            max_open_notional: slot.info.max_open_notional,
                         };
                         let _ = self.controls[i].replies.push(ControlReply::Session(row));
                     }
@@ -272,6 +319,20 @@ impl Gateway {
                         self.operator_cancel(target, instrument, uid)
                     } else {
                         BUSY
+                    }
+                }
+                ControlRequest::Reload { session, limits } => {
+                    match self.reload(session, limits, credentials) {
+                        Some(old) => {
+                            if let Some(old) = old {
+                                let _ = self.controls[i]
+                                    .replies
+                                    .push(ControlReply::Credentials(old));
+                            }
+                            self.journal_control(ControlAction::Reload, true, session as u32, uid);
+                            1
+                        }
+                        None => 0,
                     }
                 }
             };
@@ -316,6 +377,46 @@ impl Gateway {
         };
         let pushed = j.push_with(kind::CONTROL, CONTROL_LEN, |b| r.encode(b));
         debug_assert!(pushed, "room was checked before the command");
+    }
+
+    /// Applies a reload to session `s`: `None` when it does not exist, otherwise the
+    /// credentials it replaced (if new ones came).
+    fn reload(
+        &mut self,
+        s: u16,
+        limits: SessionLimits,
+        credentials: Option<Box<Credentials>>,
+    ) -> Option<Option<Box<Credentials>>> {
+        let slot = self.sessions.get_mut(s as usize)?;
+        let info = &mut slot.info;
+        info.throttle = super::throttle::Throttle::new(
+            limits.max_messages_per_sec,
+            limits.max_orders_per_sec,
+            limits.throttle_policy,
+        );
+        info.max_open_orders = limits.max_open_orders;
+        info.max_open_notional = limits.max_open_notional;
+        if let Some(t) = self.core.throttles.get_mut(s as usize) {
+            *t = info.throttle;
+        }
+        if let Some(q) = self.core.open_quota.get_mut(s as usize) {
+            *q = limits.max_open_orders;
+        }
+        let instruments = self.core.instruments.all();
+        let row = s as usize * instruments.len();
+        for (k, ins) in instruments.iter().enumerate() {
+            if let Some(q) = self.core.notional_quota.get_mut(row + k) {
+                *q = limits.max_open_notional as i128 * 10i128.pow(ins.price_decimals as u32);
+            }
+        }
+        Some(credentials.map(|mut c| {
+            std::mem::swap(&mut info.username, &mut c.bind.0);
+            std::mem::swap(&mut info.password, &mut c.bind.1);
+            if let super::session::SessionKind::Fix(f) = &mut slot.kind {
+                f.session.swap_credentials(&mut c.fix.0, &mut c.fix.1);
+            }
+            c
+        }))
     }
 
     /// Cancels the working orders of the sessions `target` names (rings checked by the

@@ -313,7 +313,7 @@ impl Gateway {
                     return Err(format!("instrument {id} does not exist"));
                 }
             }
-            ControlAction::Disconnect | ControlAction::Cancel => {
+            ControlAction::Disconnect | ControlAction::Cancel | ControlAction::Reload => {
                 let s = u16::try_from(r.target).map_err(|_| format!("session {}", r.target))?;
                 self.session_ok(s)?;
             }

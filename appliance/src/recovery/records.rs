@@ -9,7 +9,7 @@
 //! | 3 | `SEQ` | a gateway, at the flush after a session's sequence numbers moved without an `OUT` (admin messages, inbound messages, resets) | gateway, protocol, session, next outbound and next inbound sequence numbers, reset flag |
 //! | 4 | `START` | the journal agent, first record of every run | format version, configuration fingerprint, wall clock |
 //! | 5 | `STOP` | the journal agent, last record of a clean shutdown | state hash of the stopped appliance |
-//! | 6 | `CONTROL` | a gateway, when it carries out an operator's command | gateway, action (kill switch, halt, disconnect, operator cancel), engage or lift, session or instrument, wall clock, the operator's uid |
+//! | 6 | `CONTROL` | a gateway, when it carries out an operator's command | gateway, action (kill switch, halt, disconnect, operator cancel, reload), engage or lift, session or instrument, wall clock, the operator's uid |
 //!
 //! Why these and no more: the engines are a pure function of their sequenced input, so
 //! `COMMAND` records rebuild every book exactly; the same records, with the client order ids
@@ -377,6 +377,10 @@ pub enum ControlAction {
     /// The operator cancelled a session's working orders (target: the session; the cancel
     /// itself is the `COMMAND` that follows, so replay changes nothing here).
     Cancel = 4,
+    /// The session's credentials, throttles and quotas were reloaded from the configuration
+    /// file (target: the session; the file is read again at a restart, so replay changes
+    /// nothing; no credential is journaled).
+    Reload = 5,
 }
 
 impl ControlAction {
@@ -387,6 +391,7 @@ impl ControlAction {
             ControlAction::Halt => "halt",
             ControlAction::Disconnect => "disconnect",
             ControlAction::Cancel => "cancel",
+            ControlAction::Reload => "reload",
         }
     }
 }
@@ -449,6 +454,7 @@ impl ControlRecord {
             2 => ControlAction::Halt,
             3 => ControlAction::Disconnect,
             4 => ControlAction::Cancel,
+            5 => ControlAction::Reload,
             a => {
                 return Err(RecordError::Invalid {
                     kind: k,
@@ -561,6 +567,7 @@ mod tests {
             (ControlAction::Halt, false),
             (ControlAction::Disconnect, false),
             (ControlAction::Cancel, true),
+            (ControlAction::Reload, true),
         ] {
             let c = ControlRecord {
                 gateway: 1,

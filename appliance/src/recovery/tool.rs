@@ -110,6 +110,7 @@ pub fn describe(k: u16, payload: &[u8]) -> Result<String, String> {
                 (ControlAction::Halt, false) => "resumed instrument",
                 (ControlAction::Disconnect, _) => "disconnected session",
                 (ControlAction::Cancel, _) => "cancelled the working orders of session",
+                (ControlAction::Reload, _) => "reloaded the configuration of session",
             };
             Ok(format!(
                 "gateway {} {} {what} {} by uid {} wall_ns {}",

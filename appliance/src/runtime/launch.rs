@@ -71,6 +71,9 @@ pub struct StartOptions {
     /// Size of each record ring to the journal agent (default 16 MiB); tests make it small
     /// to reach a full record ring with little traffic.
     pub record_ring_bytes: Option<usize>,
+    /// The configuration file `cfg` was loaded from (`None`: the embedded default), which
+    /// the console's `reload` reads again.
+    pub config_path: Option<std::path::PathBuf>,
 }
 
 /// Handles on a running appliance.
@@ -926,7 +929,15 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
                 (r.symbol.clone(), id, halted_at_start.contains(&id))
             })
             .collect();
-        match crate::admin::AdminServer::start(path, admin_links, directory, symbols) {
+        let file = opts.config_path.clone();
+        match crate::admin::AdminServer::start(
+            path,
+            admin_links,
+            directory,
+            symbols,
+            file,
+            cfg.clone(),
+        ) {
             Ok(a) => running.admin = Some(a),
             // The appliance runs without its console rather than not at all.
             Err(e) => tracing::warn!(

@@ -130,6 +130,7 @@ fn expire(link: &mut AdminLink, instrument: InstrumentId, stop: &AtomicBool) -> 
                 // The scheduler, not an operator: the process's own uid.
                 request: ControlRequest::ExpireDay { instrument },
                 uid: crate::admin::own_uid(),
+                credentials: None,
             })
             .is_err()
         {

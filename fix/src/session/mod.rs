@@ -353,6 +353,19 @@ impl<S: MessageStore> Session<S> {
     pub fn config(&self) -> &SessionConfig {
         &self.cfg
     }
+
+    /// Exchanges the credentials a Logon must carry (acceptor) or sends (initiator) with
+    /// `username` and `password`: the session takes the new ones, the caller gets the old
+    /// ones back (to drop them off the session's thread). A logged-on session stays logged
+    /// on; the next Logon is checked against the new credentials.
+    pub fn swap_credentials(
+        &mut self,
+        username: &mut Option<String>,
+        password: &mut Option<String>,
+    ) {
+        std::mem::swap(&mut self.cfg.username, username);
+        std::mem::swap(&mut self.cfg.password, password);
+    }
     /// The store (sequence numbers, sent messages).
     pub fn store(&self) -> &S {
         &self.store
