@@ -584,6 +584,19 @@ fn reload_changes_credentials_throttles_and_quotas_live_and_refuses_the_rest() {
     c.session.swap_credentials(&mut user, &mut pw);
     assert!(c.reconnect(app.fix), "the new password logs on");
 
+    // Counted by command and result (the exporter reads the console's counters at scrape).
+    let counted = |app: &App, command: &str, result: &str| -> f64 {
+        let key =
+            format!("appliance_admin_commands_total{{command=\"{command}\",result=\"{result}\"}}");
+        let page = app.http_get("/metrics");
+        page.lines()
+            .find_map(|l| l.strip_prefix(key.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{key} in {page}"))
+    };
+    assert_eq!(counted(&app, "reload", "refused"), 2.0);
+    assert_eq!(counted(&app, "reload", "ok"), 1.0);
+
     // The journal names the reload (and no password).
     let records = control_records(&cfg);
     assert!(

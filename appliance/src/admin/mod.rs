@@ -41,6 +41,47 @@ use std::time::{Duration, Instant};
 /// answers.
 const DEADLINE: Duration = Duration::from_secs(2);
 
+/// The console's commands, as counted (`appliance_admin_commands_total{command}`).
+pub const COMMANDS: [&str; 10] = [
+    "sessions",
+    "instruments",
+    "kill",
+    "unkill",
+    "halt",
+    "resume",
+    "disconnect",
+    "cancel",
+    "reload",
+    "other",
+];
+
+/// Commands served, by command and result (ok, refused); read by the exporter.
+#[derive(Debug, Default)]
+pub struct AdminStats {
+    counts: [[std::sync::atomic::AtomicU64; 2]; COMMANDS.len()],
+}
+
+impl AdminStats {
+    fn count(&self, command: &str, ok: bool) {
+        let i = COMMANDS
+            .iter()
+            .position(|c| *c == command)
+            .unwrap_or(COMMANDS.len() - 1);
+        self.counts[i][usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(command, result, count)` for every pair.
+    pub fn samples(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let mut v = Vec::new();
+        for (i, c) in COMMANDS.iter().enumerate() {
+            for (j, r) in ["ok", "refused"].iter().enumerate() {
+                v.push((*c, *r, self.counts[i][j].load(Ordering::Relaxed)));
+            }
+        }
+        v
+    }
+}
+
 /// A configured session, as the console names it.
 #[derive(Clone, Debug)]
 pub struct DirectoryEntry {
@@ -74,6 +115,7 @@ impl AdminServer {
         instruments: Vec<(String, crate::engine::InstrumentId, bool)>,
         config_path: Option<PathBuf>,
         config: crate::config::Config,
+        stats: std::sync::Arc<AdminStats>,
     ) -> std::io::Result<Self> {
         if path.exists() {
             if UnixStream::connect(path).is_ok() {
@@ -95,6 +137,7 @@ impl AdminServer {
             let mut console = Console {
                 links,
                 directory,
+                stats,
                 config_path,
                 config,
                 instruments,
@@ -134,6 +177,7 @@ impl Drop for AdminServer {
 struct Console {
     links: Vec<AdminLink>,
     directory: Vec<DirectoryEntry>,
+    stats: std::sync::Arc<AdminStats>,
     /// The configuration file the appliance started with (`None`: the embedded default),
     /// and the configuration in force (what a reload compares with).
     config_path: Option<PathBuf>,
@@ -266,6 +310,9 @@ fn execute(line: &str, console: &mut Console) -> String {
              NAME [SYMBOL] | reload"
         )),
     };
+    console
+        .stats
+        .count(words.first().copied().unwrap_or(""), result.is_ok());
     match result {
         Ok(v) => v.to_string(),
         Err(e) => error(&e),

@@ -128,6 +128,8 @@ pub struct Sources {
     pub journal: Option<Arc<crate::runtime::journal_agent::JournalStats>>,
     /// The snapshotter's counters (`None`: journaling off).
     pub snapshots: Option<Arc<crate::recovery::snapshotter::SnapshotStats>>,
+    /// The operator's console's counters.
+    pub admin: Arc<crate::admin::AdminStats>,
 }
 
 impl Sources {
@@ -641,6 +643,21 @@ fn sessions(f: &mut Families, src: &Sources) {
         "Audit records (connections, logons, disconnects) dropped because the logging thread \
          fell behind (its ring was full): the log stays bounded under a flood.",
         per_gw(gw::AUDIT_DROPPED),
+    );
+    f.counter(
+        "appliance_admin_commands_total",
+        "Commands the operator's console served, by command (kill, halt, cancel, reload, ...; \
+         other = not understood) and result (ok, refused).",
+        src.admin
+            .samples()
+            .into_iter()
+            .map(|(c, r, n)| {
+                (
+                    vec![("command", c.to_string()), ("result", r.to_string())],
+                    n as f64,
+                )
+            })
+            .collect(),
     );
     f.counter(
         "appliance_kill_switches_engaged_total",

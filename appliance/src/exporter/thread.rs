@@ -258,6 +258,7 @@ mod tests {
                 recovery: Arc::new(crate::recovery::RecoveryStatus::not_needed()),
                 journal: None,
                 snapshots: None,
+                admin: Default::default(),
             },
             rings: vec![],
             total: StageHistograms::new(),

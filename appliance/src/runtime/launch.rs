@@ -385,6 +385,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
     });
     let journal_stats = journaling.then(|| Arc::new(JournalStats::default()));
     let snapshot_stats = journaling.then(|| Arc::new(SnapshotStats::default()));
+    let admin_stats = Arc::new(crate::admin::AdminStats::default());
 
     // The exporter starts before recovery, so `/health/ready` answers 503 while it runs.
     let exporter = if telemetry_on {
@@ -422,6 +423,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             recovery: recovery_status.clone(),
             journal: journal_stats.clone(),
             snapshots: snapshot_stats.clone(),
+            admin: admin_stats.clone(),
         };
         let pinned: Vec<usize> = plan
             .engine_cores
@@ -937,6 +939,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             symbols,
             file,
             cfg.clone(),
+            admin_stats,
         ) {
             Ok(a) => running.admin = Some(a),
             // The appliance runs without its console rather than not at all.
