@@ -89,6 +89,7 @@ fn a_resend_larger_than_the_output_buffer_is_paced_to_the_reader() {
         input_bytes: 64 << 10,
         output_bytes: 256 << 10,
         replay_log_bytes: 1 << 20,
+        ..GatewaySizing::default()
     };
     let mut rig = Rig::with_sizing(appliance::config::Config::default_config(), 1 << 12, sizing);
     let mut client = Client::new("CLIENT1");

@@ -151,7 +151,7 @@ pub fn build_sessions(cfg: &Config, g: usize, sizing: &GatewaySizing) -> Vec<Ses
                     ),
                     max_open_orders: s.max_open_orders,
                 },
-                kind: SessionKind::Fix(Box::new(FixSession::new(&fix_settings, s))),
+                kind: SessionKind::Fix(Box::new(FixSession::new(&fix_settings, s, sizing))),
             });
         }
     }
