@@ -89,6 +89,7 @@ fn a_resend_larger_than_the_output_buffer_is_paced_to_the_reader() {
         input_bytes: 64 << 10,
         output_bytes: 256 << 10,
         replay_log_bytes: 1 << 20,
+        ..GatewaySizing::default()
     };
     let mut rig = Rig::with_sizing(appliance::config::Config::default_config(), 1 << 12, sizing);
     let mut client = Client::new("CLIENT1");
@@ -291,4 +292,87 @@ fn owed_cancel(disconnect: bool) -> u32 {
     rig.pump();
     assert!(rig.engine_in.is_empty());
     resting(&rig)
+}
+
+/// A session that sends more than its resend store holds evicts the oldest messages, and the
+/// gateway counts them for `appliance_store_evicted_total{protocol}`: FIX message store and
+/// binary replay log alike. A ResendRequest over the evicted numbers then gets a gap fill.
+#[test]
+fn resend_store_evictions_are_counted_per_protocol() {
+    use appliance::telemetry::counters::gw::STORE_EVICTED;
+    let sizing = GatewaySizing {
+        max_connections: 8,
+        max_orders: 1 << 16,
+        input_bytes: 64 << 10,
+        output_bytes: 1 << 20,
+        // The binary log's floor is two frames of the largest size; 64 bytes = 2 frames'
+        // index slots.
+        replay_log_bytes: 64,
+        fix_store_bytes: 1 << 20,
+        fix_store_messages: 4,
+    };
+    let mut rig = Rig::with_sizing(appliance::config::Config::default_config(), 1 << 12, sizing);
+    let fix_evicted = |rig: &mut Rig| {
+        rig.gw.sum_sessions();
+        rig.gw.counters().get(STORE_EVICTED + Protocol::Fix.index())
+    };
+    let bin_evicted = |rig: &mut Rig| {
+        rig.gw.sum_sessions();
+        rig.gw
+            .counters()
+            .get(STORE_EVICTED + Protocol::Binary.index())
+    };
+    let mut client = Client::new("CLIENT1");
+    let (c, ok) = client.logon(&mut rig);
+    assert!(ok, "logon answered");
+    assert_eq!(fix_evicted(&mut rig), 0);
+    // Ten orders, ten acknowledgements (application messages, stored): six evicted.
+    for i in 0..10u32 {
+        let cl = format!("E{i}");
+        let m = NewOrder {
+            cl_ord_id: Id::Text(cl.as_bytes()),
+            account: None,
+            symbol: b"ACME",
+            side: Side::Buy,
+            order_qty: 1,
+            ord_type: OrdType::Limit,
+            price: Some(PX - 100 * i as i64),
+            price_scale: 4,
+            time_in_force: TimeInForce::GoodTillCancel,
+            transact_time: now(),
+        };
+        client.out.clear();
+        client.session.send(&m, now(), &mut client.out).unwrap();
+        let bytes = std::mem::take(&mut client.out);
+        rig.send(c, &bytes);
+        rig.take_bytes(c);
+    }
+    assert_eq!(fix_evicted(&mut rig), 6);
+    // Asking for everything: the Logon and the six evicted reports come as a gap fill.
+    client.out.clear();
+    client
+        .session
+        .send_raw(b"2", &[], b"7=1\x0116=0\x01", now(), &mut client.out)
+        .unwrap();
+    let bytes = std::mem::take(&mut client.out);
+    rig.send(c, &bytes);
+    let answer = String::from_utf8_lossy(&rig.take_bytes(c)).to_string();
+    assert!(
+        answer.contains("\x0135=4\x01") && answer.contains("\x0136=8\x01"),
+        "gap fill 1..8: {answer:?}"
+    );
+
+    let (b, _) = rig.bin_login("CLIENT1", 0);
+    assert_eq!(bin_evicted(&mut rig), 0);
+    for token in 1..=10u64 {
+        rig.bin_send(
+            b,
+            support::enter(token, "ACME", b'B', PX, 1, b'1'),
+            token as u32,
+        );
+        rig.pump();
+    }
+    rig.bin_take(b);
+    assert!(bin_evicted(&mut rig) >= 8, "{}", bin_evicted(&mut rig));
+    assert_eq!(fix_evicted(&mut rig), 6, "per protocol");
 }

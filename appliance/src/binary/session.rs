@@ -295,6 +295,12 @@ impl UserState {
         self.log.from(from_seq)
     }
 
+    /// Frames dropped from the replay log to make room so far (a client reconnecting from
+    /// before the oldest held frame cannot get them).
+    pub fn evicted(&self) -> u64 {
+        self.log.evicted
+    }
+
     /// The oldest sequence number still held for replay.
     pub fn oldest_replayable(&self) -> u32 {
         self.log.first_seq
@@ -335,6 +341,8 @@ struct SequencedLog {
     len: usize,
     write_at: usize,
     first_seq: u32,
+    /// Frames dropped to make room (never replayable).
+    evicted: u64,
 }
 
 impl SequencedLog {
@@ -346,6 +354,7 @@ impl SequencedLog {
             len: 0,
             write_at: 0,
             first_seq: 1,
+            evicted: 0,
         }
     }
 
@@ -363,6 +372,7 @@ impl SequencedLog {
             if overlaps || self.len == self.frames.len() {
                 self.head = (self.head + 1) % self.frames.len();
                 self.len -= 1;
+                self.evicted += 1;
             } else {
                 break;
             }

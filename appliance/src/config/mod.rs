@@ -188,6 +188,26 @@ pub struct GatewaySection {
     /// unanswered probes close the connection). 0 = no keepalive.
     #[serde(default = "default_tcp_keepalive_secs")]
     pub tcp_keepalive_secs: u32,
+    /// Audit records of order-level refusals (ExecutionReport 150=8, OrderCancelReject,
+    /// BusinessMessageReject, the binary OrderRejected / CancelRejected): logged at `info`,
+    /// at `debug`, or `off` (not even handed to the audit thread). Session-level events
+    /// (connections, logons, session Rejects, resends, sequence resets) are always logged.
+    #[serde(default)]
+    pub audit_order_events: AuditLevel,
+}
+
+/// The level of a family of audit records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuditLevel {
+    /// Logged at `info`.
+    #[default]
+    Info,
+    /// Logged at `debug` (written only when the log filter lets `debug` through for target
+    /// `audit`, e.g. `RUST_LOG=info,audit=debug`).
+    Debug,
+    /// Not recorded at all.
+    Off,
 }
 
 fn default_logon_timeout_secs() -> u64 {

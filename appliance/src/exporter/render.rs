@@ -557,6 +557,22 @@ fn sessions(f: &mut Families, src: &Sources) {
         "FIX ResendRequests (35=2) sent because of inbound sequence gaps.",
         vec![(vec![], sum(gw::RESEND_SENT))],
     );
+    let mut evicted = Vec::new();
+    for (g, s) in src.gateways.iter().enumerate() {
+        for p in Protocol::ALL {
+            let labels = vec![
+                ("gateway", g.to_string()),
+                ("protocol", p.label().to_string()),
+            ];
+            evicted.push((labels, s.metrics.get(gw::STORE_EVICTED + p.index()) as f64));
+        }
+    }
+    f.counter(
+        "appliance_store_evicted_total",
+        "Sent messages evicted from the sessions' resend stores (FIX message store, binary \
+         replay log) to make room: a later ResendRequest or replay over them gets a gap fill.",
+        evicted,
+    );
     let per_gw = |slot: usize| -> Vec<(Labels, f64)> {
         src.gateways
             .iter()

@@ -5,6 +5,7 @@
 //! log, for the whole run) and, in the handler, one [`Connection`] per connection slot (login
 //! state and heartbeat timers, plus the replay cursor while a reconnecting client catches up).
 
+use super::audit::{AuditEvent, InlineId, RejectInfo, RejectKind};
 use super::conn::{ConnId, ConnState};
 use super::core::{Arrival, Core, GatewaySizing, OrderRequest, Reply};
 use super::orders::ClientId;
@@ -16,7 +17,7 @@ use crate::binary::wire::{
     OrderRejected, OrderReplaced, ServerMessage,
 };
 use crate::engine::{OrdType, Side, StpMode, TimeInForce};
-use crate::vocab::{DisconnectCause, GatewayReject, Protocol};
+use crate::vocab::{DisconnectCause, GatewayReject, Protocol, RejectCode};
 
 /// A configured binary user's state for the whole run.
 pub struct BinaryUser {
@@ -188,6 +189,7 @@ impl BinaryHandler {
                 let result = order_request(core, &o).and_then(|req| core.enter(&who, &req, at));
                 if let Err(r) = result {
                     core.count_reject(r.code());
+                    audit_reject(core, info, RejectKind::Order, r.code(), o.token, at.seq);
                     let m = ServerMessage::Rejected(OrderRejected {
                         timestamp_ns: core.wall_ns as u64,
                         token: o.token,
@@ -199,6 +201,7 @@ impl BinaryHandler {
             Inbound::Cancel(x) => {
                 let id = ClientId::from_token(x.token);
                 if let Err((r, _)) = core.cancel(&who, &id, id, at) {
+                    audit_reject(core, info, RejectKind::Cancel, r.code(), x.token, at.seq);
                     self.cancel_reject(core, info, user, x.token, r.code());
                 }
             }
@@ -206,6 +209,8 @@ impl BinaryHandler {
                 let orig = ClientId::from_token(r.orig_token);
                 let new = ClientId::from_token(r.new_token);
                 if let Err((e, _)) = core.replace(&who, &orig, new, Some(r.price), r.qty, at) {
+                    let (code, token) = (e.code(), r.orig_token);
+                    audit_reject(core, info, RejectKind::Cancel, code, token, at.seq);
                     self.cancel_reject(core, info, user, r.orig_token, e.code());
                 }
             }
@@ -404,6 +409,16 @@ impl BinaryHandler {
         reply: &Reply,
     ) {
         let ts = core.wall_ns as u64;
+        match *reply {
+            Reply::Rejected { slot, reason } => {
+                let token = core.orders.get(slot).client_id.token();
+                audit_reject(core, info, RejectKind::Order, reason, token, 0);
+            }
+            Reply::CancelRejected { orig, reason, .. } => {
+                audit_reject(core, info, RejectKind::Cancel, reason, orig.token(), 0);
+            }
+            _ => {}
+        }
         let orders = &core.orders;
         let m = match *reply {
             Reply::Accepted { slot } => {
@@ -602,6 +617,34 @@ fn order_request(core: &Core, o: &EnterOrder) -> Result<OrderRequest, GatewayRej
         post_only: o.flags & 1 != 0,
         stp,
     })
+}
+
+/// Hands a refusal of `token` (the message with sequence number `seq`, 0: an engine reply)
+/// to the audit trail: `code` is the binary reject code.
+#[cold]
+fn audit_reject(
+    core: &mut Core,
+    info: &SessionInfo,
+    kind: RejectKind,
+    code: u16,
+    token: u64,
+    seq: u64,
+) {
+    let reason = RejectCode::from_code(code).map_or("other", |c| c.label());
+    let r = RejectInfo {
+        kind,
+        code: code as u32,
+        reason,
+        cl_ord_id: InlineId::from_u64(token),
+        seq,
+        ref_tag: 0,
+    };
+    core.audit_session(
+        info.local,
+        info.conn,
+        Protocol::Binary,
+        AuditEvent::Reject(r),
+    );
 }
 
 fn side_byte(s: Side) -> u8 {

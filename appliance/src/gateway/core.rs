@@ -225,6 +225,10 @@ pub struct GatewaySizing {
     pub output_bytes: usize,
     /// Replay log per binary user.
     pub replay_log_bytes: usize,
+    /// Bytes of sent messages each FIX session keeps for resends.
+    pub fix_store_bytes: usize,
+    /// Messages each FIX session keeps for resends.
+    pub fix_store_messages: usize,
 }
 
 impl Default for GatewaySizing {
@@ -235,6 +239,8 @@ impl Default for GatewaySizing {
             input_bytes: 64 << 10,
             output_bytes: 2 << 20,
             replay_log_bytes: 16 << 20,
+            fix_store_bytes: super::fix::STORE_BYTES,
+            fix_store_messages: super::fix::STORE_MESSAGES,
         }
     }
 }
@@ -294,6 +300,9 @@ pub struct Core {
     pub on_behalf: Option<u16>,
     /// The audit trail's ring to the logging thread.
     pub audit_tx: Option<crate::rings::ring::Sender<super::audit::AuditRecord>>,
+    /// Whether order-level audit records (order, cancel and business rejects) are pushed
+    /// (`gateway.audit_order_events`; `off`: not even pushed).
+    pub audit_order_events: bool,
     /// A session that went past its throttle under the `disconnect` policy: its protocol
     /// handler logs it out after rendering the refusal.
     throttle_tripped: Option<u16>,
@@ -359,6 +368,7 @@ impl Core {
             open_quota: Vec::new(),
             notional_quota: Vec::new(),
             audit_tx: None,
+            audit_order_events: true,
             session_counts: Vec::new(),
             on_behalf: None,
             throttle_tripped: None,
@@ -484,17 +494,49 @@ impl Core {
     /// full). Cold: connection and session events, not orders.
     #[cold]
     pub fn audit(&mut self, c: ConnId, session: Option<u16>, event: super::audit::AuditEvent) {
+        let conn = &self.conns[c as usize];
+        let (protocol, peer) = (conn.protocol, conn.peer);
+        self.push_audit(Some(c), protocol, session, peer, event);
+    }
+
+    /// Hands an audit record about local session `session` (connected over `c`, or not
+    /// connected) to the logging thread. Order-level refusals are not pushed when
+    /// `gateway.audit_order_events` is `off`. Cold: refusals and session events only.
+    #[cold]
+    pub fn audit_session(
+        &mut self,
+        session: u16,
+        c: Option<ConnId>,
+        protocol: Protocol,
+        event: super::audit::AuditEvent,
+    ) {
+        if let super::audit::AuditEvent::Reject(r) = &event {
+            if r.kind.is_order_level() && !self.audit_order_events {
+                return;
+            }
+        }
+        let peer = c.map_or(0, |c| self.conns[c as usize].peer);
+        self.push_audit(c, protocol, Some(session), peer, event);
+    }
+
+    fn push_audit(
+        &mut self,
+        conn: Option<ConnId>,
+        protocol: Protocol,
+        session: Option<u16>,
+        peer: u128,
+        event: super::audit::AuditEvent,
+    ) {
         let Some(tx) = self.audit_tx.as_mut() else {
             return;
         };
-        let conn = &self.conns[c as usize];
         let rec = super::audit::AuditRecord {
             wall_ns: wall_clock_ns(),
             event,
-            conn: c,
-            protocol: conn.protocol,
+            conn,
+            protocol,
             session,
-            peer: conn.peer,
+            peer,
         };
         if tx.push(rec).is_err() {
             self.counters.bump(slot::AUDIT_DROPPED);

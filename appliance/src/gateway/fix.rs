@@ -12,6 +12,7 @@
 //! Replies are sent through the session even while it is disconnected: they are numbered and
 //! stored, and the client gets them with a ResendRequest after logging on again.
 
+use super::audit::{AuditEvent, Direction, RejectInfo, RejectKind, ResetVia};
 use super::conn::{ConnId, ConnState};
 use super::core::{Arrival, Core, OrderRequest, Reply, Who};
 use super::orders::{ClientId, OrderInfo, OrderState};
@@ -26,7 +27,7 @@ use fix::app::{
     OrderMassCancelReport, OrderMassCancelRequest,
 };
 use fix::session::{
-    BusinessRejectReason, Event, MemoryStore, MessageStore, Scratch, Session, SessionConfig,
+    BusinessRejectReason, Event, MemoryStore, MessageStore, Note, Scratch, Session, SessionConfig,
     StoreError,
 };
 use fix::{Message, TimePrecision};
@@ -137,11 +138,18 @@ impl MessageStore for SessionStore {
 pub struct FixSession {
     /// The `fix` crate's session.
     pub session: Session<SessionStore>,
+    /// The session's dropped notes already counted as dropped audit records.
+    notes_dropped: u64,
 }
 
 impl FixSession {
-    /// A session for `s` (cold path: reserves its store and buffers).
-    pub fn new(settings: &FixSettings, s: &FixSessionConfig) -> Self {
+    /// A session for `s` (cold path: reserves its store, of the sizes in `sizing`, and
+    /// buffers).
+    pub fn new(
+        settings: &FixSettings,
+        s: &FixSessionConfig,
+        sizing: &super::core::GatewaySizing,
+    ) -> Self {
         let mut cfg = SessionConfig::acceptor(&settings.sender_comp_id, &s.target_comp_id);
         cfg.reset_on_logon = settings.reset_on_logon;
         cfg.username = s.username.clone();
@@ -151,14 +159,104 @@ impl FixSession {
         Self {
             session: Session::new(
                 cfg,
-                SessionStore::with_capacity(STORE_BYTES, STORE_MESSAGES),
+                SessionStore::with_capacity(sizing.fix_store_bytes, sizing.fix_store_messages),
             ),
+            notes_dropped: 0,
+        }
+    }
+
+    /// Hands what the session did on its own (rejects, resends, sequence resets: its
+    /// [`Note`]s) to the audit trail, for local session `local` on connection `c`.
+    pub fn audit_notes(&mut self, core: &mut Core, local: u16, c: Option<ConnId>) {
+        while let Some(n) = self.session.take_note() {
+            core.audit_session(local, c, Protocol::Fix, note_event(n));
+        }
+        let dropped = self.session.notes_dropped();
+        if dropped != self.notes_dropped {
+            for _ in self.notes_dropped..dropped {
+                core.counters
+                    .bump(crate::telemetry::counters::gw::AUDIT_DROPPED);
+            }
+            self.notes_dropped = dropped;
         }
     }
 
     /// The connection dropped: keep sequence numbers and stored messages for the next one.
     pub fn on_disconnect(&mut self) {
         self.session.on_disconnected();
+    }
+}
+
+/// The audit record of a session's note.
+fn note_event(n: Note) -> AuditEvent {
+    match n {
+        Note::RejectSent {
+            ref_seq,
+            reason,
+            ref_tag,
+            cl_ord_id,
+        } => AuditEvent::Reject(RejectInfo {
+            kind: RejectKind::Session,
+            code: reason.code() as u32,
+            reason: reason.text(),
+            cl_ord_id,
+            seq: ref_seq,
+            ref_tag,
+        }),
+        Note::BusinessRejectSent {
+            ref_seq,
+            reason,
+            ref_tag,
+            cl_ord_id,
+        } => AuditEvent::Reject(RejectInfo {
+            kind: RejectKind::Business,
+            code: reason.code() as u32,
+            reason: reason.text(),
+            cl_ord_id,
+            seq: ref_seq,
+            ref_tag,
+        }),
+        Note::RejectReceived { ref_seq, reason } => AuditEvent::Reject(RejectInfo {
+            kind: RejectKind::SessionReceived,
+            code: reason,
+            reason: "counterparty reject",
+            cl_ord_id: Default::default(),
+            seq: ref_seq,
+            ref_tag: 0,
+        }),
+        Note::ResendRequestReceived { begin, end } => AuditEvent::ResendRequest {
+            direction: Direction::Received,
+            begin,
+            end,
+        },
+        Note::ResendRequestSent { begin, end } => AuditEvent::ResendRequest {
+            direction: Direction::Sent,
+            begin,
+            end,
+        },
+        Note::SequenceResetReceived { new_seq, gap_fill } => AuditEvent::SequenceReset {
+            direction: Direction::Received,
+            via: if gap_fill {
+                ResetVia::GapFill
+            } else {
+                ResetVia::SequenceReset
+            },
+            new_seq,
+        },
+        Note::SequenceResetSent { new_seq, .. } => AuditEvent::SequenceReset {
+            direction: Direction::Sent,
+            via: ResetVia::GapFill,
+            new_seq,
+        },
+        Note::LogonReset { requested } => AuditEvent::SequenceReset {
+            direction: if requested {
+                Direction::Received
+            } else {
+                Direction::Sent
+            },
+            via: ResetVia::Logon,
+            new_seq: 1,
+        },
     }
 }
 
@@ -251,6 +349,9 @@ struct FixApp {
     out: Vec<u8>,
     exec_counter: u64,
     gateway: usize,
+    /// The message or reply being handled, for audit records: (local session, connection,
+    /// MsgSeqNum of the inbound message, 0 for an engine reply).
+    cur: (u16, Option<ConnId>, u64),
 }
 
 impl FixHandler {
@@ -263,6 +364,7 @@ impl FixHandler {
                 out: Vec::with_capacity(1 << 20),
                 exec_counter: 0,
                 gateway,
+                cur: (0, None, 0),
             },
             resending: false,
         }
@@ -294,6 +396,9 @@ impl FixHandler {
         {
             let r = fs.session.pump_resend(now, &mut self.app.out);
             self.app.flush(core, Some(c));
+            if let Some(s) = core.conn(c).session {
+                fs.audit_notes(core, s, Some(c));
+            }
             if let Err(why) = r {
                 core.close_after_flush(c, DisconnectCause::from_fix(why));
                 return false;
@@ -352,6 +457,7 @@ impl FixHandler {
                     // (a mass cancel may still owe some engines).
                     core.count_session_in(who.local);
                     core.on_behalf = Some(who.local);
+                    self.app.cur = (who.local, Some(c), seq);
                     if at.applied == 0 || msg.msg_type() == b"q" {
                         self.app.message(core, &who, &mut fs.session, &msg, now, at);
                     }
@@ -369,11 +475,13 @@ impl FixHandler {
                 }
                 _ => core.count_in(Protocol::Fix),
             }
+            fs.audit_notes(core, who.local, Some(c));
             // Send as we go: a long resend must not wait for the whole input.
             if self.app.out.len() > 64 << 10 {
                 self.app.flush(core, Some(c));
             }
         }
+        fs.audit_notes(core, who.local, Some(c));
         input.consume(pos);
         core.put_input(c, input);
         self.app.flush(core, Some(c));
@@ -397,6 +505,7 @@ impl FixHandler {
             Reply::Fill { exec_id, .. } => exec_id,
             _ => self.app.next_exec_id(),
         };
+        self.app.cur = (info.local, info.conn, 0);
         self.app.render(core, &mut fs.session, reply, exec_id, now);
         self.app.flush(core, info.conn);
         if fs.session.held_back() > MAX_HELD_BACK {
@@ -425,6 +534,9 @@ impl FixHandler {
         }
         let disconnect = fs.session.on_timer(now, &mut self.app.out);
         self.app.flush(core, Some(c));
+        if let Some(s) = core.conn(c).session {
+            fs.audit_notes(core, s, Some(c));
+        }
         if let Some(why) = disconnect {
             core.close_after_flush(c, DisconnectCause::from_fix(why));
         }
@@ -478,6 +590,21 @@ impl FixApp {
             }
             self.out.clear();
         }
+    }
+
+    /// Hands an order-level refusal of the message or reply being handled to the audit trail.
+    #[cold]
+    fn audit_reject(
+        &self,
+        core: &mut Core,
+        kind: RejectKind,
+        code: u32,
+        reason: &'static str,
+        cl_ord_id: &[u8],
+    ) {
+        let (local, c, seq) = self.cur;
+        let r = RejectInfo::order(kind, code, reason, cl_ord_id, seq);
+        core.audit_session(local, c, Protocol::Fix, AuditEvent::Reject(r));
     }
 
     /// Exec ids for reports that are not trades: the top bit set, so they never collide with
@@ -768,6 +895,8 @@ impl FixApp {
         core.count_reject(code.code());
         let exec_id = self.next_exec_id();
         let code = RejectCode::Gateway(code);
+        let (fix_code, label) = (code.fix_ord_rej_reason(), code.label());
+        self.audit_reject(core, RejectKind::Order, fix_code, label, o.cl_ord_id);
         let er = ExecutionReport {
             order_id: Id::Text(b"NONE"),
             cl_ord_id: o.cl_ord_id,
@@ -810,6 +939,14 @@ impl FixApp {
         now: u64,
     ) {
         core.count_cancel_reject(code);
+        let label = reject_label(code);
+        self.audit_reject(
+            core,
+            RejectKind::Cancel,
+            cxl_rej_reason(code),
+            label,
+            cl_ord_id,
+        );
         let r = OrderCancelReject {
             order_id: Id::Text(b"NONE"),
             cl_ord_id,
@@ -825,12 +962,26 @@ impl FixApp {
 
     fn render(
         &mut self,
-        core: &Core,
+        core: &mut Core,
         session: &mut Session<SessionStore>,
         reply: &Reply,
         exec_id: u64,
         now: u64,
     ) {
+        match *reply {
+            Reply::Rejected { slot, reason } => {
+                let id = core.orders.get(slot).client_id;
+                let (code, label) = (ord_rej_reason(reason), reject_label(reason));
+                self.audit_reject(core, RejectKind::Order, code, label, id.as_bytes());
+            }
+            Reply::CancelRejected {
+                request, reason, ..
+            } => {
+                let (code, label) = (cxl_rej_reason(reason), reject_label(reason));
+                self.audit_reject(core, RejectKind::Cancel, code, label, request.as_bytes());
+            }
+            _ => {}
+        }
         let out = &mut self.out;
         match *reply {
             Reply::CancelRejected {
@@ -997,6 +1148,11 @@ fn ord_rej_reason(code: u16) -> u32 {
 /// FIX CxlRejReason (102) of a numeric reject code.
 fn cxl_rej_reason(code: u16) -> u32 {
     RejectCode::from_code(code).map_or(99, |c| c.fix_cxl_rej_reason())
+}
+
+/// Metrics label of a numeric reject code (the audit trail's reason).
+fn reject_label(code: u16) -> &'static str {
+    RejectCode::from_code(code).map_or("other", |c| c.label())
 }
 
 /// Text (58) of a numeric reject code.

@@ -602,26 +602,45 @@ impl Gateway {
             self.core.counters.set(slot::HANDOVERS, h.handovers);
             self.core.counters.set(slot::HANDOVER_SKIPS, h.skips);
         }
-        let mut connected = [0u64; Protocol::ALL.len()];
-        let (mut resend_in, mut resend_out) = (0, 0);
-        for sess in &self.sessions {
-            connected[sess.info.protocol.index()] += sess.info.conn.is_some() as u64;
-            if let SessionKind::Fix(f) = &sess.kind {
-                resend_in += f.session.resend_requests_received();
-                resend_out += f.session.resend_requests_sent();
-            }
-        }
-        for (p, n) in connected.iter().enumerate() {
-            self.core.counters.set(slot::CONNECTED + p, *n);
-        }
-        self.core.counters.set(slot::RESEND_RECEIVED, resend_in);
-        self.core.counters.set(slot::RESEND_SENT, resend_out);
+        self.sum_sessions();
+        let Some(t) = self.telemetry.as_mut() else {
+            return;
+        };
         t.metrics.publish(&self.core.counters);
         for (i, sess) in self.sessions.iter().enumerate() {
             let [m, r, th] = self.core.session_counts.get(i).copied().unwrap_or_default();
             t.sessions
                 .publish(i, [m, r, th, sess.info.conn.is_some() as u64]);
         }
+    }
+
+    /// Sets the counters that are sums or gauges over the sessions (connected sessions,
+    /// ResendRequests, resend-store evictions), as published. Cold path: walks the sessions.
+    #[cold]
+    pub fn sum_sessions(&mut self) {
+        let mut connected = [0u64; Protocol::ALL.len()];
+        let mut evicted = [0u64; Protocol::ALL.len()];
+        let (mut resend_in, mut resend_out) = (0, 0);
+        for sess in &self.sessions {
+            let p = sess.info.protocol.index();
+            connected[p] += sess.info.conn.is_some() as u64;
+            match &sess.kind {
+                SessionKind::Fix(f) => {
+                    resend_in += f.session.resend_requests_received();
+                    resend_out += f.session.resend_requests_sent();
+                    evicted[p] += f.session.store().memory().evicted();
+                }
+                SessionKind::Binary(b) => evicted[p] += b.state.evicted(),
+            }
+        }
+        for (p, n) in connected.iter().enumerate() {
+            self.core.counters.set(slot::CONNECTED + p, *n);
+        }
+        for (p, n) in evicted.iter().enumerate() {
+            self.core.counters.set(slot::STORE_EVICTED + p, *n);
+        }
+        self.core.counters.set(slot::RESEND_RECEIVED, resend_in);
+        self.core.counters.set(slot::RESEND_SENT, resend_out);
     }
 
     // ---------------------------------------------------------------------------------------

@@ -155,7 +155,7 @@ pub fn build_sessions(cfg: &Config, g: usize, sizing: &GatewaySizing) -> Vec<Ses
                     max_open_orders: s.max_open_orders,
                     max_open_notional: s.max_open_notional,
                 },
-                kind: SessionKind::Fix(Box::new(FixSession::new(&fix_settings, s))),
+                kind: SessionKind::Fix(Box::new(FixSession::new(&fix_settings, s, sizing))),
             });
         }
     }

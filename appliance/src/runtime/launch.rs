@@ -19,7 +19,7 @@ use super::journal_agent::{
 };
 use super::shared::SharedDuty;
 use super::threading::{self, Host, Mode, Plan};
-use crate::config::{AckPolicy, Config, JournalPlacement, Threading};
+use crate::config::{AckPolicy, AuditLevel, Config, JournalPlacement, Threading};
 use crate::engine::{Capacity, Engine, EngineConfig, InstrumentConfig, PriceBand};
 use crate::exporter::render::{
     EngineSource, GatewaySource, InstrumentLabel, Sources, ThreadingLabel,
@@ -776,6 +776,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         let (audit_tx, audit_rx, _) =
             crate::rings::ring::channel(crate::gateway::audit::AUDIT_SLOTS);
         gw.attach_audit(audit_tx);
+        gw.core.audit_order_events = cfg.gateway.audit_order_events != AuditLevel::Off;
         audit_sources.push(crate::runtime::audit_log::AuditSource {
             gateway: g,
             rx: audit_rx,
@@ -910,9 +911,12 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         journal: journal_run,
         admin: None,
         schedule: None,
-        audit: crate::runtime::audit_log::AuditLogger::start(audit_sources)
-            .map_err(|e| tracing::error!("audit log: cannot start its thread: {e}"))
-            .ok(),
+        audit: crate::runtime::audit_log::AuditLogger::start(
+            audit_sources,
+            cfg.gateway.audit_order_events,
+        )
+        .map_err(|e| tracing::error!("audit log: cannot start its thread: {e}"))
+        .ok(),
     };
     let mut running = running;
     if let (None, Some(link)) = (&failure, schedule_link) {

@@ -73,8 +73,11 @@ pub mod gw {
     pub const HALTED_INSTRUMENTS: usize = KILLED_SESSIONS + 1;
     /// Audit records dropped because the logging thread's ring was full.
     pub const AUDIT_DROPPED: usize = HALTED_INSTRUMENTS + 1;
+    /// Messages evicted from the sessions' resend stores (FIX message stores, binary replay
+    /// logs) by protocol (summed over the sessions at publication).
+    pub const STORE_EVICTED: usize = AUDIT_DROPPED + 1;
     /// Slots in all.
-    pub const LEN: usize = AUDIT_DROPPED + 1;
+    pub const LEN: usize = STORE_EVICTED + PROTOCOLS;
 }
 
 /// A gateway thread's own counters (plain integers; see the module doc).
@@ -401,7 +404,7 @@ mod tests {
         assert_eq!(m.disconnects(0, DisconnectCause::SlowConsumer as usize), 1);
         // The families do not overlap and fill the array exactly.
         const {
-            assert!(gw::LEN == gw::AUDIT_DROPPED + 1);
+            assert!(gw::LEN == gw::STORE_EVICTED + PROTOCOLS);
             assert!(gw::REJECTS >= 8 && gw::CANCEL_REJECTS - gw::REJECTS == REJECT_SLOTS);
         }
     }

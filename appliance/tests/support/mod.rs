@@ -58,6 +58,7 @@ impl Rig {
                 input_bytes: 64 << 10,
                 output_bytes: 1 << 20,
                 replay_log_bytes: 1 << 20,
+                ..GatewaySizing::default()
             },
         )
     }

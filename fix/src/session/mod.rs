@@ -13,6 +13,7 @@
 pub mod acceptor;
 pub mod config;
 pub mod file_store;
+pub mod note;
 pub mod queue;
 pub mod reject;
 pub mod store;
@@ -28,6 +29,7 @@ use crate::tags;
 
 pub use config::{Role, SessionConfig};
 pub use file_store::FileStore;
+pub use note::{InlineId, Note};
 pub use queue::InboundQueue;
 pub use reject::{BusinessRejectReason, SessionRejectReason};
 pub use store::{MemoryStore, MessageStore, StoreError};
@@ -264,6 +266,8 @@ pub struct Session<S: MessageStore> {
     sent_reset: bool,
     /// ResendRequests received and sent over the session's life (for metrics).
     resend_requests: (u64, u64),
+    /// What the session did on its own, for the owner's audit trail ([`note`]).
+    notes: note::Notes,
 }
 
 /// Where the answer to a ResendRequest stands: the next sequence number to look at and the
@@ -346,7 +350,20 @@ impl<S: MessageStore> Session<S> {
             sent_logon: false,
             sent_reset: false,
             resend_requests: (0, 0),
+            notes: note::Notes::new(),
         }
+    }
+
+    /// The oldest note not taken yet (see [`note`]); the owner takes them after each call.
+    #[inline]
+    pub fn take_note(&mut self) -> Option<Note> {
+        self.notes.pop()
+    }
+
+    /// Notes dropped because the owner did not take them in time (the buffer holds
+    /// [`note::NOTE_SLOTS`]).
+    pub fn notes_dropped(&self) -> u64 {
+        self.notes.dropped()
     }
 
     /// The configuration.
@@ -851,6 +868,9 @@ impl<S: MessageStore> Session<S> {
             }
             self.queue.clear();
             self.resend_range = None;
+            self.notes.push(Note::LogonReset {
+                requested: reset_flag,
+            });
         }
         if let Verify::Stop(o) = self.verify(msg, false, true, now, out) {
             return o;
@@ -909,9 +929,17 @@ impl<S: MessageStore> Session<S> {
 
     fn on_reject(&mut self, msg: &Message<'_>, now: u64, out: &mut Vec<u8>) -> Outcome {
         match self.verify(msg, false, true, now, out) {
-            Verify::Ok => self
-                .incr_target()
-                .map_or_else(Outcome::Disconnect, |_| Outcome::Handled),
+            Verify::Ok => {
+                self.notes.push(Note::RejectReceived {
+                    ref_seq: msg.get(tags::REF_SEQ_NUM).and_then(parse_u64).unwrap_or(0),
+                    reason: msg
+                        .get(tags::SESSION_REJECT_REASON)
+                        .and_then(parse_u64)
+                        .map_or(u32::MAX, |r| r.min(u32::MAX as u64 - 1) as u32),
+                });
+                self.incr_target()
+                    .map_or_else(Outcome::Disconnect, |_| Outcome::Handled)
+            }
             Verify::Stop(o) => o,
         }
     }
@@ -929,6 +957,8 @@ impl<S: MessageStore> Session<S> {
             if let Err(d) = self.set_target(new_seq) {
                 return Outcome::Disconnect(d);
             }
+            self.notes
+                .push(Note::SequenceResetReceived { new_seq, gap_fill });
         } else if new_seq < expected {
             let r =
                 self.generate_reject(msg, SessionRejectReason::ValueIsIncorrect, None, now, out);
@@ -971,6 +1001,7 @@ impl<S: MessageStore> Session<S> {
             .unwrap_or(1)
             .max(1);
         let mut end = msg.get(tags::END_SEQ_NO).and_then(parse_u64).unwrap_or(0);
+        self.notes.push(Note::ResendRequestReceived { begin, end });
         let next = self.store.next_sender_seq();
         if end == 0 || end >= next {
             end = next.saturating_sub(1);
@@ -1169,6 +1200,7 @@ impl<S: MessageStore> Session<S> {
         .map_err(|_| DisconnectReason::Frame(FrameError::TooLarge))?;
         out.extend_from_slice(&self.enc[r]);
         self.last_sent = now;
+        self.notes.push(Note::SequenceResetSent { seq, new_seq });
         Ok(())
     }
 
@@ -1286,6 +1318,12 @@ impl<S: MessageStore> Session<S> {
         };
         let ref_seq = ref_msg.get(tags::MSG_SEQ_NUM).unwrap_or(b"");
         let ref_type = ref_msg.msg_type();
+        self.notes.push(Note::BusinessRejectSent {
+            ref_seq: ref_msg.seq_num().unwrap_or(0),
+            reason,
+            ref_tag: ref_tag.unwrap_or(0),
+            cl_ord_id: InlineId::from_bytes(ref_msg.get(tags::CL_ORD_ID).unwrap_or(b"")),
+        });
         self.send_with(b"j", &[], true, now, out, |e| {
             if !ref_seq.is_empty() {
                 e.field(tags::REF_SEQ_NUM, ref_seq);
@@ -1352,6 +1390,12 @@ impl<S: MessageStore> Session<S> {
         let ref_seq = msg.get(tags::MSG_SEQ_NUM).unwrap_or(b"");
         let text = reason.text().as_bytes();
         let extras = &extras[..nx];
+        self.notes.push(Note::RejectSent {
+            ref_seq: msg.seq_num().unwrap_or(0),
+            reason,
+            ref_tag: tag.map_or(0, |t| u32::try_from(t).unwrap_or(0)),
+            cl_ord_id: InlineId::from_bytes(msg.get(tags::CL_ORD_ID).unwrap_or(b"")),
+        });
         self.send_with(b"3", extras, false, now, out, |e| {
             if !ref_seq.is_empty() {
                 e.field(tags::REF_SEQ_NUM, ref_seq);
@@ -1379,6 +1423,7 @@ impl<S: MessageStore> Session<S> {
         out: &mut Vec<u8>,
     ) -> Result<(), DisconnectReason> {
         self.resend_requests.1 += 1;
+        self.notes.push(Note::ResendRequestSent { begin, end: 0 });
         self.send_admin(b"2", now, out, |e| {
             e.field_u64(tags::BEGIN_SEQ_NO, begin);
             e.field_u64(tags::END_SEQ_NO, 0);
