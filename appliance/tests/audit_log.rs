@@ -347,3 +347,59 @@ fn order_events_off_records_no_order_rejects() {
     let (code, log) = app.stop();
     assert_eq!(code, Some(0), "{log}");
 }
+
+/// `gateway.audit_records_per_sec`: a flood of bad orders writes at most the rate (a
+/// one-second burst plus the refill), the rest is counted as rate-limited, and the session is
+/// answered for every order all the same.
+#[test]
+fn a_flood_of_rejects_is_rate_limited_and_counted() {
+    use fix::app::{Side, TimeInForce};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(
+        dir.path(),
+        "off",
+        &[("audit_records_per_sec = 2000", "audit_records_per_sec = 5")],
+    );
+    let app = App::start_with_env(&cfg, &[("APPLIANCE_LOG_FORMAT", "json")]);
+    let started = Instant::now();
+    let mut c = FixClient::logon(app.fix, "CLIENT1");
+    const FLOOD: usize = 60;
+    for i in 0..FLOOD {
+        c.order(
+            &format!("FLOOD-{i}"),
+            "ZZZZ",
+            Side::Buy,
+            1,
+            Some(1_000_000),
+            TimeInForce::Day,
+        );
+        assert_eq!(c.recv().req(150), "8", "every order is answered");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut limited = 0.0;
+    while Instant::now() < deadline {
+        limited = app.metric_sum("appliance_audit_records_rate_limited_total");
+        if limited > 0.0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Give the writer a moment, then count what reached the log.
+    std::thread::sleep(Duration::from_millis(300));
+    let written = audit(&app)
+        .iter()
+        .filter(|f| f["event"] == "order_reject")
+        .count();
+    // Five per second with a five-record burst, over the flood's duration (plus the logon's
+    // records, which took from the same bucket).
+    let allowed = 5.0 + 5.0 * (elapsed + 1.0);
+    assert!(
+        written >= 1 && (written as f64) <= allowed,
+        "{written} order rejects written in {elapsed:.2} s (at most {allowed})"
+    );
+    assert!(
+        limited >= (FLOOD - written) as f64,
+        "{limited} rate-limited, {written} written of {FLOOD}"
+    );
+}

@@ -194,6 +194,16 @@ pub struct GatewaySection {
     /// (connections, logons, session Rejects, resends, sequence resets) are always logged.
     #[serde(default)]
     pub audit_order_events: AuditLevel,
+    /// Audit records a gateway hands to the logging thread per second at most (a one-second
+    /// burst); past it they are dropped and counted
+    /// (`appliance_audit_records_rate_limited_total`), so a flood of connections or of bad
+    /// orders cannot flood the log. 0 = no limit.
+    #[serde(default = "default_audit_records_per_sec")]
+    pub audit_records_per_sec: u32,
+}
+
+fn default_audit_records_per_sec() -> u32 {
+    2000
 }
 
 /// The level of a family of audit records.

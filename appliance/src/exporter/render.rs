@@ -661,6 +661,12 @@ fn sessions(f: &mut Families, src: &Sources) {
         per_gw(gw::AUDIT_DROPPED),
     );
     f.counter(
+        "appliance_audit_records_rate_limited_total",
+        "Audit records not written because the gateway was over gateway.audit_records_per_sec \
+         (a flood of connections or bad orders cannot flood the log).",
+        per_gw(gw::AUDIT_RATE_LIMITED),
+    );
+    f.counter(
         "appliance_admin_commands_total",
         "Commands the operator's console served, by command (kill, halt, cancel, reload, ...; \
          other = not understood) and result (ok, refused).",

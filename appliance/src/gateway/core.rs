@@ -303,6 +303,8 @@ pub struct Core {
     /// Whether order-level audit records (order, cancel and business rejects) are pushed
     /// (`gateway.audit_order_events`; `off`: not even pushed).
     pub audit_order_events: bool,
+    /// `gateway.audit_records_per_sec` as a token bucket over every audit record.
+    pub audit_bucket: super::throttle::Bucket,
     /// A session that went past its throttle under the `disconnect` policy: its protocol
     /// handler logs it out after rendering the refusal.
     throttle_tripped: Option<u16>,
@@ -369,6 +371,7 @@ impl Core {
             notional_quota: Vec::new(),
             audit_tx: None,
             audit_order_events: true,
+            audit_bucket: super::throttle::Bucket::new(0),
             session_counts: Vec::new(),
             on_behalf: None,
             throttle_tripped: None,
@@ -530,6 +533,10 @@ impl Core {
         let Some(tx) = self.audit_tx.as_mut() else {
             return;
         };
+        if !self.audit_bucket.take(self.now_ns) {
+            self.counters.bump(slot::AUDIT_RATE_LIMITED);
+            return;
+        }
         let rec = super::audit::AuditRecord {
             wall_ns: wall_clock_ns(),
             event,

@@ -777,6 +777,8 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             crate::rings::ring::channel(crate::gateway::audit::AUDIT_SLOTS);
         gw.attach_audit(audit_tx);
         gw.core.audit_order_events = cfg.gateway.audit_order_events != AuditLevel::Off;
+        gw.core.audit_bucket =
+            crate::gateway::throttle::Bucket::new(cfg.gateway.audit_records_per_sec);
         audit_sources.push(crate::runtime::audit_log::AuditSource {
             gateway: g,
             rx: audit_rx,

@@ -76,8 +76,10 @@ pub mod gw {
     /// Messages evicted from the sessions' resend stores (FIX message stores, binary replay
     /// logs) by protocol (summed over the sessions at publication).
     pub const STORE_EVICTED: usize = AUDIT_DROPPED + 1;
+    /// Audit records not written because the gateway was over `gateway.audit_records_per_sec`.
+    pub const AUDIT_RATE_LIMITED: usize = STORE_EVICTED + PROTOCOLS;
     /// Slots in all.
-    pub const LEN: usize = STORE_EVICTED + PROTOCOLS;
+    pub const LEN: usize = AUDIT_RATE_LIMITED + 1;
 }
 
 /// A gateway thread's own counters (plain integers; see the module doc).
