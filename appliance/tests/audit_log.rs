@@ -403,3 +403,37 @@ fn a_flood_of_rejects_is_rate_limited_and_counted() {
         "{limited} rate-limited, {written} written of {FLOOD}"
     );
 }
+
+/// `APPLIANCE_LOG_FILE`: the log (audit trail included) goes to the file as well as stderr,
+/// without colour codes.
+#[test]
+fn the_log_goes_to_a_file_as_well() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), "off", &[]);
+    let file = dir.path().join("appliance.log");
+    let file_s = file.display().to_string();
+    let mut app = App::start_with_env(
+        &cfg,
+        &[
+            ("APPLIANCE_LOG_FORMAT", "json"),
+            ("APPLIANCE_LOG_FILE", &file_s),
+        ],
+    );
+    let mut c = FixClient::logon(app.fix, "CLIENT1");
+    c.logout();
+    let (code, log) = app.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let logons: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "audit" && v["fields"]["event"] == "logon")
+        .collect();
+    assert_eq!(logons.len(), 1, "{text}");
+    assert_eq!(logons[0]["fields"]["session"], "fix:CLIENT1");
+    assert!(!text.contains('\u{1b}'), "no escape codes in the file");
+    assert!(
+        log.contains("\"event\":\"logon\""),
+        "stderr still gets it: {log}"
+    );
+}

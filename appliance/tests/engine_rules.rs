@@ -239,8 +239,8 @@ fn reject_codes_are_distinct_and_stable() {
     let cancels: Vec<u8> = CancelReason::ALL.iter().map(|r| *r as u8).collect();
     assert_eq!(
         cancels,
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9],
-        "9: the kill switch"
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+        "9: the kill switch, 10: the operator's cancel"
     );
 }
 

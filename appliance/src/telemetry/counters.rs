@@ -406,7 +406,8 @@ mod tests {
         assert_eq!(m.disconnects(0, DisconnectCause::SlowConsumer as usize), 1);
         // The families do not overlap and fill the array exactly.
         const {
-            assert!(gw::LEN == gw::STORE_EVICTED + PROTOCOLS);
+            assert!(gw::LEN == gw::AUDIT_RATE_LIMITED + 1);
+            assert!(gw::AUDIT_RATE_LIMITED == gw::STORE_EVICTED + PROTOCOLS);
             assert!(gw::REJECTS >= 8 && gw::CANCEL_REJECTS - gw::REJECTS == REJECT_SLOTS);
         }
     }
