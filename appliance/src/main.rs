@@ -14,6 +14,7 @@ fn main() {
     // stderr (journald under systemd), and a file too with APPLIANCE_LOG_FILE (appended to;
     // rotate it with copytruncate). Only cold threads log once the appliance runs.
     let file = std::env::var_os("APPLIANCE_LOG_FILE").and_then(|p| {
+        let p = std::path::PathBuf::from(p);
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
