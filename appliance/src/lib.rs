@@ -15,6 +15,8 @@
 //! - [`gateway`]: client connections, FIX and binary protocols over io_uring or epoll. Hot path.
 //! - [`platform`]: what the appliance asks of the host at start-up: hugepage-backed memory,
 //!   memory locking, pinning, scheduling class, readiness notification. Cold path.
+//! - [`marketdata`]: the order-by-order feed (ITCH-class messages, MoldUDP64 over UDP) from
+//!   the engines' events, on a thread of its own.
 //! - [`journal`]: segment files of checksummed records and snapshot files: writer, recovery
 //!   scan, replay, retention. The writer is the journal agent's (hot-ish); the rest is cold.
 //! - [`rings`]: the primitives hot threads share: SPSC rings, wakers and wait strategies, TSC
@@ -37,6 +39,7 @@ pub mod exporter;
 pub mod gateway;
 pub mod host;
 pub mod journal;
+pub mod marketdata;
 pub mod platform;
 pub mod recovery;
 pub mod rings;

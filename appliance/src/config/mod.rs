@@ -68,6 +68,9 @@ pub struct Config {
     /// The operator's console.
     #[serde(default)]
     pub admin: AdminSection,
+    /// The order-by-order market-data feed.
+    #[serde(default)]
+    pub market_data: MarketDataSection,
     /// Tradable instruments; their position in this list is their instrument id.
     pub instruments: Vec<InstrumentConfig>,
 }
@@ -298,6 +301,49 @@ impl Default for AdminSection {
     fn default() -> Self {
         Self {
             socket: default_admin_socket(),
+        }
+    }
+}
+
+/// `[market_data]`: the order-by-order feed (docs/market-data.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketDataSection {
+    /// Publish the feed.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Where the packets go: unicast addresses and/or multicast groups (each gets every
+    /// packet).
+    #[serde(default = "default_md_destinations")]
+    pub destinations: Vec<SocketAddr>,
+    /// Idle time before a heartbeat packet, milliseconds.
+    #[serde(default = "default_md_heartbeat_ms")]
+    pub heartbeat_ms: u64,
+    /// Largest UDP payload, bytes (header included); 1,400 keeps a packet in one Ethernet
+    /// frame with room for tunnels.
+    #[serde(default = "default_md_max_packet")]
+    pub max_packet_bytes: usize,
+}
+
+fn default_md_destinations() -> Vec<SocketAddr> {
+    vec!["127.0.0.1:9200".parse().expect("literal address")]
+}
+
+fn default_md_heartbeat_ms() -> u64 {
+    1000
+}
+
+fn default_md_max_packet() -> usize {
+    1400
+}
+
+impl Default for MarketDataSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            destinations: default_md_destinations(),
+            heartbeat_ms: default_md_heartbeat_ms(),
+            max_packet_bytes: default_md_max_packet(),
         }
     }
 }
@@ -701,6 +747,22 @@ impl Config {
                 "engine.max_levels_per_side",
                 "must be at least 1 (and engine.max_orders at most 2^32-1)",
             ));
+        }
+        let md = &self.market_data;
+        if md.enabled && md.destinations.is_empty() {
+            return Err(invalid(
+                "market_data.destinations",
+                "needs at least one address (or market_data.enabled = false)",
+            ));
+        }
+        if !(64..=65_507).contains(&md.max_packet_bytes) {
+            return Err(invalid(
+                "market_data.max_packet_bytes",
+                "must be between 64 and 65,507 (a UDP payload)",
+            ));
+        }
+        if md.heartbeat_ms == 0 {
+            return Err(invalid("market_data.heartbeat_ms", "must be at least 1"));
         }
         let g = &self.gateway;
         if g.threads == 0 || g.threads > 64 {

@@ -130,6 +130,8 @@ pub struct Sources {
     pub snapshots: Option<Arc<crate::recovery::snapshotter::SnapshotStats>>,
     /// The operator's console's counters.
     pub admin: Arc<crate::admin::AdminStats>,
+    /// The market-data publisher's counters (`None`: no feed).
+    pub market_data: Option<Arc<crate::marketdata::publisher::MdStats>>,
 }
 
 impl Sources {
@@ -666,6 +668,56 @@ fn sessions(f: &mut Families, src: &Sources) {
          (a flood of connections or bad orders cannot flood the log).",
         per_gw(gw::AUDIT_RATE_LIMITED),
     );
+    if let Some(md) = &src.market_data {
+        let v = |a: &std::sync::atomic::AtomicU64| a.load(Relaxed) as f64;
+        f.counter(
+            "appliance_md_packets_total",
+            "Market-data packets sent (data, heartbeats, end of session), each counted once \
+             whatever the number of destinations.",
+            vec![(vec![], v(&md.packets))],
+        );
+        f.counter(
+            "appliance_md_messages_total",
+            "Market-data messages published.",
+            vec![(vec![], v(&md.messages))],
+        );
+        f.counter(
+            "appliance_md_heartbeats_total",
+            "Market-data heartbeat packets (sent after market_data.heartbeat_ms without a packet).",
+            vec![(vec![], v(&md.heartbeats))],
+        );
+        f.counter(
+            "appliance_md_send_errors_total",
+            "Market-data packets the kernel refused, per destination.",
+            vec![(vec![], v(&md.send_errors))],
+        );
+        f.counter(
+            "appliance_md_publish_lag_seconds_total",
+            "Sum of the lags from an engine's event to the packet carrying it handed to the \
+             kernel (TSC); divided by appliance_md_publish_lag_events_total, the mean.",
+            vec![(vec![], v(&md.lag_ns_sum) / 1e9)],
+        );
+        f.counter(
+            "appliance_md_publish_lag_events_total",
+            "Events appliance_md_publish_lag_seconds_total covers.",
+            vec![(vec![], v(&md.lag_count))],
+        );
+        f.gauge(
+            "appliance_md_publish_lag_p99_seconds",
+            "99th percentile of the publish lag over the last second.",
+            vec![(vec![], v(&md.lag_p99_ns) / 1e9)],
+        );
+        f.gauge(
+            "appliance_md_resting_orders",
+            "Orders resting as the feed shows them.",
+            vec![(vec![], v(&md.resting))],
+        );
+        f.gauge(
+            "appliance_md_next_sequence",
+            "Sequence number of the feed's next message.",
+            vec![(vec![], v(&md.next_seq))],
+        );
+    }
     f.counter(
         "appliance_admin_commands_total",
         "Commands the operator's console served, by command (kill, halt, cancel, reload, ...; \
@@ -770,6 +822,12 @@ fn rings_and_engines(f: &mut Families, src: &Sources) {
         "appliance_engine_out_ring_waits_total",
         "Times an engine waited on a full outbound ring.",
         per_engine(&|s| s.metrics.out_ring_waits.load(Relaxed) as f64),
+    );
+    f.counter(
+        "appliance_engine_md_ring_waits_total",
+        "Times an engine waited on a full ring to the market-data publisher (the feed never \
+         skips an event: a slow publisher slows matching instead).",
+        per_engine(&|s| s.metrics.md_ring_waits.load(Relaxed) as f64),
     );
     let mut handovers = Vec::new();
     let mut skips = Vec::new();

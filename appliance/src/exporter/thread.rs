@@ -259,6 +259,7 @@ mod tests {
                 journal: None,
                 snapshots: None,
                 admin: Default::default(),
+                market_data: None,
             },
             rings: vec![],
             total: StageHistograms::new(),

@@ -16,6 +16,7 @@
 use super::agent::{phase, Agent, Reports};
 use super::drain::drain_batch;
 use crate::engine::{Engine, Event, EventKind, EventSink, Side};
+use crate::marketdata::MdItem;
 use crate::recovery::records::{kind, CommandRecord, COMMAND_RECORD_MAX};
 use crate::rings::msg::{gateway_of, FromEngine, ToEngine};
 use crate::rings::records::RecordTx;
@@ -40,6 +41,8 @@ pub struct EngineAgent {
     gateway_wakers: Vec<Arc<Waker>>,
     /// The journal agent's waker (woken after a batch that journaled commands).
     journal_waker: Option<Arc<Waker>>,
+    /// The market-data publisher's waker (woken after a batch that pushed market data).
+    md_waker: Option<Arc<Waker>>,
     m: Matching,
     stopping: bool,
     role: String,
@@ -51,6 +54,8 @@ struct Matching {
     id: u8,
     /// Record ring to the journal agent (`None`: journaling off).
     journal: Option<RecordTx>,
+    /// Ring to the market-data publisher (`None`: no feed).
+    md: Option<Sender<MdItem>>,
     engine: Engine,
     inputs: Vec<Receiver<ToEngine>>,
     outputs: Vec<Sender<FromEngine>>,
@@ -68,6 +73,9 @@ struct Matching {
 /// Routes events to the event rings while the engine processes one command.
 struct RingSink<'a> {
     outputs: &'a mut [Sender<FromEngine>],
+    /// The market-data ring, and whether this command pushed into it.
+    md: Option<&'a mut Sender<MdItem>>,
+    md_pushed: bool,
     full: &'a mut dyn FnMut(usize),
     touched: u64,
     t_recv: u64,
@@ -101,9 +109,45 @@ impl RingSink<'_> {
     }
 }
 
+impl RingSink<'_> {
+    /// Hands `item` to the publisher, waiting while its ring is full (a feed never skips).
+    #[inline]
+    fn push_md(&mut self, item: MdItem) {
+        let Some(md) = self.md.as_deref_mut() else {
+            return;
+        };
+        let mut item = item;
+        let mut waited = false;
+        while let Err(back) = md.push(item) {
+            if md.is_abandoned() {
+                return;
+            }
+            item = back;
+            waited = true;
+            std::hint::spin_loop();
+        }
+        if waited {
+            self.counters.md_ring_waits += 1;
+        }
+        self.md_pushed = true;
+    }
+}
+
 impl EventSink for RingSink<'_> {
     #[inline]
     fn event(&mut self, ev: &Event) {
+        if self.md.is_some()
+            && matches!(
+                ev.kind,
+                EventKind::Accepted(_)
+                    | EventKind::Trade(_)
+                    | EventKind::Cancelled(_)
+                    | EventKind::Replaced(_)
+            )
+        {
+            let t = self.tsc.now();
+            self.push_md(MdItem::Event { event: *ev, t });
+        }
         // Business counts first: venue-issued events (no session) count too.
         match &ev.kind {
             EventKind::Trade(t) => {
@@ -160,9 +204,11 @@ impl EngineAgent {
             id,
             gateway_wakers,
             journal_waker: None,
+            md_waker: None,
             m: Matching {
                 id: id as u8,
                 journal: None,
+                md: None,
                 engine,
                 inputs,
                 outputs,
@@ -187,6 +233,13 @@ impl EngineAgent {
         self.journal_waker = Some(waker);
     }
 
+    /// Publishes the feed's events through `tx` from now on, waking the publisher with
+    /// `waker` (cold path, before the loop starts).
+    pub fn attach_market_data(&mut self, tx: Sender<MdItem>, waker: Arc<Waker>) {
+        self.m.md = Some(tx);
+        self.md_waker = Some(waker);
+    }
+
     /// Whether a command ring has commands waiting.
     pub fn has_input(&self) -> bool {
         self.m.inputs.iter().any(|i| !i.is_empty())
@@ -199,11 +252,20 @@ impl EngineAgent {
     pub fn work(&mut self, full: &mut dyn FnMut(usize)) -> usize {
         let did = self.m.work(&self.gateway_wakers, full);
         if did > 0 {
-            if let Some(w) = &self.journal_waker {
-                w.wake_after_publish();
-            }
+            self.wake_consumers();
         }
         did
+    }
+
+    /// Wakes the journal agent and the publisher after a batch.
+    #[inline]
+    fn wake_consumers(&self) {
+        if let Some(w) = &self.journal_waker {
+            w.wake_after_publish();
+        }
+        if let Some(w) = &self.md_waker {
+            w.wake_after_publish();
+        }
     }
 
     /// The engine (tests and the final state hash).
@@ -227,6 +289,7 @@ impl Matching {
         let outputs = &mut self.outputs;
         let mut t_last = self.t_last;
         let journal = &mut self.journal;
+        let md = &mut self.md;
         let id = self.id;
         for input in self.inputs.iter_mut() {
             // Every command is journaled before it is processed: take no more than the
@@ -252,6 +315,8 @@ impl Matching {
                 let t_deq = tsc.now();
                 let mut sink = RingSink {
                     outputs,
+                    md: md.as_mut(),
+                    md_pushed: false,
                     full: &mut *full,
                     touched: 0,
                     t_recv: msg.t_recv,
@@ -259,6 +324,9 @@ impl Matching {
                     counters,
                 };
                 engine.process(&msg.cmd, &mut sink);
+                if sink.md_pushed {
+                    sink.push_md(MdItem::End);
+                }
                 touched |= sink.touched;
                 let t_end = tsc.now();
                 let engine_ns = tsc.ns_between(t_deq, t_end);
@@ -349,9 +417,7 @@ impl Agent for EngineAgent {
         };
         let did = self.m.work(wakers, &mut full);
         if did > 0 {
-            if let Some(w) = &self.journal_waker {
-                w.wake_after_publish();
-            }
+            self.wake_consumers();
         }
         did
     }

@@ -102,6 +102,8 @@ pub struct Running {
     pub ring_stats: Vec<(String, Arc<RingStats>)>,
     /// The operator's console, when `admin.socket` is set and it could bind.
     pub admin: Option<crate::admin::AdminServer>,
+    /// The market-data publisher, when `market_data.enabled`.
+    pub market_data: Option<crate::marketdata::publisher::Publisher>,
     /// The session-end scheduler, when an instrument has a `session_end`.
     pub schedule: Option<crate::runtime::schedule::Scheduler>,
     /// The audit trail's writer.
@@ -386,6 +388,10 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
     let journal_stats = journaling.then(|| Arc::new(JournalStats::default()));
     let snapshot_stats = journaling.then(|| Arc::new(SnapshotStats::default()));
     let admin_stats = Arc::new(crate::admin::AdminStats::default());
+    let md_stats = cfg
+        .market_data
+        .enabled
+        .then(|| Arc::new(crate::marketdata::publisher::MdStats::default()));
 
     // The exporter starts before recovery, so `/health/ready` answers 503 while it runs.
     let exporter = if telemetry_on {
@@ -424,6 +430,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             journal: journal_stats.clone(),
             snapshots: snapshot_stats.clone(),
             admin: admin_stats.clone(),
+            market_data: md_stats.clone(),
         };
         let pinned: Vec<usize> = plan
             .engine_cores
@@ -675,6 +682,44 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
     let (sqpoll, max_conn) = (cfg.gateway.sqpoll, sizing.max_connections);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<BackendReady>();
 
+    // The market-data publisher: a ring from each engine, the books as recovered (published
+    // first, as the feed's opening state), its own thread.
+    let mut md_tx: Vec<Option<crate::rings::ring::Sender<crate::marketdata::MdItem>>> =
+        (0..n_eng).map(|_| None).collect();
+    let mut market_data = None;
+    if cfg.market_data.enabled {
+        let mut rxs = Vec::with_capacity(n_eng);
+        for slot in md_tx.iter_mut() {
+            let (tx, rx, _) = crate::rings::ring::channel(crate::marketdata::MD_RING_SLOTS);
+            *slot = Some(tx);
+            rxs.push(rx);
+        }
+        let seed: Vec<crate::engine::BookDump> = engines.iter().flat_map(|e| e.dump()).collect();
+        let md_cfg = crate::marketdata::publisher::PublisherConfig {
+            destinations: cfg.market_data.destinations.clone(),
+            session: crate::marketdata::publisher::session_name(
+                crate::gateway::core::wall_clock_ns(),
+            ),
+            heartbeat: Duration::from_millis(cfg.market_data.heartbeat_ms),
+            max_packet: cfg.market_data.max_packet_bytes,
+            instruments: resolved
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (i as u32, r.symbol.clone(), r.price_decimals, r.tick_units))
+                .collect(),
+        };
+        match crate::marketdata::publisher::Publisher::start(
+            md_cfg,
+            rxs,
+            seed,
+            cfg.engine.max_orders,
+            md_stats.clone().unwrap_or_default(),
+        ) {
+            Ok(p) => market_data = Some(p),
+            Err(e) => return Err(fail(exporter, anyhow::anyhow!("market data: {e}"))),
+        }
+    }
+
     // Engine agents need the engines' wakers, which in dedicated mode are made from the
     // engine threads' handles: spawn those threads first and hand them their agents.
     let mut engine_threads = Vec::new();
@@ -694,6 +739,9 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         );
         if let (Some(tx), Some(w)) = (engine_records[e].take(), &journal_waker) {
             agent.attach_journal(tx, w.clone());
+        }
+        if let (Some(tx), Some(p)) = (md_tx[e].take(), &market_data) {
+            agent.attach_market_data(tx, p.waker());
         }
         match &shared_waker {
             Some(w) => {
@@ -912,6 +960,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         snapshot_stats,
         journal: journal_run,
         admin: None,
+        market_data,
         schedule: None,
         audit: crate::runtime::audit_log::AuditLogger::start(
             audit_sources,
@@ -1050,6 +1099,11 @@ impl Running {
             if let Ok(r) = h.join() {
                 take(r);
             }
+        }
+        // Engines are gone (in shared mode they ran in the front duty cycle): the feed
+        // publishes what they left and ends its session.
+        if let Some(p) = self.market_data.take() {
+            p.stop();
         }
         // Engines are gone: the journal agent writes the rest.
         let mut journal_error = None;

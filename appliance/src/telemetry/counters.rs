@@ -267,6 +267,8 @@ pub struct EngineCounters {
     pub idle_loops: u64,
     /// Times the engine waited on a full outbound ring.
     pub out_ring_waits: u64,
+    /// Times the engine waited on a full ring to the market-data publisher.
+    pub md_ring_waits: u64,
 }
 
 impl EngineCounters {
@@ -283,6 +285,7 @@ impl EngineCounters {
             busy_loops: 0,
             idle_loops: 0,
             out_ring_waits: 0,
+            md_ring_waits: 0,
         }
     }
 }
@@ -341,6 +344,8 @@ pub struct EngineMetrics {
     pub idle_loops: AtomicU64,
     /// Times the engine waited on a full outbound ring.
     pub out_ring_waits: AtomicU64,
+    /// Times the engine waited on a full ring to the market-data publisher.
+    pub md_ring_waits: AtomicU64,
     /// Per instrument id (only the engine's own instruments are written).
     pub instruments: Box<[InstrumentCells]>,
 }
@@ -358,6 +363,7 @@ impl EngineMetrics {
             busy_loops: AtomicU64::new(0),
             idle_loops: AtomicU64::new(0),
             out_ring_waits: AtomicU64::new(0),
+            md_ring_waits: AtomicU64::new(0),
             instruments: (0..instruments)
                 .map(|_| InstrumentCells::default())
                 .collect(),
@@ -380,6 +386,7 @@ impl EngineMetrics {
         self.busy_loops.store(c.busy_loops, Relaxed);
         self.idle_loops.store(c.idle_loops, Relaxed);
         self.out_ring_waits.store(c.out_ring_waits, Relaxed);
+        self.md_ring_waits.store(c.md_ring_waits, Relaxed);
     }
 }
 

@@ -1,0 +1,405 @@
+//! The order-by-order feed against the real binary, read by a reference consumer written from
+//! docs/market-data.md: it joins the feed (UDP on loopback), checks the MoldUDP64 sequence
+//! (contiguous from 1, no gap, heartbeats carry the next number, the session ends), rebuilds
+//! every book order by order, and compares it with the books the engines hold, as rebuilt
+//! offline from the journal after the run: every level, every order, in queue order.
+//! A restart publishes the recovered books first.
+
+#[path = "support/app.rs"]
+mod app;
+#[path = "support/net.rs"]
+mod net;
+mod support;
+
+use app::{config_file, App};
+use appliance::binary::wire::{self, ClientMessage};
+use appliance::marketdata::wire::{decode_packet, system_event, Message, END_OF_SESSION};
+use net::BinClient;
+use std::collections::{BTreeMap, HashMap};
+use std::net::UdpSocket;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// What the consumer received: packets in arrival order.
+struct Capture {
+    packets: Vec<Vec<u8>>,
+}
+
+/// Reads packets until an end-of-session packet (or `within`).
+fn capture(socket: UdpSocket, within: Duration) -> std::thread::JoinHandle<Capture> {
+    std::thread::spawn(move || {
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let deadline = Instant::now() + within;
+        let mut packets = Vec::new();
+        let mut buf = vec![0u8; 65_536];
+        while Instant::now() < deadline {
+            if let Ok(n) = socket.recv(&mut buf) {
+                let p = buf[..n].to_vec();
+                let end = decode_packet(&p).map(|(h, _)| h.count == END_OF_SESSION);
+                packets.push(p);
+                if end == Ok(true) {
+                    break;
+                }
+            }
+        }
+        Capture { packets }
+    })
+}
+
+/// One side of one book as the consumer rebuilt it: price -> orders in queue order.
+type Side = BTreeMap<i64, Vec<(u64, u64)>>;
+
+/// A price level: symbol, side byte, price, (order, quantity) in queue order.
+type Row = (String, u8, i64, Vec<(u64, u64)>);
+
+/// The reference consumer's state.
+#[derive(Default)]
+struct Books {
+    /// order -> (instrument, side byte, price, qty).
+    orders: HashMap<u64, (u32, u8, i64, u64)>,
+    /// (instrument, side byte) -> levels.
+    sides: BTreeMap<(u32, u8), Side>,
+    symbols: BTreeMap<u32, String>,
+    messages: u64,
+    /// Messages by type.
+    by_type: BTreeMap<u8, u64>,
+    heartbeats: u64,
+    started: bool,
+    ended: bool,
+}
+
+impl Books {
+    fn level(&mut self, instrument: u32, side: u8, price: i64) -> &mut Vec<(u64, u64)> {
+        self.sides
+            .entry((instrument, side))
+            .or_default()
+            .entry(price)
+            .or_default()
+    }
+
+    fn remove(&mut self, order: u64) -> (u32, u8, i64, u64) {
+        let o = self
+            .orders
+            .remove(&order)
+            .unwrap_or_else(|| panic!("order {order:#x} is not in the book"));
+        let level = self.level(o.0, o.1, o.2);
+        level.retain(|(id, _)| *id != order);
+        if level.is_empty() {
+            self.sides.get_mut(&(o.0, o.1)).unwrap().remove(&o.2);
+        }
+        o
+    }
+
+    fn reduce(&mut self, order: u64, by: u64) {
+        let o = *self
+            .orders
+            .get(&order)
+            .unwrap_or_else(|| panic!("order {order:#x} is not in the book"));
+        assert!(by <= o.3, "order {order:#x}: {by} off {}", o.3);
+        if by == o.3 {
+            self.remove(order);
+            return;
+        }
+        self.orders.get_mut(&order).unwrap().3 -= by;
+        let level = self.level(o.0, o.1, o.2);
+        let e = level.iter_mut().find(|(id, _)| *id == order).unwrap();
+        e.1 -= by;
+    }
+
+    fn add(&mut self, order: u64, instrument: u32, side: u8, price: i64, qty: u64) {
+        assert!(qty > 0, "an order rests with a quantity");
+        assert!(
+            self.orders
+                .insert(order, (instrument, side, price, qty))
+                .is_none(),
+            "order {order:#x} added twice"
+        );
+        self.level(instrument, side, price).push((order, qty));
+    }
+
+    fn apply(&mut self, m: Message) {
+        match m {
+            Message::System { code, .. } => match code {
+                system_event::START => self.started = true,
+                system_event::END => self.ended = true,
+                other => panic!("unknown system event {other}"),
+            },
+            Message::Directory {
+                instrument, symbol, ..
+            } => {
+                let s = String::from_utf8_lossy(&symbol).trim_end().to_string();
+                self.symbols.insert(instrument, s);
+            }
+            Message::Add {
+                order,
+                instrument,
+                side,
+                qty,
+                price,
+                ..
+            } => {
+                assert!(self.symbols.contains_key(&instrument), "unknown instrument");
+                self.add(order, instrument, side, price, qty);
+            }
+            Message::Executed {
+                order, qty, price, ..
+            } => {
+                let o = self.orders[&order];
+                assert_eq!(o.2, price, "an execution is at the resting order's price");
+                self.reduce(order, qty);
+            }
+            Message::Cancel { order, qty, .. } => self.reduce(order, qty),
+            Message::Delete { order, .. } => {
+                self.remove(order);
+            }
+            Message::Replace {
+                order, qty, price, ..
+            } => {
+                let (instrument, side, _, _) = self.remove(order);
+                self.add(order, instrument, side, price, qty);
+            }
+        }
+    }
+
+    /// Applies every packet, checking the sequence.
+    fn consume(&mut self, c: &Capture) {
+        let mut next = 1u64;
+        let mut session = None;
+        for p in &c.packets {
+            let (h, blocks) = decode_packet(p).expect("a well-formed packet");
+            assert_eq!(*session.get_or_insert(h.session), h.session, "one session");
+            match h.count {
+                0 => {
+                    assert_eq!(h.seq, next, "a heartbeat carries the next sequence number");
+                    self.heartbeats += 1;
+                }
+                END_OF_SESSION => assert_eq!(h.seq, next, "end of session at the next number"),
+                n => {
+                    assert_eq!(h.seq, next, "packets are contiguous (no gap, no repeat)");
+                    assert_eq!(blocks.len(), n as usize);
+                    for b in blocks {
+                        let m = Message::decode(b).expect("a known message");
+                        *self.by_type.entry(m.msg_type()).or_default() += 1;
+                        self.apply(m);
+                        self.messages += 1;
+                    }
+                    next += n as u64;
+                }
+            }
+        }
+        let last = c.packets.last().map(|p| decode_packet(p).unwrap().0.count);
+        assert_eq!(last, Some(END_OF_SESSION), "the session ends");
+        assert!(self.started && self.ended, "start and end of messages");
+    }
+
+    /// The books as (symbol, side, price, [(order, qty)]) rows.
+    fn rows(&self) -> Vec<Row> {
+        let mut v = Vec::new();
+        for ((instrument, side), levels) in &self.sides {
+            for (price, orders) in levels {
+                v.push((
+                    self.symbols[instrument].clone(),
+                    *side,
+                    *price,
+                    orders.clone(),
+                ));
+            }
+        }
+        v
+    }
+}
+
+/// The engines' books as the journal rebuilds them, in the same rows.
+fn engine_rows(cfg: &Path) -> Vec<Row> {
+    let config = appliance::config::Config::load(cfg).unwrap();
+    let opts = appliance::recovery::recover::RecoverOptions {
+        full_gateways: false,
+        repair: false,
+        snapshot: appliance::recovery::recover::SnapshotChoice::Latest,
+    };
+    let r = appliance::recovery::recover::recover_with(&config, &config.journal.dir, &opts)
+        .expect("the journal replays");
+    let symbols = config.resolved_instruments();
+    let mut v = Vec::new();
+    for e in &r.replica.engines {
+        for book in e.dump() {
+            let symbol = symbols[book.instrument as usize].symbol.clone();
+            for (side, levels) in [(b'B', &book.bids), (b'S', &book.asks)] {
+                for l in levels {
+                    let orders = l.orders.iter().map(|o| (o.order_id, o.leaves)).collect();
+                    v.push((symbol.clone(), side, l.info.price, orders));
+                }
+            }
+        }
+    }
+    v.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+    v
+}
+
+/// A small deterministic generator (xorshift).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A mixed flow from two firms: resting and crossing limit orders on two instruments, IOCs,
+/// market orders, cancels and replaces (price moves and quantity cuts).
+fn flow(a: &mut BinClient, b: &mut BinClient, seed: u64, n: usize) {
+    let mut rng = Rng(seed);
+    let mut live: Vec<(usize, u64, i64)> = Vec::new();
+    let mut token = 1_000u64;
+    let mut clients = [a, b];
+    for _ in 0..n {
+        let who = rng.below(2) as usize;
+        token += 1;
+        let (sym, mid, tick) = if rng.below(3) == 0 {
+            ("BOLT", 500_000i64, 100i64)
+        } else {
+            ("ACME", 1_000_000i64, 100i64)
+        };
+        let side = if rng.below(2) == 0 { b'B' } else { b'S' };
+        let off = (rng.below(21) as i64 - 10) * tick;
+        let qty = 1 + rng.below(20);
+        let m = match rng.below(10) {
+            0..=4 => {
+                live.push((who, token, mid + off));
+                support::enter(token, sym, side, mid + off, qty, b'1')
+            }
+            5 => support::enter(token, sym, side, mid + off, qty, b'3'),
+            6 => support::enter(token, sym, side, 0, qty, b'3'),
+            7 if !live.is_empty() => {
+                let (w, t, _) = live.swap_remove(rng.below(live.len() as u64) as usize);
+                let m = ClientMessage::CancelOrder(wire::CancelOrder { token: t });
+                clients[w].send(m);
+                continue;
+            }
+            _ if !live.is_empty() => {
+                let i = rng.below(live.len() as u64) as usize;
+                let (w, t, px) = live[i];
+                // Half keep the price (a cut keeps the order's place), half move it.
+                let price = if rng.below(2) == 0 { px } else { mid + off };
+                live[i] = (w, token, price);
+                let m = ClientMessage::ReplaceOrder(wire::ReplaceOrder {
+                    orig_token: t,
+                    new_token: token,
+                    price,
+                    qty: 1 + rng.below(20),
+                });
+                clients[w].send(m);
+                continue;
+            }
+            _ => support::enter(token, sym, side, mid + off, qty, b'1'),
+        };
+        clients[who].send(m);
+        // Keep both connections drained (their answers are not what this test checks).
+        for c in clients.iter_mut() {
+            while c.try_recv(Duration::ZERO).is_some() {}
+        }
+    }
+    let quiet = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < quiet {
+        for c in clients.iter_mut() {
+            while c.try_recv(Duration::from_millis(10)).is_some() {}
+        }
+    }
+}
+
+fn feed_config(dir: &Path, port: u16, threading: &str) -> std::path::PathBuf {
+    // Orders stay when the sessions log out at shutdown, so the books are worth comparing.
+    config_file(
+        dir,
+        "written",
+        &[
+            (
+                "threading = \"auto\"",
+                &format!("threading = \"{threading}\""),
+            ),
+            (
+                "destinations = [\"127.0.0.1:9200\"]",
+                &format!("destinations = [\"127.0.0.1:{port}\"]"),
+            ),
+            (
+                "username = \"CLIENT1\"\ncancel_on_disconnect = true",
+                "username = \"CLIENT1\"\ncancel_on_disconnect = false",
+            ),
+            (
+                "username = \"CLIENT2\"\ncancel_on_disconnect = true",
+                "username = \"CLIENT2\"\ncancel_on_disconnect = false",
+            ),
+        ],
+    )
+}
+
+#[test]
+fn a_reference_consumer_rebuilds_every_book_exactly_shared() {
+    consumer_rebuilds_and_restart_republishes("shared");
+}
+
+#[test]
+fn a_reference_consumer_rebuilds_every_book_exactly_dedicated() {
+    consumer_rebuilds_and_restart_republishes("dedicated");
+}
+
+fn consumer_rebuilds_and_restart_republishes(threading: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let cfg = feed_config(dir.path(), port, threading);
+    let reader = capture(socket.try_clone().unwrap(), Duration::from_secs(120));
+    let mut app = App::start(&cfg);
+    let mut a = BinClient::login_with_heartbeat(app.binary, "CLIENT1", 60_000);
+    let mut b = BinClient::login_with_heartbeat(app.binary, "CLIENT2", 60_000);
+    flow(&mut a, &mut b, 0x5eed_1234_abcd_0001, 1_500);
+    let (code, log) = app.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let got = reader.join().unwrap();
+
+    let mut books = Books::default();
+    books.consume(&got);
+    let mut rows = books.rows();
+    rows.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+    let want = engine_rows(&cfg);
+    let resting: usize = want.iter().map(|r| r.3.len()).sum();
+    assert!(resting >= 50, "the flow leaves resting orders: {resting}");
+    for t in [b'A', b'E', b'X', b'D', b'U'] {
+        assert!(
+            books.by_type.get(&t).copied().unwrap_or(0) > 0,
+            "the flow exercises message {:?}: {:?}",
+            t as char,
+            books.by_type
+        );
+    }
+    assert!(
+        books.messages > 1_000,
+        "{} messages for 1,500 operations",
+        books.messages
+    );
+    assert_eq!(rows, want, "the feed's books are the engines' books");
+
+    // A restart: the feed's new session opens with the recovered books, and the consumer
+    // that joins it rebuilds the same state without having seen the first session.
+    let reader = capture(socket, Duration::from_secs(60));
+    let app = App::start(&cfg);
+    std::thread::sleep(Duration::from_millis(1_500));
+    let mut app = app;
+    let (code, log) = app.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let got = reader.join().unwrap();
+    let mut late = Books::default();
+    late.consume(&got);
+    let mut rows = late.rows();
+    rows.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+    assert_eq!(rows, want, "the recovered books open the new session");
+    assert!(late.heartbeats >= 1, "an idle feed sends heartbeats");
+}
