@@ -25,25 +25,37 @@ struct Capture {
     packets: Vec<Vec<u8>>,
 }
 
+/// Packets received so far, shared with the reading thread.
+type Shared = std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
 /// Reads packets until an end-of-session packet (or `within`).
 fn capture(socket: UdpSocket, within: Duration) -> std::thread::JoinHandle<Capture> {
+    capture_shared(socket, within, Shared::default())
+}
+
+/// [`capture`], appending to `shared` as packets arrive.
+fn capture_shared(
+    socket: UdpSocket,
+    within: Duration,
+    shared: Shared,
+) -> std::thread::JoinHandle<Capture> {
     std::thread::spawn(move || {
         socket
             .set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
         let deadline = Instant::now() + within;
-        let mut packets = Vec::new();
         let mut buf = vec![0u8; 65_536];
         while Instant::now() < deadline {
             if let Ok(n) = socket.recv(&mut buf) {
                 let p = buf[..n].to_vec();
                 let end = decode_packet(&p).map(|(h, _)| h.count == END_OF_SESSION);
-                packets.push(p);
+                shared.lock().unwrap().push(p);
                 if end == Ok(true) {
                     break;
                 }
             }
         }
+        let packets = shared.lock().unwrap().clone();
         Capture { packets }
     })
 }
@@ -163,11 +175,20 @@ impl Books {
         }
     }
 
-    /// Applies every packet, checking the sequence.
+    /// Applies every packet, checking the sequence, up to the end of the session.
     fn consume(&mut self, c: &Capture) {
+        self.consume_packets(&c.packets);
+        let last = c.packets.last().map(|p| decode_packet(p).unwrap().0.count);
+        assert_eq!(last, Some(END_OF_SESSION), "the session ends");
+        assert!(self.started && self.ended, "start and end of messages");
+    }
+
+    /// Applies `packets` from the session's first, checking the sequence; returns the next
+    /// sequence number.
+    fn consume_packets(&mut self, packets: &[Vec<u8>]) -> u64 {
         let mut next = 1u64;
         let mut session = None;
-        for p in &c.packets {
+        for p in packets {
             let (h, blocks) = decode_packet(p).expect("a well-formed packet");
             assert_eq!(*session.get_or_insert(h.session), h.session, "one session");
             match h.count {
@@ -189,9 +210,7 @@ impl Books {
                 }
             }
         }
-        let last = c.packets.last().map(|p| decode_packet(p).unwrap().0.count);
-        assert_eq!(last, Some(END_OF_SESSION), "the session ends");
-        assert!(self.started && self.ended, "start and end of messages");
+        next
     }
 
     /// The books as (symbol, side, price, [(order, qty)]) rows.
@@ -402,4 +421,177 @@ fn consumer_rebuilds_and_restart_republishes(threading: &str) {
     rows.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
     assert_eq!(rows, want, "the recovered books open the new session");
     assert!(late.heartbeats >= 1, "an idle feed sends heartbeats");
+}
+
+/// The recovery service's address, from the appliance's log.
+fn recovery_addr(app: &App) -> std::net::SocketAddr {
+    let log = app.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("recovery service on "))
+        .unwrap_or_else(|| panic!("no recovery service in the log:\n{log}"));
+    let at = line.find("recovery service on ").unwrap() + "recovery service on ".len();
+    line[at..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .unwrap()
+}
+
+/// Sends one request to the recovery service and reads its answer: the messages with their
+/// sequence numbers (0 in a snapshot) and the terminating packet's number.
+fn ask(stream: &mut std::net::TcpStream, request: &[u8]) -> (Vec<(u64, Message)>, u64) {
+    use std::io::{Read, Write};
+    stream.write_all(request).unwrap();
+    let mut out = Vec::new();
+    loop {
+        let mut len = [0u8; 2];
+        stream.read_exact(&mut len).unwrap();
+        let mut p = vec![0u8; u16::from_be_bytes(len) as usize];
+        stream.read_exact(&mut p).unwrap();
+        let (h, blocks) = decode_packet(&p).unwrap();
+        assert_ne!(h.count, END_OF_SESSION, "the service refused the session");
+        if h.count == 0 {
+            return (out, h.seq);
+        }
+        for (i, b) in blocks.iter().enumerate() {
+            let seq = if h.seq == 0 { 0 } else { h.seq + i as u64 };
+            out.push((seq, Message::decode(b).unwrap()));
+        }
+    }
+}
+
+fn retransmit_request(session: &[u8; 10], seq: u64, count: u16) -> Vec<u8> {
+    let mut r = vec![b'R'];
+    r.extend_from_slice(session);
+    r.extend_from_slice(&seq.to_be_bytes());
+    r.extend_from_slice(&count.to_be_bytes());
+    r
+}
+
+/// A consumer that loses every third data packet recovers them by retransmission; a
+/// consumer that joins in the middle of the flow recovers by snapshot; both end with the
+/// engines' books.
+#[test]
+fn lost_packets_are_retransmitted_and_a_late_joiner_starts_from_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let cfg = feed_config(dir.path(), port, "auto");
+    let shared = Shared::default();
+    let reader = capture_shared(socket, Duration::from_secs(120), shared.clone());
+    let mut app = App::start(&cfg);
+    let service = recovery_addr(&app);
+    let mut a = BinClient::login_with_heartbeat(app.binary, "CLIENT1", 60_000);
+    let mut b = BinClient::login_with_heartbeat(app.binary, "CLIENT2", 60_000);
+    flow(&mut a, &mut b, 0x1a7e_0000_0000_0001, 700);
+
+    // The late joiner: buffers from now on, then asks for a snapshot.
+    let joined_at = shared.lock().unwrap().len();
+    let session: [u8; 10] = shared.lock().unwrap()[0][..10].try_into().unwrap();
+    let mut conn = std::net::TcpStream::connect(service).unwrap();
+    let mut req = vec![b'S'];
+    req.extend_from_slice(&session);
+    let (snapshot, as_of) = ask(&mut conn, &req);
+    assert!(as_of > 1, "the snapshot is as of a sequence number");
+    assert!(
+        snapshot.iter().all(|(s, _)| *s == 0),
+        "snapshot messages are not numbered"
+    );
+    flow(&mut a, &mut b, 0x1a7e_0000_0000_0002, 700);
+
+    // The lossy consumer, while the service still runs: every third data packet lost.
+    let seen: Vec<Vec<u8>> = shared.lock().unwrap().clone();
+    let mut full = Books::default();
+    let end = full.consume_packets(&seen);
+    let mut lossy = Books::default();
+    let (mut next, mut lost, mut requests) = (1u64, 0, 0);
+    let mut fill =
+        |lossy: &mut Books, next: &mut u64, upto: u64, conn: &mut std::net::TcpStream| {
+            while *next < upto {
+                let want = (upto - *next).min(10_000) as u16;
+                let (msgs, stop) = ask(conn, &retransmit_request(&session, *next, want));
+                requests += 1;
+                assert!(!msgs.is_empty(), "retained messages are retransmitted");
+                for (seq, m) in msgs {
+                    assert_eq!(seq, *next, "retransmitted in order");
+                    lossy.apply(m);
+                    *next += 1;
+                }
+                assert_eq!(stop, *next, "the answer ends where it stopped");
+            }
+        };
+    let mut data = 0;
+    for p in &seen {
+        let (h, blocks) = decode_packet(p).unwrap();
+        if h.count == 0 || h.count == END_OF_SESSION {
+            continue;
+        }
+        data += 1;
+        if data % 3 == 2 {
+            lost += 1;
+            continue;
+        }
+        if h.seq > next {
+            fill(&mut lossy, &mut next, h.seq, &mut conn);
+        }
+        for (i, b) in blocks.iter().enumerate() {
+            let seq = h.seq + i as u64;
+            if seq >= next {
+                lossy.apply(Message::decode(b).unwrap());
+                next = seq + 1;
+            }
+        }
+    }
+    fill(&mut lossy, &mut next, end, &mut conn);
+    assert!(
+        lost > 10 && requests > 10,
+        "{lost} packets lost, {requests} requests"
+    );
+    assert_eq!(
+        lossy.rows(),
+        full.rows(),
+        "the lossy consumer caught up exactly"
+    );
+
+    // A request for another session is refused.
+    let mut other = std::net::TcpStream::connect(service).unwrap();
+    {
+        use std::io::{Read, Write};
+        other
+            .write_all(&retransmit_request(b"0000000000", 1, 1))
+            .unwrap();
+        let mut b = [0u8; 22];
+        other.read_exact(&mut b).unwrap();
+        assert_eq!(u16::from_be_bytes([b[20], b[21]]), END_OF_SESSION);
+    }
+
+    let (code, log) = app.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let got = reader.join().unwrap();
+    let want = engine_rows(&cfg);
+
+    // The late joiner: the snapshot, then the buffered live messages from `as_of` on.
+    let mut late = Books::default();
+    for (_, m) in snapshot {
+        late.apply(m);
+    }
+    for p in &got.packets[joined_at..] {
+        let (h, blocks) = decode_packet(p).unwrap();
+        if h.count == 0 || h.count == END_OF_SESSION {
+            continue;
+        }
+        for (i, b) in blocks.iter().enumerate() {
+            if h.seq + i as u64 >= as_of {
+                late.apply(Message::decode(b).unwrap());
+            }
+        }
+    }
+    assert!(late.ended, "the late joiner saw the end of messages");
+    let mut rows = late.rows();
+    rows.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+    assert!(!want.is_empty());
+    assert_eq!(rows, want, "the late joiner's books are the engines' books");
 }

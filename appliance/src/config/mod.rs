@@ -323,6 +323,20 @@ pub struct MarketDataSection {
     /// frame with room for tunnels.
     #[serde(default = "default_md_max_packet")]
     pub max_packet_bytes: usize,
+    /// Messages kept for retransmission (about 42 bytes each, reserved at start).
+    #[serde(default = "default_md_retransmit")]
+    pub retransmit_messages: usize,
+    /// TCP address of the retransmission and snapshot service; empty = none.
+    #[serde(default = "default_md_recovery")]
+    pub recovery_listen: String,
+}
+
+fn default_md_retransmit() -> usize {
+    262_144
+}
+
+fn default_md_recovery() -> String {
+    "127.0.0.1:9201".into()
 }
 
 fn default_md_destinations() -> Vec<SocketAddr> {
@@ -344,6 +358,8 @@ impl Default for MarketDataSection {
             destinations: default_md_destinations(),
             heartbeat_ms: default_md_heartbeat_ms(),
             max_packet_bytes: default_md_max_packet(),
+            retransmit_messages: default_md_retransmit(),
+            recovery_listen: default_md_recovery(),
         }
     }
 }
@@ -763,6 +779,18 @@ impl Config {
         }
         if md.heartbeat_ms == 0 {
             return Err(invalid("market_data.heartbeat_ms", "must be at least 1"));
+        }
+        if md.retransmit_messages == 0 {
+            return Err(invalid(
+                "market_data.retransmit_messages",
+                "must be at least 1",
+            ));
+        }
+        if !md.recovery_listen.is_empty() && md.recovery_listen.parse::<SocketAddr>().is_err() {
+            return Err(invalid(
+                "market_data.recovery_listen",
+                "must be ip:port, or empty for no recovery service",
+            ));
         }
         let g = &self.gateway;
         if g.threads == 0 || g.threads > 64 {

@@ -6,6 +6,8 @@
 //! - [`translate`]: engine events to feed messages (resting orders only).
 //! - [`publisher`]: the publisher thread: drains one ring per engine, packs messages into
 //!   packets, sends them, heartbeats when idle, ends the session at shutdown.
+//! - [`recovery`]: the retransmission and snapshot services (TCP) a consumer that lost
+//!   packets or joined late uses.
 //!
 //! The engine side follows the hot-path rules: an engine pushes each event the feed needs
 //! (`Copy`, by value) and an end-of-command marker into its SPSC ring to the publisher, and
@@ -13,6 +15,7 @@
 //! dropped into: a feed with a hole would be worse than a slower engine.
 
 pub mod publisher;
+pub mod recovery;
 pub mod translate;
 pub mod wire;
 

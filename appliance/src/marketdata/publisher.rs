@@ -7,6 +7,7 @@
 //! It sleeps on a waker the engines wake once per batch, so it costs nothing when the
 //! market is quiet and needs no core of its own.
 
+use super::recovery::{answer_jobs, Job, Mirror, Server, Store};
 use super::translate::Translator;
 use super::wire::{encode_header, system_event, Message, PacketHeader, END_OF_SESSION, HEADER};
 use super::MdItem;
@@ -56,6 +57,10 @@ pub struct PublisherConfig {
     pub max_packet: usize,
     /// The instruments: (id, symbol, price decimals, tick units).
     pub instruments: Vec<(u32, String, u8, i64)>,
+    /// Messages kept for retransmission.
+    pub retransmit_messages: usize,
+    /// Where the recovery service listens (`None`: no service).
+    pub recovery_listen: Option<SocketAddr>,
 }
 
 /// A session name from the wall clock: `YYMMDDHHMM` (UTC) of the start.
@@ -84,10 +89,16 @@ struct Packer {
     next: u64,
     last_send: Instant,
     stats: Arc<MdStats>,
+    /// What retransmission answers from.
+    store: Store,
+    /// What snapshots answer from.
+    mirror: Mirror,
 }
 
 impl Packer {
     fn push(&mut self, m: Message) {
+        self.store.push(&m);
+        self.mirror.apply(&m);
         let len = Message::len_of(m.msg_type());
         if self.buf.len() + 2 + len > self.max_packet || self.count == END_OF_SESSION - 1 {
             self.flush();
@@ -151,6 +162,7 @@ pub struct Publisher {
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
     handle: Option<JoinHandle<()>>,
+    server: Option<Server>,
     /// Its counters.
     pub stats: Arc<MdStats>,
 }
@@ -177,20 +189,49 @@ impl Publisher {
         let stop = Arc::new(AtomicBool::new(false));
         let (waker_tx, waker_rx) = std::sync::mpsc::channel();
         let (st, flag) = (stats.clone(), stop.clone());
+        let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<Job>();
+        let (listen, session) = (cfg.recovery_listen, cfg.session);
         let handle = std::thread::Builder::new()
             .name("market-data".into())
             .spawn(move || {
                 let waker = Waker::for_current_thread();
                 let _ = waker_tx.send(waker.clone());
-                run(cfg, socket, rings, seed, orders_hint, st, &flag, &waker);
+                run(
+                    cfg,
+                    socket,
+                    rings,
+                    seed,
+                    orders_hint,
+                    st,
+                    &flag,
+                    &waker,
+                    &jobs_rx,
+                );
             })?;
         let waker = waker_rx
             .recv()
             .map_err(|_| std::io::Error::other("the market-data thread ended at start"))?;
+        // The feed runs without its recovery service rather than not at all.
+        let server =
+            listen.and_then(
+                |addr| match Server::start(addr, session, jobs_tx, waker.clone()) {
+                    Ok(s) => {
+                        tracing::info!("market data: recovery service on {}", s.addr);
+                        Some(s)
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            "market data: recovery service on {addr}: {e}; running without it"
+                        );
+                        None
+                    }
+                },
+            );
         Ok(Self {
             stop,
             waker,
             handle: Some(handle),
+            server,
             stats,
         })
     }
@@ -205,7 +246,15 @@ impl Publisher {
         self.shutdown();
     }
 
+    /// Where the recovery service listens, if it runs.
+    pub fn recovery_addr(&self) -> Option<SocketAddr> {
+        self.server.as_ref().map(|s| s.addr)
+    }
+
     fn shutdown(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop();
+        }
         self.stop.store(true, Ordering::Release);
         self.waker.wake();
         if let Some(h) = self.handle.take() {
@@ -230,6 +279,7 @@ fn run(
     stats: Arc<MdStats>,
     stop: &AtomicBool,
     waker: &Waker,
+    jobs: &std::sync::mpsc::Receiver<Job>,
 ) {
     let mut packer = Packer {
         socket,
@@ -242,6 +292,8 @@ fn run(
         next: 1,
         last_send: Instant::now(),
         stats: stats.clone(),
+        store: Store::new(cfg.retransmit_messages),
+        mirror: Mirror::default(),
     };
     packer.buf.resize(HEADER, 0);
     let mut tr = Translator::with_capacity(orders_hint);
@@ -311,6 +363,15 @@ fn run(
             stats.lag_count.fetch_add(n, Ordering::Relaxed);
             stats.resting.store(tr.resting() as u64, Ordering::Relaxed);
         }
+        // Recovery requests, between two drains: an answer is consistent with one number.
+        did |= answer_jobs(
+            jobs,
+            &packer.store,
+            &packer.mirror,
+            cfg.session,
+            packer.max_packet,
+            now_ts,
+        );
         if Instant::now() >= next_p99 {
             stats
                 .lag_p99_ns

@@ -707,6 +707,8 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
                 .enumerate()
                 .map(|(i, r)| (i as u32, r.symbol.clone(), r.price_decimals, r.tick_units))
                 .collect(),
+            retransmit_messages: cfg.market_data.retransmit_messages,
+            recovery_listen: cfg.market_data.recovery_listen.parse().ok(),
         };
         match crate::marketdata::publisher::Publisher::start(
             md_cfg,
