@@ -61,6 +61,7 @@ fn fill() -> ExecutionReport<'static> {
         transact_time: T0 + 123_456_000,
         time_precision: TimePrecision::Micros,
         text: None,
+        copy_msg_indicator: false,
     }
 }
 

@@ -330,6 +330,7 @@ fn client_side_round_trip_through_sessions() {
         transact_time: acc.now,
         time_precision: TimePrecision::Micros,
         text: None,
+        copy_msg_indicator: false,
     };
     acc.s.send(&er, acc.now, &mut acc.out).unwrap();
     let b = std::mem::take(&mut acc.out);

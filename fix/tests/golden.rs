@@ -57,6 +57,7 @@ fn golden_reports() {
         transact_time: T0,
         time_precision: TimePrecision::Millis,
         text: None,
+        copy_msg_indicator: false,
     };
     assert_eq!(
         sent(&mut d, &base),
@@ -101,6 +102,7 @@ fn golden_reports() {
         leaves_qty: 0,
         avg_px_decimals: 0,
         text: Some(b"price not on tick"),
+        copy_msg_indicator: false,
         ..base
     };
     assert_eq!(
@@ -182,6 +184,7 @@ fn every_golden_report_passes_our_own_dictionary_validation() {
         transact_time: T0,
         time_precision: TimePrecision::Micros,
         text: Some(b"replaced"),
+        copy_msg_indicator: false,
     };
     d.s.send(&er, T0, &mut d.out).unwrap();
     let bytes = d.out.clone();

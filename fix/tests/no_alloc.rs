@@ -145,6 +145,7 @@ fn order_to_execution_report_path_does_not_allocate() {
                         transact_time: now,
                         time_precision: TimePrecision::Micros,
                         text: None,
+                        copy_msg_indicator: false,
                     };
                     session.send(&er, now, &mut out).expect("send");
                     reports += 1;

@@ -57,6 +57,7 @@ impl Venue {
             transact_time: now,
             time_precision: TimePrecision::Micros,
             text: None,
+            copy_msg_indicator: false,
         }
     }
 }

@@ -42,6 +42,7 @@ fn er(cl: &str, exec_id: u64) -> ExecutionReport<'_> {
         transact_time: T0,
         time_precision: TimePrecision::Millis,
         text: None,
+        copy_msg_indicator: false,
     }
 }
 

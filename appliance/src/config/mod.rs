@@ -405,6 +405,13 @@ pub struct FixSessionConfig {
     /// limit. A new order or a replace that would pass it is refused (reject 119).
     #[serde(default)]
     pub max_open_notional: u64,
+    /// Makes this a read-only drop-copy session for the firm named (an `owner`, or a
+    /// session's CompID / username when it has none): it receives a copy of every
+    /// ExecutionReport of the firm's sessions (CopyMsgIndicator 797=Y, Account 1 naming the
+    /// originating session) with its own sequence numbers and resend; application messages
+    /// from it are refused. The firm's sessions must be on this session's gateway.
+    #[serde(default)]
+    pub drop_copy_for: Option<String>,
 }
 
 /// `[binary]`
@@ -791,6 +798,41 @@ impl Config {
                 "market_data.recovery_listen",
                 "must be ip:port, or empty for no recovery service",
             ));
+        }
+        for (i, s) in self.fix.sessions.iter().enumerate() {
+            let Some(firm) = &s.drop_copy_for else {
+                continue;
+            };
+            let key = format!("fix.sessions[{i}].drop_copy_for");
+            let fix_firm = self
+                .fix
+                .sessions
+                .iter()
+                .any(|x| x.owner.as_ref().unwrap_or(&x.target_comp_id) == firm);
+            let bin_firm = self
+                .binary
+                .users
+                .iter()
+                .any(|u| u.owner.as_ref().unwrap_or(&u.username) == firm);
+            if !fix_firm && !bin_firm {
+                return Err(invalid(
+                    key,
+                    format!("no session belongs to a firm {firm:?}"),
+                ));
+            }
+            if s.owner.as_ref().unwrap_or(&s.target_comp_id) == firm {
+                return Err(invalid(
+                    key,
+                    "a drop-copy session cannot belong to the firm it copies",
+                ));
+            }
+            if bin_firm && self.binary.gateway != self.fix.gateway {
+                return Err(invalid(
+                    key,
+                    "the firm's binary users are on another gateway (binary.gateway): a drop \
+                     copy needs the firm's sessions on its own gateway",
+                ));
+            }
         }
         let g = &self.gateway;
         if g.threads == 0 || g.threads > 64 {

@@ -43,6 +43,8 @@ pub struct Who {
     pub protocol: Protocol,
     /// The operator's kill switch is engaged for the session or its firm.
     pub killed: bool,
+    /// A drop-copy session: it may not send orders.
+    pub read_only: bool,
 }
 
 /// The inbound message an order operation comes from: when it was received (TSC) and its
@@ -134,6 +136,19 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// Whether it is rendered as an ExecutionReport (what a drop copy receives).
+    #[inline]
+    pub fn is_execution_report(&self) -> bool {
+        matches!(
+            self,
+            Reply::Accepted { .. }
+                | Reply::Rejected { .. }
+                | Reply::Fill { .. }
+                | Reply::Cancelled { .. }
+                | Reply::Replaced { .. }
+        )
+    }
+
     /// The order slot the reply is about, if any.
     #[inline]
     pub fn slot(&self) -> Option<u32> {
@@ -292,6 +307,8 @@ pub struct Core {
     /// Gross open notional allowed per (local session, instrument), `session * instruments
     /// + instrument`, in price units x quantity (0: no limit).
     pub notional_quota: Vec<i128>,
+    /// Each local session's protocol and name (a drop copy names the originating session).
+    pub session_labels: Vec<(Protocol, String)>,
     /// Per local session: messages received, orders and cancels refused, orders throttled
     /// (published as the per-session metrics).
     pub session_counts: Vec<[u64; 3]>,
@@ -369,6 +386,7 @@ impl Core {
             throttles: Vec::new(),
             open_quota: Vec::new(),
             notional_quota: Vec::new(),
+            session_labels: Vec::new(),
             audit_tx: None,
             audit_order_events: true,
             audit_bucket: super::throttle::Bucket::new(0),

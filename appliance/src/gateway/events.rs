@@ -208,9 +208,21 @@ impl Gateway {
     }
 
     /// Renders a reply for session `s` in its protocol (sequenced and stored even when the
-    /// session is disconnected, so it is replayed or resent after a reconnect).
+    /// session is disconnected, so it is replayed or resent after a reconnect), and a copy
+    /// of an execution report for its firm's drop-copy session, if it has one.
     #[inline]
     fn reply(&mut self, s: u16, reply: &Reply, t_recv: u64, t_done: u64) {
+        self.reply_to(s, reply, t_recv, t_done, false);
+        if let Some(d) = self.drop_copy.get(s as usize).copied().flatten() {
+            if reply.is_execution_report() {
+                self.reply_to(d, reply, t_recv, t_done, true);
+            }
+        }
+    }
+
+    /// Renders `reply` for session `s`; a copy is not a latency sample.
+    #[inline]
+    fn reply_to(&mut self, s: u16, reply: &Reply, t_recv: u64, t_done: u64, copy: bool) {
         let cause = self.causes.next();
         if let Some(r) = self.replay.as_mut() {
             // Rebuilding from the journal: the reply was rendered before the restart if a
@@ -225,7 +237,7 @@ impl Gateway {
             SessionKind::Binary(u) => self.binary.render(&mut self.core, &slot.info, u, reply),
             SessionKind::Fix(f) => self.fix.render(&mut self.core, &slot.info, f, reply),
         }
-        if slot.info.conn.is_some() {
+        if slot.info.conn.is_some() && !copy {
             self.core.stamp_reply(t_recv, t_done);
         }
         self.journal_session(s, cause);

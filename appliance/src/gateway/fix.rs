@@ -506,7 +506,9 @@ impl FixHandler {
             _ => self.app.next_exec_id(),
         };
         self.app.cur = (info.local, info.conn, 0);
-        self.app.render(core, &mut fs.session, reply, exec_id, now);
+        let copy = info.drop_copy_of.is_some();
+        self.app
+            .render(core, &mut fs.session, reply, exec_id, now, copy);
         self.app.flush(core, info.conn);
         if fs.session.held_back() > MAX_HELD_BACK {
             // Its replies wait behind a resend it does not read: a slow consumer, before the
@@ -624,6 +626,18 @@ impl FixApp {
         now: u64,
         at: Arrival,
     ) {
+        if who.read_only {
+            // A drop-copy session receives; it does not trade.
+            let _ = session.send_business_reject(
+                msg,
+                BusinessRejectReason::NotAuthorized,
+                None,
+                Some(b"drop copy session: read-only"),
+                now,
+                &mut self.out,
+            );
+            return;
+        }
         match msg.msg_type() {
             b"D" => match NewOrderSingle::decode(msg) {
                 Ok(o) => self.new_order(core, who, session, msg, &o, now, at),
@@ -922,6 +936,7 @@ impl FixApp {
             transact_time: now,
             time_precision: TimePrecision::Millis,
             text: Some(code.text()),
+            copy_msg_indicator: false,
         };
         let _ = session.send(&er, now, &mut self.out);
     }
@@ -960,6 +975,8 @@ impl FixApp {
         let _ = session.send(&r, now, &mut self.out);
     }
 
+    /// Renders `reply`; `copy`: for a drop-copy session (797=Y, Account naming the
+    /// originating session, binary tokens as decimal ClOrdIDs; not audited again).
     fn render(
         &mut self,
         core: &mut Core,
@@ -967,8 +984,10 @@ impl FixApp {
         reply: &Reply,
         exec_id: u64,
         now: u64,
+        copy: bool,
     ) {
         match *reply {
+            _ if copy => {}
             Reply::Rejected { slot, reason } => {
                 let id = core.orders.get(slot).client_id;
                 let (code, label) = (ord_rej_reason(reason), reject_label(reason));
@@ -1072,6 +1091,7 @@ impl FixApp {
                     transact_time: now,
                     time_precision: TimePrecision::Millis,
                     text: None,
+                    copy_msg_indicator: false,
                 };
                 let mut req_id = ClientId::default();
                 match *reply {
@@ -1134,6 +1154,39 @@ impl FixApp {
                     er.cl_ord_id = req_id.as_bytes();
                     er.orig_cl_ord_id = Some(o.client_id.as_bytes());
                 }
+                if !copy {
+                    let _ = session.send(&er, now, out);
+                    return;
+                }
+                // The drop copy: the originating session in Account, binary tokens in
+                // decimal (a FIX ClOrdID is text). Stack buffers: no allocation.
+                let (protocol, name) = core
+                    .session_labels
+                    .get(o.session as usize)
+                    .map_or((Protocol::Fix, ""), |(p, n)| (*p, n.as_str()));
+                let mut account = [0u8; 48];
+                let prefix = protocol.label().as_bytes();
+                let n = name.len().min(account.len() - prefix.len() - 1);
+                account[..prefix.len()].copy_from_slice(prefix);
+                account[prefix.len()] = b':';
+                account[prefix.len() + 1..prefix.len() + 1 + n]
+                    .copy_from_slice(&name.as_bytes()[..n]);
+                er.account = Some(&account[..prefix.len() + 1 + n]);
+                er.copy_msg_indicator = true;
+                let (mut b1, mut b2) = ([0u8; 20], [0u8; 20]);
+                if protocol == Protocol::Binary {
+                    let token = |id: &[u8], buf: &mut [u8; 20]| -> usize {
+                        let mut v = [0u8; 8];
+                        v[..id.len().min(8)].copy_from_slice(&id[..id.len().min(8)]);
+                        decimal(u64::from_le_bytes(v), buf)
+                    };
+                    let n1 = token(er.cl_ord_id, &mut b1);
+                    er.cl_ord_id = &b1[20 - n1..];
+                    if let Some(orig) = er.orig_cl_ord_id {
+                        let n2 = token(orig, &mut b2);
+                        er.orig_cl_ord_id = Some(&b2[20 - n2..]);
+                    }
+                }
                 let _ = session.send(&er, now, out);
             }
         }
@@ -1158,4 +1211,17 @@ fn reject_label(code: u16) -> &'static str {
 /// Text (58) of a numeric reject code.
 fn reject_text(code: u16) -> &'static [u8] {
     RejectCode::from_code(code).map_or(b"rejected", |c| c.text())
+}
+
+/// Writes `v` in decimal at the end of `buf`; returns how many bytes (no allocation).
+fn decimal(mut v: u64, buf: &mut [u8; 20]) -> usize {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return buf.len() - i;
+        }
+    }
 }

@@ -70,6 +70,8 @@ pub struct Gateway {
     accept_paused_until: Option<u64>,
     /// Operator commands from the admin thread and the scheduler.
     controls: Vec<control::ControlLink>,
+    /// Per local session, its firm's drop-copy session here (gets a copy of its reports).
+    drop_copy: Vec<Option<u16>>,
 }
 
 /// How long accepting pauses after an accept failed for want of descriptors or memory:
@@ -103,6 +105,11 @@ impl Gateway {
         core.orders
             .set_sessions(sessions.len(), core.instruments.all().len());
         core.notional_quota = session::notional_quotas(&sessions, &core.instruments);
+        core.session_labels = sessions
+            .iter()
+            .map(|s| (s.info.protocol, s.info.name.clone()))
+            .collect();
+        let drop_copy = session::drop_copies(&sessions);
         Self {
             core,
             sessions,
@@ -113,6 +120,7 @@ impl Gateway {
             next_publish_ns: 0,
             accept_paused_until: None,
             controls: Vec::new(),
+            drop_copy,
             journal: None,
             causes: events::Causes::default(),
             replay: None,

@@ -54,6 +54,8 @@ pub struct SessionInfo {
     /// Gross open notional allowed per instrument, in whole currency units (price x
     /// quantity; 0: no limit).
     pub max_open_notional: u64,
+    /// A read-only drop-copy session for this firm (`fix.sessions[].drop_copy_for`).
+    pub drop_copy_of: Option<OwnerId>,
 }
 
 impl SessionInfo {
@@ -67,6 +69,7 @@ impl SessionInfo {
             stp: self.stp,
             protocol: self.protocol,
             killed: self.killed,
+            read_only: self.drop_copy_of.is_some(),
         }
     }
 }
@@ -154,6 +157,10 @@ pub fn build_sessions(cfg: &Config, g: usize, sizing: &GatewaySizing) -> Vec<Ses
                     ),
                     max_open_orders: s.max_open_orders,
                     max_open_notional: s.max_open_notional,
+                    drop_copy_of: s
+                        .drop_copy_for
+                        .as_ref()
+                        .and_then(|f| owners.get(f).copied()),
                 },
                 kind: SessionKind::Fix(Box::new(FixSession::new(&fix_settings, s, sizing))),
             });
@@ -186,6 +193,7 @@ pub fn build_sessions(cfg: &Config, g: usize, sizing: &GatewaySizing) -> Vec<Ses
                     ),
                     max_open_orders: u.max_open_orders,
                     max_open_notional: u.max_open_notional,
+                    drop_copy_of: None,
                 },
                 kind: SessionKind::Binary(Box::new(BinaryUser::new(sizing))),
             });
@@ -207,4 +215,17 @@ pub fn notional_quotas(sessions: &[SessionSlot], instruments: &super::Instrument
         }
     }
     q
+}
+
+/// For each local session, the drop-copy session of its firm on this gateway, if any.
+pub fn drop_copies(sessions: &[SessionSlot]) -> Vec<Option<u16>> {
+    sessions
+        .iter()
+        .map(|s| {
+            sessions
+                .iter()
+                .find(|d| d.info.drop_copy_of == Some(s.info.owner) && d.info.local != s.info.local)
+                .map(|d| d.info.local)
+        })
+        .collect()
 }

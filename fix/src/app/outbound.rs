@@ -151,6 +151,8 @@ pub struct ExecutionReport<'a> {
     pub time_precision: TimePrecision,
     /// Text (58), e.g. a reject reason.
     pub text: Option<&'a [u8]>,
+    /// CopyMsgIndicator (797=Y): a drop copy of a report sent to another session.
+    pub copy_msg_indicator: bool,
 }
 
 impl OutboundMessage for ExecutionReport<'_> {
@@ -199,6 +201,9 @@ impl OutboundMessage for ExecutionReport<'_> {
         e.field_timestamp(tags::TRANSACT_TIME, self.transact_time, self.time_precision);
         if let Some(t) = self.text {
             e.field(tags::TEXT, t);
+        }
+        if self.copy_msg_indicator {
+            e.field_char(tags::COPY_MSG_INDICATOR, b'Y');
         }
     }
 }
