@@ -14,6 +14,9 @@
 #              passive mix, binary and FIX, journal `written` and `off`
 #   journal    closed loop, both protocols, `journal.ack` = off / written / fsync interleaved
 #              (the written/off ratio), placements `thread` and `duty-cycle` in shared mode
+#   feed       issue 14: the order-entry round trip with the market-data feed off and on,
+#              interleaved (closed loop, open loop 20,000/s, pipelined), the feed's messages/s
+#              during the pipelined run and the publisher's lag over each run (its log line)
 #   recovery   1,000,000 resting orders (`--mix rest`), a clean stop (final snapshot), then
 #              100,000 more and SIGKILL: start-up recovery (snapshot + tail) timed 3 times
 #
@@ -23,7 +26,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
-parts=${PARTS:-threading throughput journal recovery}
+parts=${PARTS:-threading throughput journal feed recovery}
 bin=${BIN:-${CARGO_TARGET_DIR:-target}/release}
 OUT=${OUT:-out/targets}
 mkdir -p "$OUT"
@@ -144,6 +147,28 @@ if want journal; then
         done
         bench "placement-$placement-pipelined" latency --protocol binary --mode pipelined --window 256 --connections 2 --mix passive --duration 5
         stop_app
+    done
+fi
+
+if want feed; then
+    for i in $(seq "$runs"); do
+        for md in off on; do
+            cfg=$(config "feed-$md" -e 's/127.0.0.1:9200/127.0.0.1:19200/; s/127.0.0.1:9201/127.0.0.1:19201/')
+            if [ "$md" = off ]; then
+                sed -i '/^\[market_data\]/,/^\[/ s/^enabled = true/enabled = false/' "$cfg"
+            fi
+            start_app "feed-$md" "$cfg"
+            closed "feed-$md-binary-closed" binary
+            bench "feed-$md-binary-open-20000" latency --protocol binary --rate 20000 --duration 10
+            m0=$(curl -s 127.0.0.1:19100/metrics | awk '/^appliance_md_messages_total/ {print $2}')
+            bench "feed-$md-binary-pipelined" latency --protocol binary --mode pipelined --window 256 --duration 5
+            m1=$(curl -s 127.0.0.1:19100/metrics | awk '/^appliance_md_messages_total/ {print $2}')
+            stop_app
+            if [ "$md" = on ]; then
+                echo "run $i: feed messages during the pipelined run: $m0 -> $m1" | tee -a "$OUT/feed.txt"
+                grep -o "market data: session.*" "$OUT/appliance-feed-on.log" | sed "s/^/run $i: /" | tee -a "$OUT/feed.txt"
+            fi
+        done
     done
 fi
 

@@ -74,6 +74,8 @@ struct Books {
     /// (instrument, side byte) -> levels.
     sides: BTreeMap<(u32, u8), Side>,
     symbols: BTreeMap<u32, String>,
+    /// Instrument -> its last state byte (`H` halted, `T` trading).
+    states: BTreeMap<u32, u8>,
     messages: u64,
     /// Messages by type.
     by_type: BTreeMap<u8, u64>,
@@ -163,6 +165,12 @@ impl Books {
                 self.reduce(order, qty);
             }
             Message::Cancel { order, qty, .. } => self.reduce(order, qty),
+            Message::State {
+                instrument, state, ..
+            } => {
+                assert!(self.symbols.contains_key(&instrument), "unknown instrument");
+                self.states.insert(instrument, state);
+            }
             Message::Delete { order, .. } => {
                 self.remove(order);
             }
@@ -594,4 +602,112 @@ fn lost_packets_are_retransmitted_and_a_late_joiner_starts_from_a_snapshot() {
     rows.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
     assert!(!want.is_empty());
     assert_eq!(rows, want, "the late joiner's books are the engines' books");
+}
+
+/// `appliance admin --socket SOCKET words...`: its JSON answer.
+fn admin(socket: &Path, words: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_appliance"))
+        .arg("admin")
+        .arg("--socket")
+        .arg(socket)
+        .args(words)
+        .output()
+        .expect("appliance admin runs");
+    serde_json::from_slice(&out.stdout).expect("a JSON answer")
+}
+
+/// The operator's halts reach the feed: an `H` message on halt, `T` on resume; a snapshot
+/// carries the halted instruments; a restart opens the new session with them.
+#[test]
+fn halts_and_resumes_are_instrument_state_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let cfg = feed_config(dir.path(), port, "auto");
+    let admin_socket = dir.path().join("admin.sock");
+    let shared = Shared::default();
+    let reader = capture_shared(socket, Duration::from_secs(60), shared.clone());
+    let mut app = App::start(&cfg);
+    assert_eq!(admin(&admin_socket, &["halt", "BOLT"])["ok"], true);
+    // A snapshot taken now names BOLT halted.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while shared.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no packet from the feed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let session: [u8; 10] = shared.lock().unwrap()[0][..10].try_into().unwrap();
+    let mut conn = std::net::TcpStream::connect(recovery_addr(&app)).unwrap();
+    let mut req = vec![b'S'];
+    req.extend_from_slice(&session);
+    let (snapshot, _) = ask(&mut conn, &req);
+    let halted: Vec<u32> = snapshot
+        .iter()
+        .filter_map(|(_, m)| match m {
+            Message::State {
+                instrument,
+                state: b'H',
+                ..
+            } => Some(*instrument),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        halted,
+        [1],
+        "BOLT (instrument 1) halted in the snapshot: {snapshot:?}"
+    );
+    assert_eq!(admin(&admin_socket, &["resume", "BOLT"])["ok"], true);
+    assert_eq!(admin(&admin_socket, &["halt", "ACME"])["ok"], true);
+    let (code, log) = app.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let got = reader.join().unwrap();
+    let mut books = Books::default();
+    books.consume(&got);
+    let mut states = Vec::new();
+    for p in &got.packets {
+        let (h, blocks) = decode_packet(p).unwrap();
+        if h.count == END_OF_SESSION {
+            continue;
+        }
+        for b in blocks {
+            if let Message::State {
+                instrument, state, ..
+            } = Message::decode(b).unwrap()
+            {
+                states.push((books.symbols[&instrument].clone(), state));
+            }
+        }
+    }
+    assert_eq!(
+        states,
+        [
+            ("BOLT".to_string(), b'H'),
+            ("BOLT".to_string(), b'T'),
+            ("ACME".to_string(), b'H')
+        ],
+        "halt, resume, halt, in order"
+    );
+
+    // ACME is still halted (journaled): the restarted feed's session opens with it.
+    let socket = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    let reader = capture(socket, Duration::from_secs(60));
+    let mut app = App::start(&cfg);
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, log) = app.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let got = reader.join().unwrap();
+    let mut late = Books::default();
+    late.consume(&got);
+    let acme = late
+        .symbols
+        .iter()
+        .find(|(_, s)| s.as_str() == "ACME")
+        .map(|(i, _)| *i)
+        .unwrap();
+    assert_eq!(
+        late.states.get(&acme),
+        Some(&b'H'),
+        "the session opens with ACME halted"
+    );
+    assert_eq!(late.states.len(), 1, "only ACME: {:?}", late.states);
 }

@@ -116,6 +116,7 @@ impl AdminServer {
         config_path: Option<PathBuf>,
         config: crate::config::Config,
         stats: std::sync::Arc<AdminStats>,
+        feed: Option<crate::marketdata::publisher::StateSender>,
     ) -> std::io::Result<Self> {
         if path.exists() {
             if UnixStream::connect(path).is_ok() {
@@ -138,6 +139,7 @@ impl AdminServer {
                 links,
                 directory,
                 stats,
+                feed,
                 config_path,
                 config,
                 instruments,
@@ -178,6 +180,8 @@ struct Console {
     links: Vec<AdminLink>,
     directory: Vec<DirectoryEntry>,
     stats: std::sync::Arc<AdminStats>,
+    /// The market-data feed, told of halts and resumes.
+    feed: Option<crate::marketdata::publisher::StateSender>,
     /// The configuration file the appliance started with (`None`: the embedded default),
     /// and the configuration in force (what a reload compares with).
     config_path: Option<PathBuf>,
@@ -282,7 +286,13 @@ fn execute(line: &str, console: &mut Console) -> String {
             kill_firm(links, directory, name, *verb == "kill")
         }
         [verb @ ("halt" | "resume"), symbol] => {
-            halt(links, &mut console.instruments, symbol, *verb == "halt")
+            let r = halt(links, &mut console.instruments, symbol, *verb == "halt");
+            if let (Ok(_), Some(feed)) = (&r, &console.feed) {
+                if let Some((_, id, h)) = console.instruments.iter().find(|(s, _, _)| s == symbol) {
+                    feed.send(*id, *h);
+                }
+            }
+            r
         }
         ["instruments"] => Ok(serde_json::json!({
             "ok": true,

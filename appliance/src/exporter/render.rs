@@ -703,8 +703,13 @@ fn sessions(f: &mut Families, src: &Sources) {
             vec![(vec![], v(&md.lag_count))],
         );
         f.gauge(
+            "appliance_md_publish_lag_p50_seconds",
+            "Median publish lag over the last second with events (TSC).",
+            vec![(vec![], v(&md.lag_p50_ns) / 1e9)],
+        );
+        f.gauge(
             "appliance_md_publish_lag_p99_seconds",
-            "99th percentile of the publish lag over the last second.",
+            "99th percentile of the publish lag over the last second with events (TSC).",
             vec![(vec![], v(&md.lag_p99_ns) / 1e9)],
         );
         f.gauge(

@@ -36,6 +36,8 @@ pub struct MdStats {
     pub lag_ns_sum: AtomicU64,
     /// Events those lags cover.
     pub lag_count: AtomicU64,
+    /// The median of that lag over the last second, ns.
+    pub lag_p50_ns: AtomicU64,
     /// The 99th percentile of that lag over the last second, ns.
     pub lag_p99_ns: AtomicU64,
     /// Orders resting as the feed shows them.
@@ -61,6 +63,8 @@ pub struct PublisherConfig {
     pub retransmit_messages: usize,
     /// Where the recovery service listens (`None`: no service).
     pub recovery_listen: Option<SocketAddr>,
+    /// Instruments halted at start (restored from the journal).
+    pub halted: Vec<u32>,
 }
 
 /// A session name from the wall clock: `YYMMDDHHMM` (UTC) of the start.
@@ -163,6 +167,7 @@ pub struct Publisher {
     waker: Arc<Waker>,
     handle: Option<JoinHandle<()>>,
     server: Option<Server>,
+    states: std::sync::mpsc::Sender<(u32, bool)>,
     /// Its counters.
     pub stats: Arc<MdStats>,
 }
@@ -190,12 +195,17 @@ impl Publisher {
         let (waker_tx, waker_rx) = std::sync::mpsc::channel();
         let (st, flag) = (stats.clone(), stop.clone());
         let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<Job>();
+        let (states, states_rx) = std::sync::mpsc::channel::<(u32, bool)>();
         let (listen, session) = (cfg.recovery_listen, cfg.session);
         let handle = std::thread::Builder::new()
             .name("market-data".into())
             .spawn(move || {
                 let waker = Waker::for_current_thread();
                 let _ = waker_tx.send(waker.clone());
+                let inbox = Inbox {
+                    jobs: jobs_rx,
+                    states: states_rx,
+                };
                 run(
                     cfg,
                     socket,
@@ -205,7 +215,7 @@ impl Publisher {
                     st,
                     &flag,
                     &waker,
-                    &jobs_rx,
+                    &inbox,
                 );
             })?;
         let waker = waker_rx
@@ -232,6 +242,7 @@ impl Publisher {
             waker,
             handle: Some(handle),
             server,
+            states,
             stats,
         })
     }
@@ -244,6 +255,15 @@ impl Publisher {
     /// Publishes what is left, ends the session and joins (call after the engines stopped).
     pub fn stop(mut self) {
         self.shutdown();
+    }
+
+    /// Where the operator's halts and resumes go: `(instrument, halted)`, published as
+    /// instrument state messages.
+    pub fn state_sender(&self) -> StateSender {
+        StateSender {
+            tx: self.states.clone(),
+            waker: self.waker.clone(),
+        }
     }
 
     /// Where the recovery service listens, if it runs.
@@ -269,6 +289,37 @@ impl Drop for Publisher {
     }
 }
 
+/// Hands the publisher an instrument's new trading state (the console's halt and resume).
+#[derive(Clone)]
+pub struct StateSender {
+    tx: std::sync::mpsc::Sender<(u32, bool)>,
+    waker: Arc<Waker>,
+}
+
+impl StateSender {
+    /// Instrument `instrument` is halted (`true`) or trading again.
+    pub fn send(&self, instrument: u32, halted: bool) {
+        if self.tx.send((instrument, halted)).is_ok() {
+            self.waker.wake();
+        }
+    }
+}
+
+/// What reaches the publisher besides the engines' rings.
+struct Inbox {
+    jobs: std::sync::mpsc::Receiver<Job>,
+    states: std::sync::mpsc::Receiver<(u32, bool)>,
+}
+
+fn state(ts: u64, instrument: u32, halted: bool) -> Message {
+    use super::wire::instrument_state::{HALTED, TRADING};
+    Message::State {
+        ts,
+        instrument,
+        state: if halted { HALTED } else { TRADING },
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run(
     cfg: PublisherConfig,
@@ -279,7 +330,7 @@ fn run(
     stats: Arc<MdStats>,
     stop: &AtomicBool,
     waker: &Waker,
-    jobs: &std::sync::mpsc::Receiver<Job>,
+    inbox: &Inbox,
 ) {
     let mut packer = Packer {
         socket,
@@ -316,6 +367,9 @@ fn run(
             tick: *tick as u64,
         });
     }
+    for &id in &cfg.halted {
+        packer.push(state(ts, id, true));
+    }
     for book in &seed {
         for level in book.bids.iter().chain(&book.asks) {
             for o in &level.orders {
@@ -329,6 +383,8 @@ fn run(
 
     let tsc = Tsc::new();
     let mut lags = hdrhistogram::Histogram::<u64>::new(3).expect("valid precision");
+    // The whole run's, logged at the end (benchmarks read it).
+    let mut run_lags = hdrhistogram::Histogram::<u64>::new(3).expect("valid precision");
     let mut pending_lags: Vec<u64> = Vec::with_capacity(4096);
     let mut next_p99 = Instant::now() + Duration::from_secs(1);
     loop {
@@ -357,15 +413,21 @@ fn run(
                 let lag = tsc.ns_between(t, sent);
                 sum += lag;
                 let _ = lags.record(lag.max(1));
+                let _ = run_lags.record(lag.max(1));
             }
             pending_lags.clear();
             stats.lag_ns_sum.fetch_add(sum, Ordering::Relaxed);
             stats.lag_count.fetch_add(n, Ordering::Relaxed);
             stats.resting.store(tr.resting() as u64, Ordering::Relaxed);
         }
+        while let Ok((instrument, halted)) = inbox.states.try_recv() {
+            packer.push(state(now_ts, instrument, halted));
+            packer.flush();
+            did = true;
+        }
         // Recovery requests, between two drains: an answer is consistent with one number.
         did |= answer_jobs(
-            jobs,
+            &inbox.jobs,
             &packer.store,
             &packer.mirror,
             cfg.session,
@@ -373,9 +435,14 @@ fn run(
             now_ts,
         );
         if Instant::now() >= next_p99 {
-            stats
-                .lag_p99_ns
-                .store(lags.value_at_quantile(0.99), Ordering::Relaxed);
+            if !lags.is_empty() {
+                stats
+                    .lag_p50_ns
+                    .store(lags.value_at_quantile(0.5), Ordering::Relaxed);
+                stats
+                    .lag_p99_ns
+                    .store(lags.value_at_quantile(0.99), Ordering::Relaxed);
+            }
             lags.reset();
             next_p99 = Instant::now() + Duration::from_secs(1);
         }
@@ -386,6 +453,20 @@ fn run(
             });
             packer.flush();
             packer.header_only(END_OF_SESSION);
+            let q = |p: f64| run_lags.value_at_quantile(p) as f64 / 1e3;
+            tracing::info!(
+                "market data: session {} ended: {} messages in {} packets; publish lag (engine \
+                 event to packet handed to the kernel) p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} \
+                 us, max {:.1} us over {} events",
+                String::from_utf8_lossy(&cfg.session),
+                packer.next - 1,
+                stats.packets.load(Ordering::Relaxed),
+                q(0.5),
+                q(0.99),
+                q(0.999),
+                run_lags.max() as f64 / 1e3,
+                run_lags.len()
+            );
             return;
         }
         if did {

@@ -102,6 +102,8 @@ pub struct Mirror {
     levels: BTreeMap<Level, VecDeque<u64>>,
     /// Directory messages, as sent.
     directory: Vec<Message>,
+    /// Instruments not trading (their last state message).
+    halted: std::collections::BTreeSet<u32>,
 }
 
 impl Mirror {
@@ -152,6 +154,15 @@ impl Mirror {
                     });
                 }
             }
+            Message::State {
+                instrument, state, ..
+            } => {
+                if state == super::wire::instrument_state::TRADING {
+                    self.halted.remove(&instrument);
+                } else {
+                    self.halted.insert(instrument);
+                }
+            }
             Message::System { .. } => {}
         }
     }
@@ -170,11 +181,17 @@ impl Mirror {
         Some(o)
     }
 
-    /// The snapshot's messages: the directory, then an `A` for every resting order, each
+    /// The snapshot's messages: the directory, an `H` for each instrument not trading, then
+    /// an `A` for every resting order, each
     /// instrument's bids best (highest) first, then its asks best (lowest) first, each
     /// level in queue order.
     pub fn snapshot(&self, ts: u64) -> Vec<Message> {
         let mut out = self.directory.clone();
+        out.extend(self.halted.iter().map(|&instrument| Message::State {
+            ts,
+            instrument,
+            state: super::wire::instrument_state::HALTED,
+        }));
         let mut by_instrument: BTreeMap<u32, (Vec<&Level>, Vec<&Level>)> = BTreeMap::new();
         for k in self.levels.keys() {
             let e = by_instrument.entry(k.0).or_default();

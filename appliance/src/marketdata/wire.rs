@@ -27,6 +27,16 @@ pub mod msg_type {
     pub const DELETE: u8 = b'D';
     /// Order replace (new price and/or quantity; the order loses its place).
     pub const REPLACE: u8 = b'U';
+    /// Instrument state (halted by the operator, trading again).
+    pub const STATE: u8 = b'H';
+}
+
+/// Instrument states.
+pub mod instrument_state {
+    /// Halted by the venue's operator: new orders and replaces refused, cancels accepted.
+    pub const HALTED: u8 = b'H';
+    /// Trading.
+    pub const TRADING: u8 = b'T';
 }
 
 /// System event codes.
@@ -68,6 +78,16 @@ pub enum Message {
         price_decimals: u8,
         /// Tick size in price units.
         tick: u64,
+    },
+    /// `H`: an instrument's trading state changed (or, at the start of a session and in a
+    /// snapshot, is not trading).
+    State {
+        /// Timestamp.
+        ts: u64,
+        /// Instrument id.
+        instrument: u32,
+        /// `instrument_state::HALTED` or `TRADING`.
+        state: u8,
     },
     /// `A`: an order rests in the book, at the back of its price level's queue.
     Add {
@@ -194,6 +214,7 @@ impl Message {
             msg_type::CANCEL => 25,
             msg_type::DELETE => 17,
             msg_type::REPLACE => 33,
+            msg_type::STATE => 14,
             _ => 0,
         }
     }
@@ -208,6 +229,7 @@ impl Message {
             Message::Cancel { .. } => msg_type::CANCEL,
             Message::Delete { .. } => msg_type::DELETE,
             Message::Replace { .. } => msg_type::REPLACE,
+            Message::State { .. } => msg_type::STATE,
         }
     }
 
@@ -265,6 +287,13 @@ impl Message {
             }
             Message::Cancel { ts, order, qty } => {
                 p.u8(msg_type::CANCEL).u64(ts).u64(order).u64(qty);
+            }
+            Message::State {
+                ts,
+                instrument,
+                state,
+            } => {
+                p.u8(msg_type::STATE).u64(ts).u32(instrument).u8(state);
             }
             Message::Delete { ts, order } => {
                 p.u8(msg_type::DELETE).u64(ts).u64(order);
@@ -333,6 +362,11 @@ impl Message {
             msg_type::DELETE => Message::Delete {
                 ts,
                 order: be_u64(b, 9),
+            },
+            msg_type::STATE => Message::State {
+                ts,
+                instrument: be_u32(b, 9),
+                state: b[13],
             },
             _ => Message::Replace {
                 ts,
@@ -442,6 +476,11 @@ mod tests {
                 qty: 2,
             },
             Message::Delete { ts: 6, order: 9 },
+            Message::State {
+                ts: 8,
+                instrument: 2,
+                state: instrument_state::HALTED,
+            },
             Message::Replace {
                 ts: 7,
                 order: 9,

@@ -709,6 +709,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
                 .collect(),
             retransmit_messages: cfg.market_data.retransmit_messages,
             recovery_listen: cfg.market_data.recovery_listen.parse().ok(),
+            halted: halted_at_start.clone(),
         };
         match crate::marketdata::publisher::Publisher::start(
             md_cfg,
@@ -989,6 +990,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             })
             .collect();
         let file = opts.config_path.clone();
+        let feed_states = running.market_data.as_ref().map(|p| p.state_sender());
         match crate::admin::AdminServer::start(
             path,
             admin_links,
@@ -997,6 +999,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             file,
             cfg.clone(),
             admin_stats,
+            feed_states,
         ) {
             Ok(a) => running.admin = Some(a),
             // The appliance runs without its console rather than not at all.
