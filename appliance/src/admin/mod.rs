@@ -105,19 +105,37 @@ pub struct AdminServer {
     path: PathBuf,
 }
 
+/// What the console works with.
+pub struct ConsoleParts {
+    /// Each gateway's control rings.
+    pub links: Vec<AdminLink>,
+    /// The configured sessions.
+    pub directory: Vec<DirectoryEntry>,
+    /// (symbol, id, halted at start).
+    pub instruments: Vec<(String, crate::engine::InstrumentId, bool)>,
+    /// The configuration file (`None`: the embedded default), read again by `reload`.
+    pub config_path: Option<PathBuf>,
+    /// The configuration in force.
+    pub config: crate::config::Config,
+    /// Its counters, read by the exporter.
+    pub stats: std::sync::Arc<AdminStats>,
+    /// The market-data feed, told of halts and resumes.
+    pub feed: Option<crate::marketdata::publisher::StateSender>,
+}
+
 impl AdminServer {
     /// Binds `path` (a stale socket file left by a crash is replaced; a live one is an
     /// error) and starts the console thread.
-    pub fn start(
-        path: &Path,
-        links: Vec<AdminLink>,
-        directory: Vec<DirectoryEntry>,
-        instruments: Vec<(String, crate::engine::InstrumentId, bool)>,
-        config_path: Option<PathBuf>,
-        config: crate::config::Config,
-        stats: std::sync::Arc<AdminStats>,
-        feed: Option<crate::marketdata::publisher::StateSender>,
-    ) -> std::io::Result<Self> {
+    pub fn start(path: &Path, parts: ConsoleParts) -> std::io::Result<Self> {
+        let ConsoleParts {
+            links,
+            directory,
+            instruments,
+            config_path,
+            config,
+            stats,
+            feed,
+        } = parts;
         if path.exists() {
             if UnixStream::connect(path).is_ok() {
                 return Err(std::io::Error::new(

@@ -991,16 +991,16 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             .collect();
         let file = opts.config_path.clone();
         let feed_states = running.market_data.as_ref().map(|p| p.state_sender());
-        match crate::admin::AdminServer::start(
-            path,
-            admin_links,
+        let parts = crate::admin::ConsoleParts {
+            links: admin_links,
             directory,
-            symbols,
-            file,
-            cfg.clone(),
-            admin_stats,
-            feed_states,
-        ) {
+            instruments: symbols,
+            config_path: file,
+            config: cfg.clone(),
+            stats: admin_stats,
+            feed: feed_states,
+        };
+        match crate::admin::AdminServer::start(path, parts) {
             Ok(a) => running.admin = Some(a),
             // The appliance runs without its console rather than not at all.
             Err(e) => tracing::warn!(
