@@ -89,11 +89,16 @@ pub enum GatewayReject {
     /// The order (or the replace's new terms) would take the session's gross open notional
     /// on the instrument past `max_open_notional`.
     NotionalQuota = 119,
+    /// The firm's sessions have `firms[].max_open_orders` working orders already.
+    FirmOpenOrderQuota = 120,
+    /// The order (or the replace's new terms) would take the firm's gross open notional on
+    /// the instrument past `firms[].max_open_notional`.
+    FirmNotionalQuota = 121,
 }
 
 impl GatewayReject {
     /// Every gateway code, ascending.
-    pub const ALL: [GatewayReject; 20] = [
+    pub const ALL: [GatewayReject; 22] = [
         GatewayReject::UnknownSymbol,
         GatewayReject::DuplicateClientId,
         GatewayReject::InvalidSide,
@@ -114,6 +119,8 @@ impl GatewayReject {
         GatewayReject::Throttled,
         GatewayReject::OpenOrderQuota,
         GatewayReject::NotionalQuota,
+        GatewayReject::FirmOpenOrderQuota,
+        GatewayReject::FirmNotionalQuota,
     ];
 
     /// The numeric code on the wire.
@@ -210,6 +217,8 @@ impl RejectCode {
                 GatewayReject::Throttled => "throttled",
                 GatewayReject::OpenOrderQuota => "open_order_quota",
                 GatewayReject::NotionalQuota => "notional_quota",
+                GatewayReject::FirmOpenOrderQuota => "firm_open_order_quota",
+                GatewayReject::FirmNotionalQuota => "firm_notional_quota",
             },
         }
     }
@@ -257,6 +266,8 @@ impl RejectCode {
                 GatewayReject::Throttled => b"throttle exceeded",
                 GatewayReject::OpenOrderQuota => b"open order quota reached",
                 GatewayReject::NotionalQuota => b"open notional quota reached",
+                GatewayReject::FirmOpenOrderQuota => b"firm open order quota reached",
+                GatewayReject::FirmNotionalQuota => b"firm open notional quota reached",
             },
         }
     }
@@ -298,7 +309,10 @@ impl RejectCode {
                 | GatewayReject::KillSwitch
                 | GatewayReject::InstrumentHalted
                 | GatewayReject::Throttled => 99,
-                GatewayReject::OpenOrderQuota | GatewayReject::NotionalQuota => 3,
+                GatewayReject::OpenOrderQuota
+                | GatewayReject::NotionalQuota
+                | GatewayReject::FirmOpenOrderQuota
+                | GatewayReject::FirmNotionalQuota => 3,
             },
         }
     }

@@ -342,3 +342,90 @@ fn the_notional_quota_counts_working_orders_per_instrument_and_survives_a_restar
     };
     assert!(accepted, "1 x 100.00 fits in 150");
 }
+
+/// Firm-wide limits (`[[firms]]`) over the firm's FIX and binary sessions together: open
+/// orders (reject 120) and open notional per instrument (reject 121, replaces too); another
+/// firm is not limited.
+#[test]
+fn firm_limits_count_every_session_of_the_firm() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), "off", &[]);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(
+        "\n[[firms]]\nname = \"CLIENT1\"\nmax_open_orders = 3\nmax_open_notional = 500\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let mut app = App::start(&cfg);
+    let mut c = FixClient::logon(app.fix, "CLIENT1");
+    let mut b = BinClient::login_with_heartbeat(app.binary, "CLIENT1", 60_000);
+    let buy = |c: &mut FixClient, cl: &str, qty: u64| {
+        c.order(
+            cl,
+            "ACME",
+            Side::Buy,
+            qty,
+            Some(990_000),
+            TimeInForce::GoodTillCancel,
+        );
+        c.recv()
+    };
+    let bin_answer = |b: &mut BinClient| loop {
+        match b.try_recv(Duration::from_secs(5)) {
+            Some(ServerMessage::Accepted(_)) => break None,
+            Some(ServerMessage::Rejected(r)) => break Some(r.reason),
+            Some(_) => continue,
+            None => panic!("no answer to the binary order"),
+        }
+    };
+    // Open orders: 2 on FIX, 1 on binary = the firm's 3.
+    assert_eq!(buy(&mut c, "R1", 1).req(150), "0");
+    assert_eq!(buy(&mut c, "R2", 1).req(150), "0");
+    b.send(support::enter(1, "ACME", b'B', 990_000, 1, b'1'));
+    assert_eq!(bin_answer(&mut b), None);
+    b.send(support::enter(2, "ACME", b'B', 990_000, 1, b'1'));
+    assert_eq!(bin_answer(&mut b), Some(120), "the firm's fourth order");
+    let m = buy(&mut c, "R3", 1);
+    assert_eq!(
+        (m.req(150), m.req(103), m.req(58)),
+        ("8", "3", "firm open order quota reached"),
+        "{m:?}"
+    );
+    c.cancel("R1C", "R1", "ACME", Side::Buy);
+    assert_eq!(c.recv().req(150), "4");
+    assert_eq!(buy(&mut c, "R4", 1).req(150), "0", "room after the cancel");
+
+    // Notional: R2, token 1, R4 = 3 x 99 = 297 of 500. A replace to 3 lots fits (495); one
+    // more lot on R2 does not.
+    c.replace("R4U", "R4", "ACME", Side::Buy, 3, 990_000);
+    assert_eq!(c.recv().req(150), "5");
+    c.replace("R2U", "R2", "ACME", Side::Buy, 2, 990_000);
+    let m = c.recv();
+    assert_eq!(
+        (m.msg_type.as_str(), m.req(58)),
+        ("9", "firm open notional quota reached"),
+        "495 + 99 > 500: {m:?}"
+    );
+    // Binary token 1 cancelled (396 left, 2 orders): a new 2-lot order passes the order
+    // quota but not the notional one.
+    b.send(ClientMessage::CancelOrder(wire::CancelOrder { token: 1 }));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !matches!(
+        b.try_recv(Duration::from_millis(100)),
+        Some(ServerMessage::Cancelled(_))
+    ) {
+        assert!(std::time::Instant::now() < deadline, "no cancel");
+    }
+    let m = buy(&mut c, "R5", 2);
+    assert_eq!(
+        (m.req(150), m.req(58)),
+        ("8", "firm open notional quota reached"),
+        "396 + 198 > 500: {m:?}"
+    );
+    // Another firm is not limited.
+    let mut other = FixClient::logon(app.fix, "CLIENT2");
+    for i in 0..5 {
+        assert_eq!(buy(&mut other, &format!("O{i}"), 2).req(150), "0");
+    }
+    let (code, log) = app.stop();
+    assert_eq!(code, Some(0), "{log}");
+}

@@ -73,6 +73,24 @@ pub struct Config {
     pub market_data: MarketDataSection,
     /// Tradable instruments; their position in this list is their instrument id.
     pub instruments: Vec<InstrumentConfig>,
+    /// Firm-wide limits (`[[firms]]`), over all of a firm's sessions.
+    #[serde(default)]
+    pub firms: Vec<FirmConfig>,
+}
+
+/// `[[firms]]`: limits over every session of a firm (beside each session's own).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirmConfig {
+    /// The firm: a sessions' `owner` (or a session's CompID / username when it has none).
+    pub name: String,
+    /// Working orders the firm's sessions may have together; 0 = no limit (reject 120).
+    #[serde(default)]
+    pub max_open_orders: u32,
+    /// Gross open notional per instrument over the firm's sessions, whole currency units;
+    /// 0 = no limit (reject 121).
+    #[serde(default)]
+    pub max_open_notional: u64,
 }
 
 /// How a hot thread waits when it has nothing to do.
@@ -798,6 +816,35 @@ impl Config {
                 "market_data.recovery_listen",
                 "must be ip:port, or empty for no recovery service",
             ));
+        }
+        for (i, f) in self.firms.iter().enumerate() {
+            let key = format!("firms[{i}].name");
+            let fix_firm = self
+                .fix
+                .sessions
+                .iter()
+                .any(|x| x.owner.as_ref().unwrap_or(&x.target_comp_id) == &f.name);
+            let bin_firm = self
+                .binary
+                .users
+                .iter()
+                .any(|u| u.owner.as_ref().unwrap_or(&u.username) == &f.name);
+            if !fix_firm && !bin_firm {
+                return Err(invalid(
+                    key,
+                    format!("no session belongs to a firm {:?}", f.name),
+                ));
+            }
+            if fix_firm && bin_firm && self.binary.gateway != self.fix.gateway {
+                return Err(invalid(
+                    key,
+                    "the firm has FIX and binary sessions on different gateways: firm limits \
+                     need all of a firm's sessions on one gateway",
+                ));
+            }
+            if self.firms[..i].iter().any(|g| g.name == f.name) {
+                return Err(invalid(key, "listed twice"));
+            }
         }
         for (i, s) in self.fix.sessions.iter().enumerate() {
             let Some(firm) = &s.drop_copy_for else {

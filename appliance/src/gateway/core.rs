@@ -164,6 +164,17 @@ impl Reply {
     }
 }
 
+/// A firm's limits over all its sessions on this gateway.
+#[derive(Clone, Debug, Default)]
+pub struct FirmLimits {
+    /// The firm's local sessions.
+    pub sessions: Vec<u16>,
+    /// Working orders together (0: no limit).
+    pub max_open_orders: u32,
+    /// Gross open notional per instrument, in price units x quantity (0: no limit).
+    pub notional: Vec<i128>,
+}
+
 /// A validated new order, ready for the engine.
 #[derive(Clone, Copy, Debug)]
 pub struct OrderRequest {
@@ -307,6 +318,10 @@ pub struct Core {
     /// Gross open notional allowed per (local session, instrument), `session * instruments
     /// + instrument`, in price units x quantity (0: no limit).
     pub notional_quota: Vec<i128>,
+    /// Firm-wide limits, and which applies to each local session (`firms[]` index).
+    pub firm_limits: Vec<FirmLimits>,
+    /// Per local session, the index of its firm's limits, if any.
+    pub firm_of: Vec<Option<u16>>,
     /// Each local session's protocol and name (a drop copy names the originating session).
     pub session_labels: Vec<(Protocol, String)>,
     /// Per local session: messages received, orders and cancels refused, orders throttled
@@ -387,6 +402,8 @@ impl Core {
             open_quota: Vec::new(),
             notional_quota: Vec::new(),
             session_labels: Vec::new(),
+            firm_limits: Vec::new(),
+            firm_of: Vec::new(),
             audit_tx: None,
             audit_order_events: true,
             audit_bucket: super::throttle::Bucket::new(0),
@@ -1006,6 +1023,24 @@ impl Core {
         }
     }
 
+    /// Whether adding `adds` to firm `f`'s open notional on `instrument` (over its sessions
+    /// here) would pass its quota.
+    #[inline]
+    fn firm_over_notional(&self, f: u16, instrument: InstrumentId, adds: i128) -> bool {
+        let firm = &self.firm_limits[f as usize];
+        match firm.notional.get(instrument as usize) {
+            Some(&max) if max > 0 => {
+                let open: i128 = firm
+                    .sessions
+                    .iter()
+                    .map(|&s| self.orders.exposure(s, instrument))
+                    .sum();
+                open + adds > max
+            }
+            _ => false,
+        }
+    }
+
     /// Registers a new order and sends it to its engine. Returns the order's slot.
     #[inline]
     pub fn enter(
@@ -1030,6 +1065,18 @@ impl Core {
         let adds = (req.price as i128).abs() * req.qty as i128;
         if self.over_notional(who.local, req.instrument, adds) {
             return Err(GatewayReject::NotionalQuota);
+        }
+        if let Some(f) = self.firm_of.get(who.local as usize).copied().flatten() {
+            let firm = &self.firm_limits[f as usize];
+            if firm.max_open_orders > 0 {
+                let open: u32 = firm.sessions.iter().map(|&s| self.orders.live_of(s)).sum();
+                if open >= firm.max_open_orders {
+                    return Err(GatewayReject::FirmOpenOrderQuota);
+                }
+            }
+            if self.firm_over_notional(f, req.instrument, adds) {
+                return Err(GatewayReject::FirmNotionalQuota);
+            }
         }
         self.journal_open()?;
         let slot = self
@@ -1160,6 +1207,12 @@ impl Core {
             let then = new_price * qty.saturating_sub(o.cum_qty) as i128;
             if then > now && self.over_notional(who.local, o.instrument, then - now) {
                 return Err((GatewayReject::NotionalQuota, Some(slot)));
+            }
+            let firm = self.firm_of.get(who.local as usize).copied().flatten();
+            if let Some(f) = firm.filter(|_| then > now) {
+                if self.firm_over_notional(f, o.instrument, then - now) {
+                    return Err((GatewayReject::FirmNotionalQuota, Some(slot)));
+                }
             }
         }
         if new_id != *orig {

@@ -110,6 +110,7 @@ impl Gateway {
             .map(|s| (s.info.protocol, s.info.name.clone()))
             .collect();
         let drop_copy = session::drop_copies(&sessions);
+        (core.firm_limits, core.firm_of) = session::firm_table(&sessions, &core.instruments);
         Self {
             core,
             sessions,

@@ -56,6 +56,9 @@ pub struct SessionInfo {
     pub max_open_notional: u64,
     /// A read-only drop-copy session for this firm (`fix.sessions[].drop_copy_for`).
     pub drop_copy_of: Option<OwnerId>,
+    /// The firm's limits over all its sessions (`[[firms]]`): open orders, open notional
+    /// per instrument in whole currency units.
+    pub firm_limits: Option<(u32, u64)>,
 }
 
 impl SessionInfo {
@@ -161,6 +164,7 @@ pub fn build_sessions(cfg: &Config, g: usize, sizing: &GatewaySizing) -> Vec<Ses
                         .drop_copy_for
                         .as_ref()
                         .and_then(|f| owners.get(f).copied()),
+                    firm_limits: firm_limits(cfg, s.owner.as_ref().unwrap_or(&s.target_comp_id)),
                 },
                 kind: SessionKind::Fix(Box::new(FixSession::new(&fix_settings, s, sizing))),
             });
@@ -194,6 +198,7 @@ pub fn build_sessions(cfg: &Config, g: usize, sizing: &GatewaySizing) -> Vec<Ses
                     max_open_orders: u.max_open_orders,
                     max_open_notional: u.max_open_notional,
                     drop_copy_of: None,
+                    firm_limits: firm_limits(cfg, u.owner.as_ref().unwrap_or(&u.username)),
                 },
                 kind: SessionKind::Binary(Box::new(BinaryUser::new(sizing))),
             });
@@ -228,4 +233,49 @@ pub fn drop_copies(sessions: &[SessionSlot]) -> Vec<Option<u16>> {
                 .map(|d| d.info.local)
         })
         .collect()
+}
+
+/// The `[[firms]]` limits of firm `name`, if it has any.
+fn firm_limits(cfg: &Config, name: &str) -> Option<(u32, u64)> {
+    cfg.firms
+        .iter()
+        .find(|f| f.name == name)
+        .map(|f| (f.max_open_orders, f.max_open_notional))
+}
+
+/// The firms with limits among `sessions` and, per local session, its firm's index
+/// (cold path). Notional limits are scaled to each instrument's price units.
+pub fn firm_table(
+    sessions: &[SessionSlot],
+    instruments: &super::Instruments,
+) -> (Vec<super::core::FirmLimits>, Vec<Option<u16>>) {
+    let mut firms: Vec<(OwnerId, super::core::FirmLimits)> = Vec::new();
+    let mut of = vec![None; sessions.len()];
+    for (i, s) in sessions.iter().enumerate() {
+        let Some((open, notional)) = s.info.firm_limits else {
+            continue;
+        };
+        let k = match firms.iter().position(|(o, _)| *o == s.info.owner) {
+            Some(k) => k,
+            None => {
+                let scaled = instruments
+                    .all()
+                    .iter()
+                    .map(|ins| notional as i128 * 10i128.pow(ins.price_decimals as u32))
+                    .collect();
+                firms.push((
+                    s.info.owner,
+                    super::core::FirmLimits {
+                        sessions: Vec::new(),
+                        max_open_orders: open,
+                        notional: scaled,
+                    },
+                ));
+                firms.len() - 1
+            }
+        };
+        firms[k].1.sessions.push(s.info.local);
+        of[i] = Some(k as u16);
+    }
+    (firms.into_iter().map(|(_, f)| f).collect(), of)
 }
