@@ -437,3 +437,72 @@ fn the_log_goes_to_a_file_as_well() {
         "stderr still gets it: {log}"
     );
 }
+
+/// `gateway.audit_order_lifecycle = "info"`: every step of an order's life is a record with
+/// the ClOrdID, the OrderID and (fills) the ExecID its ExecutionReports carry.
+#[test]
+fn order_lifecycle_records_carry_the_reports_ids() {
+    use fix::app::{Side, TimeInForce};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(
+        dir.path(),
+        "off",
+        &[(
+            "audit_order_lifecycle = \"off\"",
+            "audit_order_lifecycle = \"info\"",
+        )],
+    );
+    let mut app = App::start_with_env(&cfg, &[("APPLIANCE_LOG_FORMAT", "json")]);
+    let mut a = FixClient::logon(app.fix, "CLIENT1");
+    let mut b = FixClient::logon(app.fix, "CLIENT2");
+    a.order(
+        "LC-1",
+        "ACME",
+        Side::Buy,
+        5,
+        Some(1_000_000),
+        TimeInForce::GoodTillCancel,
+    );
+    let ack = a.recv();
+    b.order(
+        "LC-2",
+        "ACME",
+        Side::Sell,
+        2,
+        Some(1_000_000),
+        TimeInForce::GoodTillCancel,
+    );
+    let _ = b.recv();
+    let fill = a.recv();
+    assert_eq!(fill.req(150), "F");
+    a.cancel("LC-1C", "LC-1", "ACME", Side::Buy);
+    let cancel = a.recv();
+    assert_eq!(cancel.req(150), "4");
+    let recs = wait_for(&app, "the cancel's record", |recs| {
+        find_by(recs, "order_cancelled", "LC-1").is_some()
+    });
+    let accepted = find_by(&recs, "order_accepted", "LC-1").expect("accepted");
+    assert_eq!(accepted["order_id"].to_string(), ack.req(37), "{accepted}");
+    assert_eq!(
+        (&accepted["qty"], &accepted["leaves"]),
+        (&5.into(), &5.into())
+    );
+    let f = recs
+        .iter()
+        .find(|r| r["event"] == "order_fill" && r["cl_ord_id"] == "LC-1")
+        .expect("the fill");
+    assert_eq!(f["exec_id"].to_string(), fill.req(17), "{f}");
+    assert_eq!(
+        (&f["qty"], &f["leaves"], &f["price"]),
+        (&2.into(), &3.into(), &1_000_000.into())
+    );
+    assert_eq!(f["session"], "fix:CLIENT1");
+    let c = find_by(&recs, "order_cancelled", "LC-1").unwrap();
+    assert_eq!(
+        (&c["qty"], &c["cancel_reason"]),
+        (&3.into(), &"user".into()),
+        "{c}"
+    );
+    let (code, log) = app.stop();
+    assert_eq!(code, Some(0), "{log}");
+}

@@ -215,12 +215,22 @@ pub struct GatewaySection {
     /// (connections, logons, session Rejects, resends, sequence resets) are always logged.
     #[serde(default)]
     pub audit_order_events: AuditLevel,
+    /// Audit records of every step of an order's life (accepted, fill, cancelled, replaced,
+    /// rejected by the engine) with ClOrdID, OrderID, ExecID, quantities and price: logged
+    /// at `info`, at `debug`, or `off` (the default: not even handed to the audit thread,
+    /// so the order path pays nothing).
+    #[serde(default = "audit_off")]
+    pub audit_order_lifecycle: AuditLevel,
     /// Audit records a gateway hands to the logging thread per second at most (a one-second
     /// burst); past it they are dropped and counted
     /// (`appliance_audit_records_rate_limited_total`), so a flood of connections or of bad
     /// orders cannot flood the log. 0 = no limit.
     #[serde(default = "default_audit_records_per_sec")]
     pub audit_records_per_sec: u32,
+}
+
+fn audit_off() -> AuditLevel {
+    AuditLevel::Off
 }
 
 fn default_audit_records_per_sec() -> u32 {

@@ -158,9 +158,60 @@ impl ResetVia {
     }
 }
 
+/// An order's life, as its ExecutionReports tell it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderStep {
+    /// Acknowledged (ExecType 0).
+    Accepted,
+    /// Refused by the engine (ExecType 8).
+    Rejected,
+    /// Traded (ExecType F).
+    Fill,
+    /// Cancelled (ExecType 4), for `reason`.
+    Cancelled(crate::engine::CancelReason),
+    /// Replaced (ExecType 5).
+    Replaced,
+}
+
+impl OrderStep {
+    /// The `event` value logged.
+    pub fn label(self) -> &'static str {
+        match self {
+            OrderStep::Accepted => "order_accepted",
+            OrderStep::Rejected => "order_rejected_by_engine",
+            OrderStep::Fill => "order_fill",
+            OrderStep::Cancelled(crate::engine::CancelReason::DayExpired) => "order_expired",
+            OrderStep::Cancelled(_) => "order_cancelled",
+            OrderStep::Replaced => "order_replaced",
+        }
+    }
+}
+
+/// One step of an order's life with its correlation fields
+/// (`gateway.audit_order_lifecycle`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderEvent {
+    /// What happened.
+    pub step: OrderStep,
+    /// The order's ClOrdID (binary: its token in decimal).
+    pub cl_ord_id: InlineId,
+    /// OrderID (37): the engine's order id.
+    pub order_id: u64,
+    /// ExecID (17) of a fill (the trade's); 0 for the other steps.
+    pub exec_id: u64,
+    /// A fill's quantity, a cancel's quantity, else the order's quantity.
+    pub qty: u64,
+    /// A fill's price, else the order's limit price (price units).
+    pub price: i64,
+    /// Quantity still open after the step.
+    pub leaves: u64,
+}
+
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuditEvent {
+    /// A step of an order's life.
+    Order(OrderEvent),
     /// A TCP connection was accepted.
     Connected,
     /// A connection logged on as a session.

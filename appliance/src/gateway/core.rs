@@ -335,6 +335,9 @@ pub struct Core {
     /// Whether order-level audit records (order, cancel and business rejects) are pushed
     /// (`gateway.audit_order_events`; `off`: not even pushed).
     pub audit_order_events: bool,
+    /// Hand every step of an order's life to the audit thread
+    /// (`gateway.audit_order_lifecycle` not `off`).
+    pub audit_order_lifecycle: bool,
     /// `gateway.audit_records_per_sec` as a token bucket over every audit record.
     pub audit_bucket: super::throttle::Bucket,
     /// A session that went past its throttle under the `disconnect` policy: its protocol
@@ -407,6 +410,7 @@ impl Core {
             audit_tx: None,
             audit_order_events: true,
             audit_bucket: super::throttle::Bucket::new(0),
+            audit_order_lifecycle: false,
             session_counts: Vec::new(),
             on_behalf: None,
             throttle_tripped: None,

@@ -240,7 +240,59 @@ impl Gateway {
         if slot.info.conn.is_some() && !copy {
             self.core.stamp_reply(t_recv, t_done);
         }
+        if self.core.audit_order_lifecycle && !copy {
+            self.audit_order_step(s, reply);
+        }
         self.journal_session(s, cause);
+    }
+
+    /// Hands the step `reply` reports to the audit thread (`gateway.audit_order_lifecycle`).
+    #[cold]
+    fn audit_order_step(&mut self, s: u16, reply: &Reply) {
+        use super::audit::{AuditEvent, InlineId, OrderEvent, OrderStep};
+        let Some(slot) = reply.slot() else {
+            return;
+        };
+        let o = *self.core.orders.get(slot);
+        let (step, exec_id, qty, price, leaves) = match *reply {
+            Reply::Accepted { .. } => (
+                OrderStep::Accepted,
+                0,
+                o.qty,
+                o.price,
+                o.qty.saturating_sub(o.cum_qty),
+            ),
+            Reply::Rejected { .. } => (OrderStep::Rejected, 0, o.qty, o.price, 0),
+            Reply::Fill {
+                exec_id,
+                price,
+                qty,
+                leaves,
+                ..
+            } => (OrderStep::Fill, exec_id, qty, price, leaves),
+            Reply::Cancelled { qty, reason, .. } => {
+                (OrderStep::Cancelled(reason), 0, qty, o.price, 0)
+            }
+            Reply::Replaced { leaves, .. } => (OrderStep::Replaced, 0, o.qty, o.price, leaves),
+            _ => return,
+        };
+        let info = &self.sessions[s as usize].info;
+        let cl_ord_id = match info.protocol {
+            crate::vocab::Protocol::Binary => InlineId::from_u64(o.client_id.token()),
+            crate::vocab::Protocol::Fix => InlineId::from_bytes(o.client_id.as_bytes()),
+        };
+        let ev = OrderEvent {
+            step,
+            cl_ord_id,
+            order_id: self.core.orders.order_id(slot),
+            exec_id,
+            qty,
+            price,
+            leaves,
+        };
+        let (conn, protocol) = (info.conn, info.protocol);
+        self.core
+            .audit_session(s, conn, protocol, AuditEvent::Order(ev));
     }
 }
 

@@ -42,9 +42,13 @@ pub struct AuditLogger {
 impl AuditLogger {
     /// Starts the thread.
     /// Starts the thread; order-level records are logged at `order_level`.
-    pub fn start(sources: Vec<AuditSource>, order_level: AuditLevel) -> std::io::Result<Self> {
+    pub fn start(
+        sources: Vec<AuditSource>,
+        order_level: AuditLevel,
+        lifecycle_level: AuditLevel,
+    ) -> std::io::Result<Self> {
         let thread = super::cold_thread::ColdThread::spawn("audit", move |stop| {
-            run(sources, order_level, stop)
+            run(sources, (order_level, lifecycle_level), stop)
         })?;
         Ok(Self { thread })
     }
@@ -55,7 +59,7 @@ impl AuditLogger {
     }
 }
 
-fn run(mut sources: Vec<AuditSource>, order_level: AuditLevel, stop: &AtomicBool) {
+fn run(mut sources: Vec<AuditSource>, levels: (AuditLevel, AuditLevel), stop: &AtomicBool) {
     loop {
         // Read the flag first: after it is set, one more full pass writes what is left.
         let stopping = stop.load(Ordering::Acquire);
@@ -63,7 +67,7 @@ fn run(mut sources: Vec<AuditSource>, order_level: AuditLevel, stop: &AtomicBool
         for src in sources.iter_mut() {
             while let Some(rec) = src.rx.pop() {
                 any = true;
-                write(src.gateway, &src.names, order_level, &rec);
+                write(src.gateway, &src.names, levels, &rec);
             }
         }
         if stopping {
@@ -81,7 +85,12 @@ fn peer(p: u128) -> IpAddr {
     v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
 }
 
-fn write(gateway: usize, names: &[String], order_level: AuditLevel, r: &AuditRecord) {
+fn write(
+    gateway: usize,
+    names: &[String],
+    (order_level, lifecycle_level): (AuditLevel, AuditLevel),
+    r: &AuditRecord,
+) {
     let session = r
         .session
         .and_then(|s| names.get(s as usize))
@@ -93,6 +102,30 @@ fn write(gateway: usize, names: &[String], order_level: AuditLevel, r: &AuditRec
         None => (None, None),
     };
     match r.event {
+        AuditEvent::Order(o) => {
+            let id = String::from_utf8_lossy(o.cl_ord_id.as_bytes());
+            let cl_ord_id = id.as_ref();
+            let event = o.step.label();
+            let cancel_reason = match o.step {
+                crate::gateway::audit::OrderStep::Cancelled(r) => crate::vocab::cancel_label(r),
+                _ => "",
+            };
+            let (order_id, exec_id, qty, price, leaves) =
+                (o.order_id, o.exec_id, o.qty, o.price, o.leaves);
+            macro_rules! order {
+                ($level:ident) => {
+                    tracing::$level!(
+                        target: "audit", event, session, cl_ord_id, order_id, exec_id, qty,
+                        price, leaves, cancel_reason, gateway, conn, protocol, peer, ts_ns
+                    )
+                };
+            }
+            match lifecycle_level {
+                AuditLevel::Info => order!(info),
+                AuditLevel::Debug => order!(debug),
+                AuditLevel::Off => {}
+            }
+        }
         AuditEvent::Reject(x) => {
             let id = String::from_utf8_lossy(x.cl_ord_id.as_bytes());
             let cl_ord_id = id.as_ref();

@@ -828,6 +828,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             crate::rings::ring::channel(crate::gateway::audit::AUDIT_SLOTS);
         gw.attach_audit(audit_tx);
         gw.core.audit_order_events = cfg.gateway.audit_order_events != AuditLevel::Off;
+        gw.core.audit_order_lifecycle = cfg.gateway.audit_order_lifecycle != AuditLevel::Off;
         gw.core.audit_bucket =
             crate::gateway::throttle::Bucket::new(cfg.gateway.audit_records_per_sec);
         audit_sources.push(crate::runtime::audit_log::AuditSource {
@@ -968,6 +969,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         audit: crate::runtime::audit_log::AuditLogger::start(
             audit_sources,
             cfg.gateway.audit_order_events,
+            cfg.gateway.audit_order_lifecycle,
         )
         .map_err(|e| tracing::error!("audit log: cannot start its thread: {e}"))
         .ok(),
