@@ -197,3 +197,140 @@ fn add(order: OrderId, r: &Resting, ts: u64) -> Message {
         price: r.price,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{
+        Capacity, Command, Engine, EngineConfig, InstrumentConfig, NewOrder, OrdType, Replace,
+        StpMode, TimeInForce,
+    };
+
+    fn order(order_id: OrderId, side: Side, price: Price, qty: Qty, tif: TimeInForce) -> Command {
+        Command::New(NewOrder {
+            order_id,
+            instrument: 0,
+            session: order_id as u32,
+            owner: order_id as u32,
+            side,
+            ord_type: if price == 0 {
+                OrdType::Market
+            } else {
+                OrdType::Limit
+            },
+            tif,
+            price,
+            qty,
+            post_only: false,
+            stp: StpMode::None,
+        })
+    }
+
+    /// Runs commands through a real engine and the translator; returns the messages' types
+    /// and the order each names.
+    fn feed(cmds: &[Command]) -> Vec<(char, u64, u64)> {
+        let mut e = Engine::new(EngineConfig {
+            instruments: vec![InstrumentConfig::plain(0, "TEST")],
+            capacity: Capacity {
+                max_orders: 64,
+                max_levels_per_side: 16,
+            },
+        })
+        .unwrap();
+        let mut tr = Translator::with_capacity(16);
+        let mut out = Vec::new();
+        for c in cmds {
+            let mut evs = Vec::new();
+            e.process(c, &mut evs);
+            let mut push = |m: Message| {
+                let (order, qty) = match m {
+                    Message::Add { order, qty, .. } | Message::Replace { order, qty, .. } => {
+                        (order, qty)
+                    }
+                    Message::Executed { order, qty, .. } | Message::Cancel { order, qty, .. } => {
+                        (order, qty)
+                    }
+                    Message::Delete { order, .. } => (order, 0),
+                    _ => (0, 0),
+                };
+                out.push((m.msg_type() as char, order, qty));
+            };
+            for ev in &evs {
+                tr.event(ev, 0, &mut push);
+            }
+            tr.end_of_command(0, &mut push);
+        }
+        out
+    }
+
+    #[test]
+    fn an_aggressor_shows_as_executions_then_an_add_of_its_remainder() {
+        let got = feed(&[
+            order(1, Side::Sell, 100, 5, TimeInForce::Gtc),
+            order(2, Side::Buy, 100, 8, TimeInForce::Gtc),
+        ]);
+        assert_eq!(got, [('A', 1, 5), ('E', 1, 5), ('A', 2, 3)]);
+    }
+
+    #[test]
+    fn immediate_orders_never_rest() {
+        let got = feed(&[
+            order(1, Side::Sell, 100, 5, TimeInForce::Gtc),
+            order(2, Side::Buy, 100, 8, TimeInForce::Ioc),
+            order(3, Side::Buy, 0, 4, TimeInForce::Ioc),
+            order(4, Side::Buy, 100, 9, TimeInForce::Fok),
+        ]);
+        assert_eq!(
+            got,
+            [('A', 1, 5), ('E', 1, 5)],
+            "nothing of 2, 3 or 4 rests"
+        );
+    }
+
+    #[test]
+    fn replaces_cut_in_place_or_move_to_the_back() {
+        let got = feed(&[
+            order(1, Side::Buy, 100, 5, TimeInForce::Gtc),
+            order(2, Side::Sell, 105, 3, TimeInForce::Gtc),
+            // Same price, less: keeps its place (X of the difference).
+            Command::Replace(Replace {
+                order_id: 1,
+                session: 1,
+                price: Some(100),
+                qty: 4,
+            }),
+            // A new price that crosses: executions of the resting sell, then U of the rest.
+            Command::Replace(Replace {
+                order_id: 1,
+                session: 1,
+                price: Some(105),
+                qty: 4,
+            }),
+        ]);
+        assert_eq!(
+            got,
+            [
+                ('A', 1, 5),
+                ('A', 2, 3),
+                ('X', 1, 1),
+                ('E', 2, 3),
+                ('U', 1, 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_replace_that_trades_in_full_deletes_the_order() {
+        let got = feed(&[
+            order(1, Side::Buy, 100, 3, TimeInForce::Gtc),
+            order(2, Side::Sell, 105, 3, TimeInForce::Gtc),
+            Command::Replace(Replace {
+                order_id: 1,
+                session: 1,
+                price: Some(105),
+                qty: 3,
+            }),
+        ]);
+        assert_eq!(got, [('A', 1, 3), ('A', 2, 3), ('E', 2, 3), ('D', 1, 0)]);
+    }
+}
