@@ -604,3 +604,41 @@ fn reload_changes_credentials_throttles_and_quotas_live_and_refuses_the_rest() {
         "{records}"
     );
 }
+
+/// The controls on a binary user: a halt refuses its order with 116, the operator's cancel
+/// reaches its working order (Cancelled, reason 10).
+#[test]
+fn halts_and_the_operators_cancel_reach_binary_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), "written", &[]);
+    let socket = dir.path().join("admin.sock");
+    let app = App::start(&cfg);
+    let mut b = BinClient::login_with_heartbeat(app.binary, "CLIENT2", 60_000);
+    let answer = |b: &mut BinClient| loop {
+        match b.try_recv(Duration::from_secs(5)) {
+            Some(ServerMessage::Heartbeat(_)) => continue,
+            Some(m) => break m,
+            None => panic!("no answer"),
+        }
+    };
+    b.send(support::enter(1, "ACME", b'B', 990_000, 3, b'1'));
+    assert!(matches!(answer(&mut b), ServerMessage::Accepted(_)));
+    assert_eq!(admin(&socket, &["halt", "BOLT"]).0, 0);
+    b.send(support::enter(2, "BOLT", b'B', 500_000, 1, b'1'));
+    match answer(&mut b) {
+        ServerMessage::Rejected(r) => assert_eq!(r.reason, 116, "instrument halted"),
+        m => panic!("{m:?}"),
+    }
+    let (code, v) = admin(&socket, &["cancel", "session", "binary:CLIENT2"]);
+    assert_eq!((code, &v["affected"]), (0, &serde_json::json!(1)), "{v}");
+    match answer(&mut b) {
+        ServerMessage::Cancelled(c) => {
+            assert_eq!(
+                (c.reason, c.cancelled_qty),
+                (10, 3),
+                "the operator's cancel"
+            )
+        }
+        m => panic!("{m:?}"),
+    }
+}
