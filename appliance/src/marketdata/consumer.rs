@@ -390,6 +390,9 @@ pub trait Recovery {
         seq: u64,
         count: u16,
     ) -> Result<Retransmission, RecoveryError>;
+    /// Done asking for now: the service serves one connection at a time, so a client lets
+    /// go of its connection between recoveries (the default does nothing).
+    fn done(&mut self) {}
 }
 
 /// No recovery service: every request fails with [`RecoveryError::Unavailable`].
@@ -448,6 +451,11 @@ impl RecoveryClient {
     /// The service's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Whether a connection is open.
+    pub fn connected(&self) -> bool {
+        self.conn.is_some()
     }
 
     /// Sends `request`, reads the answer: the messages with their numbers (0 in a snapshot)
@@ -526,6 +534,10 @@ impl Recovery for RecoveryClient {
     ) -> Result<Retransmission, RecoveryError> {
         let (messages, next) = self.request(&retransmit_request(session, seq, count))?;
         Ok(Retransmission { messages, next })
+    }
+
+    fn done(&mut self) {
+        self.conn = None;
     }
 }
 
@@ -660,6 +672,7 @@ impl Feed {
                 self.join = Join::FromStart;
             } else {
                 self.join_late(h.seq, recovery);
+                recovery.done();
             }
         }
         let mut next = self.next.unwrap_or(h.seq);
@@ -786,6 +799,7 @@ impl Feed {
                 }
             }
         }
+        recovery.done();
         if self.next.is_some_and(|n| n >= upto) {
             self.stats.gaps_repaired += 1;
         } else {
@@ -1181,6 +1195,55 @@ mod tests {
         assert_eq!(feed.join, Join::FromStart);
         assert_eq!(feed.books.resting_orders(), 0);
         assert_eq!(feed.stats.sessions, 2);
+    }
+
+    #[test]
+    fn the_client_speaks_the_service_protocol() {
+        use super::super::recovery::frames;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let deletes = [
+            Message::Delete { ts: 1, order: 7 },
+            Message::Delete { ts: 1, order: 8 },
+        ];
+        let server = std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut req = [0u8; 21];
+            c.read_exact(&mut req).unwrap();
+            assert_eq!(req, retransmit_request(&SESSION, 5, 2));
+            let msgs = deletes.map(|m| {
+                let mut b = [0u8; MAX_MESSAGE];
+                let n = m.encode(&mut b);
+                b[..n].to_vec()
+            });
+            c.write_all(&frames(SESSION, msgs, Some(5), 7, 1400))
+                .unwrap();
+            let mut req = [0u8; 11];
+            c.read_exact(&mut req).unwrap();
+            assert_eq!(req, snapshot_request(&SESSION));
+            let mut p = [0u8; HEADER];
+            encode_header(
+                &mut p,
+                &PacketHeader {
+                    session: SESSION,
+                    seq: 0,
+                    count: END_OF_SESSION,
+                },
+            );
+            c.write_all(&(HEADER as u16).to_be_bytes()).unwrap();
+            c.write_all(&p).unwrap();
+        });
+        let mut client = RecoveryClient::new(addr, Duration::from_secs(5));
+        let r = client.retransmit(&SESSION, 5, 2).unwrap();
+        assert_eq!(r.messages, vec![(5, deletes[0]), (6, deletes[1])]);
+        assert_eq!(r.next, 7);
+        assert!(client.connected(), "one connection for several requests");
+        assert!(matches!(
+            client.snapshot(&SESSION),
+            Err(RecoveryError::SessionRefused)
+        ));
+        assert!(!client.connected());
+        server.join().unwrap();
     }
 
     #[test]
