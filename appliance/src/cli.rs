@@ -48,6 +48,43 @@ pub enum Command {
     /// session|firm NAME [SYMBOL]`; `reload` (credentials, throttles and quotas from the
     /// configuration file). Prints the answer (JSON); exit 0 when it says ok, 1 when refused.
     Admin(AdminArgs),
+    /// Watch the market-data feed in the terminal: each instrument's ladder (best levels
+    /// each side: price, size, orders), the last trades and the feed's state (sequence, gaps
+    /// repaired, heartbeats). Joins late by snapshot. Quit with q or Ctrl-C. `--once --for
+    /// SECONDS`: no terminal UI; watch that long, print the view as text, exit 0 (1 if no
+    /// packet arrived).
+    Watch(WatchArgs),
+}
+
+/// `watch` arguments.
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// Configuration file (TOML) whose `market_data.destinations` (the first one's port; a
+    /// multicast group is joined) and `recovery_listen` to use; the embedded default when
+    /// absent.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the feed arrives (overrides the configuration): a local address, or a multicast
+    /// group to join, and the port.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// The recovery service (overrides `market_data.recovery_listen`).
+    #[arg(long, value_name = "ADDR")]
+    pub recovery: Option<std::net::SocketAddr>,
+    /// Price levels shown each side.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub levels: usize,
+    /// No terminal UI: watch for `--for` seconds, then print the view as text and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// With `--once`: how long to watch.
+    #[arg(
+        long = "for",
+        value_name = "SECONDS",
+        default_value_t = 5.0,
+        requires = "once"
+    )]
+    pub for_secs: f64,
 }
 
 /// `admin` arguments.
@@ -238,6 +275,7 @@ pub fn main() -> i32 {
         })(),
         Some(Command::Journal(cmd)) => journal(cmd),
         Some(Command::Admin(a)) => admin(a),
+        Some(Command::Watch(a)) => watch(a),
     };
     match result {
         Ok(code) => code,
@@ -266,6 +304,46 @@ fn admin(a: AdminArgs) -> anyhow::Result<i32> {
         .and_then(|v| v["ok"].as_bool())
         .unwrap_or(false);
     Ok(if ok { 0 } else { 1 })
+}
+
+fn watch(a: WatchArgs) -> anyhow::Result<i32> {
+    let md = if a.listen.is_some() && a.recovery.is_some() {
+        crate::config::MarketDataSection::default()
+    } else {
+        load_config(a.config.as_deref())?.market_data
+    };
+    let listen = match a.listen {
+        Some(l) => l,
+        None => *md.destinations.first().ok_or_else(|| {
+            anyhow::anyhow!("market_data.destinations is empty: give --listen ADDR")
+        })?,
+    };
+    let recovery = match a.recovery {
+        Some(r) => Some(r),
+        None if md.recovery_listen.is_empty() => None,
+        None => {
+            let mut r: std::net::SocketAddr = md.recovery_listen.parse().map_err(|e| {
+                anyhow::anyhow!("market_data.recovery_listen {:?}: {e}", md.recovery_listen)
+            })?;
+            // A service listening on every interface is reached on loopback.
+            if r.ip().is_unspecified() {
+                r.set_ip(match r {
+                    std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            Some(r)
+        }
+    };
+    if !(a.for_secs.is_finite() && a.for_secs >= 0.0) {
+        anyhow::bail!("--for {}: a number of seconds", a.for_secs);
+    }
+    crate::marketdata::watch::run(&crate::marketdata::watch::Options {
+        listen,
+        recovery,
+        levels: a.levels.max(1),
+        once: a.once.then(|| Duration::from_secs_f64(a.for_secs)),
+    })
 }
 
 /// Exit status when a thread died (EX_SOFTWARE): systemd's `Restart=on-failure` restarts.

@@ -8,15 +8,22 @@
 //!   packets, sends them, heartbeats when idle, ends the session at shutdown.
 //! - [`recovery`]: the retransmission and snapshot services (TCP) a consumer that lost
 //!   packets or joined late uses.
+//! - [`consumer`]: a consumer of the feed (the other end): the books rebuilt order by order,
+//!   the sequence (gaps, duplicates, heartbeats, end of session), the recovery client, late
+//!   join by snapshot and gap repair by retransmission.
+//! - [`watch`]: `appliance watch`, a terminal view of the books, the last trades and the
+//!   feed's state, built on [`consumer`] (rendering apart from the terminal, for tests).
 //!
 //! The engine side follows the hot-path rules: an engine pushes each event the feed needs
 //! (`Copy`, by value) and an end-of-command marker into its SPSC ring to the publisher, and
 //! wakes it once per batch; no allocation, no lock. A full ring is waited on (counted), never
 //! dropped into: a feed with a hole would be worse than a slower engine.
 
+pub mod consumer;
 pub mod publisher;
 pub mod recovery;
 pub mod translate;
+pub mod watch;
 pub mod wire;
 
 use crate::engine::Event;
