@@ -23,9 +23,12 @@ deb=$(cargo deb -p appliance --locked | tail -n 1)
 [ -f "$deb" ] || { echo "ci: cargo deb did not report a .deb (got: $deb)" >&2; exit 1; }
 echo "built $deb ($(du -h "$deb" | cut -f1))"
 dpkg-deb --info "$deb" | sed -n '/Package:/,$p'
-# The generated maintainer scripts reload systemd and stop/restart the service.
+# The generated maintainer scripts reload systemd and stop/restart the service. The listing
+# is read whole first: `grep -q` in the pipe would exit at its match and, under pipefail,
+# tar's SIGPIPE on the rest of the listing would fail the check (it did, once, in CI).
+control=$(dpkg-deb --ctrl-tarfile "$deb" | tar -tf -)
 for script in postinst prerm postrm; do
-    dpkg-deb --ctrl-tarfile "$deb" | tar -tf - | grep -qx "./$script" ||
+    grep -qx "./$script" <<<"$control" ||
         { echo "ci: the package has no $script (cargo-deb systemd integration)" >&2; exit 1; }
 done
 
