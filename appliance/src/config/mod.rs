@@ -772,6 +772,22 @@ impl Config {
             .collect()
     }
 
+    /// Whether firm `name` has FIX sessions, and binary users (a session's `owner`, or its
+    /// CompID / username when it has none).
+    fn firm_has_sessions(&self, name: &str) -> (bool, bool) {
+        let fix = self
+            .fix
+            .sessions
+            .iter()
+            .any(|x| x.owner.as_ref().unwrap_or(&x.target_comp_id) == name);
+        let bin = self
+            .binary
+            .users
+            .iter()
+            .any(|u| u.owner.as_ref().unwrap_or(&u.username) == name);
+        (fix, bin)
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let e = &self.engine;
         if e.threads == 0 || e.threads > 64 {
@@ -829,16 +845,7 @@ impl Config {
         }
         for (i, f) in self.firms.iter().enumerate() {
             let key = format!("firms[{i}].name");
-            let fix_firm = self
-                .fix
-                .sessions
-                .iter()
-                .any(|x| x.owner.as_ref().unwrap_or(&x.target_comp_id) == &f.name);
-            let bin_firm = self
-                .binary
-                .users
-                .iter()
-                .any(|u| u.owner.as_ref().unwrap_or(&u.username) == &f.name);
+            let (fix_firm, bin_firm) = self.firm_has_sessions(&f.name);
             if !fix_firm && !bin_firm {
                 return Err(invalid(
                     key,
@@ -861,16 +868,7 @@ impl Config {
                 continue;
             };
             let key = format!("fix.sessions[{i}].drop_copy_for");
-            let fix_firm = self
-                .fix
-                .sessions
-                .iter()
-                .any(|x| x.owner.as_ref().unwrap_or(&x.target_comp_id) == firm);
-            let bin_firm = self
-                .binary
-                .users
-                .iter()
-                .any(|u| u.owner.as_ref().unwrap_or(&u.username) == firm);
+            let (fix_firm, bin_firm) = self.firm_has_sessions(firm);
             if !fix_firm && !bin_firm {
                 return Err(invalid(
                     key,

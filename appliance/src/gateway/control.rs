@@ -406,7 +406,7 @@ impl Gateway {
         let row = s as usize * instruments.len();
         for (k, ins) in instruments.iter().enumerate() {
             if let Some(q) = self.core.notional_quota.get_mut(row + k) {
-                *q = limits.max_open_notional as i128 * 10i128.pow(ins.price_decimals as u32);
+                *q = super::session::notional_units(limits.max_open_notional, ins);
             }
         }
         Some(credentials.map(|mut c| {

@@ -373,35 +373,36 @@ impl OrderBook {
         }
     }
 
+    /// Adds (`add`) or takes off the part of the order in `slot` in its session's open
+    /// notional, reading the order in place.
     #[inline]
-    fn exposure_at(&mut self, o: &OrderInfo) -> Option<&mut i128> {
+    fn adjust_exposure(&mut self, slot: u32, add: bool) {
+        let o = &self.orders[slot as usize];
+        let x = Self::exposure_of(o);
+        if x == 0 || o.instrument as usize >= self.instruments {
+            return;
+        }
         let i = o.session as usize * self.instruments + o.instrument as usize;
-        if (o.instrument as usize) < self.instruments {
-            self.exposure.get_mut(i)
-        } else {
-            None
+        if let Some(e) = self.exposure.get_mut(i) {
+            if add {
+                *e += x;
+            } else {
+                *e -= x;
+            }
         }
     }
 
     /// Adds the order in `slot` to its session's open notional (after its terms changed).
     #[inline]
     pub fn expose(&mut self, slot: u32) {
-        let o = self.orders[slot as usize];
-        let x = Self::exposure_of(&o);
-        if let Some(e) = self.exposure_at(&o) {
-            *e += x;
-        }
+        self.adjust_exposure(slot, true);
     }
 
     /// Takes the order in `slot` out of its session's open notional (before its terms
     /// change).
     #[inline]
     pub fn unexpose(&mut self, slot: u32) {
-        let o = self.orders[slot as usize];
-        let x = Self::exposure_of(&o);
-        if let Some(e) = self.exposure_at(&o) {
-            *e -= x;
-        }
+        self.adjust_exposure(slot, false);
     }
 
     /// Gross open notional of local session `s` on `instrument` (price units x quantity).

@@ -207,6 +207,12 @@ pub fn build_sessions(cfg: &Config, g: usize, sizing: &GatewaySizing) -> Vec<Ses
     sessions
 }
 
+/// A notional in whole currency units as the order table counts it on `ins`: price units x
+/// quantity (a price of 100.00 at 4 decimals is 1,000,000 price units).
+pub fn notional_units(currency: u64, ins: &super::instruments::InstrumentRef) -> i128 {
+    currency as i128 * 10i128.pow(ins.price_decimals as u32)
+}
+
 /// The sessions' notional quotas in the order table's units, `session * instruments +
 /// instrument`: whole currency units scaled by each instrument's price decimals (a price of
 /// 100.00 at 4 decimals is 1,000,000 price units). Cold path.
@@ -215,8 +221,7 @@ pub fn notional_quotas(sessions: &[SessionSlot], instruments: &super::Instrument
     let mut q = vec![0i128; sessions.len() * all.len()];
     for (s, slot) in sessions.iter().enumerate() {
         for (i, ins) in all.iter().enumerate() {
-            q[s * all.len() + i] =
-                slot.info.max_open_notional as i128 * 10i128.pow(ins.price_decimals as u32);
+            q[s * all.len() + i] = notional_units(slot.info.max_open_notional, ins);
         }
     }
     q
@@ -261,7 +266,7 @@ pub fn firm_table(
                 let scaled = instruments
                     .all()
                     .iter()
-                    .map(|ins| notional as i128 * 10i128.pow(ins.price_decimals as u32))
+                    .map(|ins| notional_units(notional, ins))
                     .collect();
                 firms.push((
                     s.info.owner,

@@ -101,7 +101,6 @@ struct Packer {
 
 impl Packer {
     fn push(&mut self, m: Message) {
-        self.store.push(&m);
         self.mirror.apply(&m);
         let len = Message::len_of(m.msg_type());
         if self.buf.len() + 2 + len > self.max_packet || self.count == END_OF_SESSION - 1 {
@@ -114,6 +113,8 @@ impl Packer {
         self.buf.resize(at + 2 + len, 0);
         self.buf[at..at + 2].copy_from_slice(&(len as u16).to_be_bytes());
         m.encode(&mut self.buf[at + 2..]);
+        // Retained as encoded for retransmission (one encoding per message).
+        self.store.push_encoded(&self.buf[at + 2..at + 2 + len]);
         self.count += 1;
         self.next += 1;
     }

@@ -64,13 +64,21 @@ impl Store {
     /// Keeps message `m` (the next sequence number).
     #[inline]
     pub fn push(&mut self, m: &Message) {
+        let mut b = [0u8; MAX_MESSAGE];
+        let n = m.encode(&mut b);
+        self.push_encoded(&b[..n]);
+    }
+
+    /// Keeps a message already encoded (the next sequence number).
+    #[inline]
+    pub fn push_encoded(&mut self, encoded: &[u8]) {
         if self.msgs.len() == self.capacity {
             self.msgs.pop_front();
             self.first += 1;
         }
         let mut b = [0u8; MAX_MESSAGE];
-        let n = m.encode(&mut b);
-        self.msgs.push_back((b, n as u8));
+        b[..encoded.len()].copy_from_slice(encoded);
+        self.msgs.push_back((b, encoded.len() as u8));
     }
 
     /// The first sequence number still retained.
