@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use fix::app::inbound::MassCancelScope;
+use fix::app::market_data::{MarketDataRequest, MdEntryType};
 use fix::app::{
     price, AppReject, NewOrderSingle, OrdType, OrderCancelReplaceRequest, OrderCancelRequest,
     OrderMassCancelRequest, Side, TimeInForce,
@@ -346,4 +347,40 @@ fn client_side_round_trip_through_sessions() {
     assert_eq!(price::to_units(v.last_px.unwrap(), 4), Ok(1_012_500));
     assert_eq!(price::to_units(v.avg_px, 4), Ok(1_012_500));
     assert_eq!(v.cl_ord_id, b"42");
+}
+
+#[test]
+fn a_market_data_request_for_two_symbols_and_three_entry_types_decodes_whole() {
+    with(
+        &format!(
+            "35=V|{HDR}262=R1|263=1|264=5|265=1|267=3|269=0|269=1|269=2|146=2|55=ACME|55=BOLT|"
+        ),
+        |m| {
+            let r = MarketDataRequest::decode(m).unwrap();
+            assert_eq!(r.md_req_id, b"R1");
+            assert_eq!(r.subscription_type, b"1");
+            assert_eq!(r.market_depth, Some(5));
+            assert_eq!(r.update_type, Some(&b"1"[..]));
+            assert_eq!(r.entry_types, 0b111);
+            assert_eq!(r.unsupported_entry_type, None);
+            assert_eq!(r.symbols(), &[&b"ACME"[..], &b"BOLT"[..]]);
+        },
+    );
+}
+
+#[test]
+fn a_market_data_request_keeps_what_the_venue_must_refuse_with_a_reject() {
+    with(
+        &format!("35=V|{HDR}262=R2|263=0|264=x|266=N|267=2|269=0|269=7|146=1|55=ACME|"),
+        |m| {
+            let r = MarketDataRequest::decode(m).unwrap();
+            assert_eq!(r.entry_types, MdEntryType::Bid.bit());
+            assert_eq!(r.unsupported_entry_type, Some(&b"7"[..]));
+            assert_eq!(r.market_depth, None, "264=x is not a depth");
+            assert_eq!(r.aggregated_book, Some(false));
+        },
+    );
+    with(&format!("35=D|{HDR}11=C1|"), |m| {
+        assert_eq!(MarketDataRequest::decode(m), Err(AppReject::WrongMsgType));
+    });
 }

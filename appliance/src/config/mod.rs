@@ -357,6 +357,31 @@ pub struct MarketDataSection {
     /// TCP address of the retransmission and snapshot service; empty = none.
     #[serde(default = "default_md_recovery")]
     pub recovery_listen: String,
+    /// Answer FIX MarketDataRequests (35=V) with snapshots and refreshes of the top levels
+    /// (independent of `enabled`, which is the UDP feed). Off: 35=V gets 380=3.
+    #[serde(default = "yes")]
+    pub fix: bool,
+    /// Deepest MarketDepth (264) a FIX subscription may ask for.
+    #[serde(default = "default_md_fix_depth")]
+    pub fix_max_depth: usize,
+    /// Subscriptions one FIX session may hold at once (one per symbol of a request).
+    #[serde(default = "default_md_fix_subscriptions")]
+    pub fix_max_subscriptions: usize,
+}
+
+/// Room a FIX market-data snapshot of `depth` levels a side needs: header and trailer, then
+/// `depth` levels per side and the last trade, each entry at most 100 bytes (every field at
+/// its widest). Incremental refreshes are split to fit whatever the size.
+pub fn fix_md_message_bytes(depth: usize) -> usize {
+    crate::gateway::fix_md::MESSAGE_OVERHEAD + (2 * depth + 1) * crate::gateway::fix_md::ENTRY_BYTES
+}
+
+fn default_md_fix_depth() -> usize {
+    10
+}
+
+fn default_md_fix_subscriptions() -> usize {
+    16
 }
 
 fn default_md_retransmit() -> usize {
@@ -388,6 +413,9 @@ impl Default for MarketDataSection {
             max_packet_bytes: default_md_max_packet(),
             retransmit_messages: default_md_retransmit(),
             recovery_listen: default_md_recovery(),
+            fix: true,
+            fix_max_depth: default_md_fix_depth(),
+            fix_max_subscriptions: default_md_fix_subscriptions(),
         }
     }
 }
@@ -756,7 +784,13 @@ impl Config {
             + self.instruments.len() as u64 * 2 * e.max_levels_per_side as u64 * 64;
         let per_gateway = g.max_connections as u64 * ((64 << 10) + (2 << 20))
             + g.max_orders as u64 * (160 + 2 * 48)
-            + (4 << 20);
+            + (4 << 20)
+            // FIX market data: the gateway's copy of every book's levels.
+            + if self.market_data.fix {
+                self.instruments.len() as u64 * 2 * e.max_levels_per_side as u64 * 24
+            } else {
+                0
+            };
         let rings = (e.threads * g.threads * 2) as u64 * g.ring_capacity as u64 * 192;
         per_engine * e.threads as u64 + per_gateway * g.threads as u64 + rings
     }
@@ -835,6 +869,18 @@ impl Config {
             return Err(invalid(
                 "market_data.retransmit_messages",
                 "must be at least 1",
+            ));
+        }
+        if !(1..=100).contains(&md.fix_max_depth) {
+            return Err(invalid(
+                "market_data.fix_max_depth",
+                "must be between 1 and 100",
+            ));
+        }
+        if !(1..=1024).contains(&md.fix_max_subscriptions) {
+            return Err(invalid(
+                "market_data.fix_max_subscriptions",
+                "must be between 1 and 1,024",
             ));
         }
         if !md.recovery_listen.is_empty() && md.recovery_listen.parse::<SocketAddr>().is_err() {
@@ -977,6 +1023,18 @@ impl Config {
             return Err(invalid(
                 "fix.max_message_size",
                 "must be between 256 and 65536 bytes (a connection's input buffer)",
+            ));
+        }
+        let md = &self.market_data;
+        if md.fix && self.fix.max_message_size < fix_md_message_bytes(md.fix_max_depth) {
+            return Err(invalid(
+                "fix.max_message_size",
+                format!(
+                    "must be at least {} for market data refreshes of market_data.fix_max_depth \
+                     = {} levels (or lower the depth)",
+                    fix_md_message_bytes(md.fix_max_depth),
+                    md.fix_max_depth
+                ),
             ));
         }
         if self.fix.sending_time_window_secs > 86_400 {

@@ -668,6 +668,29 @@ fn sessions(f: &mut Families, src: &Sources) {
          (a flood of connections or bad orders cannot flood the log).",
         per_gw(gw::AUDIT_RATE_LIMITED),
     );
+    f.counter(
+        "appliance_fix_md_messages_total",
+        "FIX market-data messages sent: snapshot (W answering a MarketDataRequest), \
+         incremental (X), full_refresh (W to an MDUpdateType=0 subscription), reject (Y).",
+        ["snapshot", "incremental", "full_refresh", "reject"]
+            .iter()
+            .enumerate()
+            .flat_map(|(k, kind)| {
+                src.gateways.iter().enumerate().map(move |(g, s)| {
+                    (
+                        vec![("gateway", g.to_string()), ("kind", kind.to_string())],
+                        s.metrics.get(gw::FIX_MD_MESSAGES + k) as f64,
+                    )
+                })
+            })
+            .collect(),
+    );
+    f.gauge(
+        "appliance_fix_md_subscriptions",
+        "FIX market-data subscriptions active now (one per symbol of a MarketDataRequest \
+         with SubscriptionRequestType=1; they end with the session's connection).",
+        vec![(vec![], sum(gw::FIX_MD_SUBSCRIPTIONS))],
+    );
     if let Some(md) = &src.market_data {
         let v = |a: &std::sync::atomic::AtomicU64| a.load(Relaxed) as f64;
         f.counter(

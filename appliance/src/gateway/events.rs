@@ -5,6 +5,10 @@ use super::core::Reply;
 use super::orders::{OrderState, Pending};
 use super::session::SessionKind;
 use super::Gateway;
+
+/// Free output a connection needs for a market-data refresh to go out now (else it waits,
+/// conflated, for the client to read).
+pub const MD_OUTPUT_ROOM: usize = 256 << 10;
 use crate::engine::{CancelReason, EventKind, RejectReason, SessionId};
 use crate::recovery::records::Cause;
 use crate::rings::msg::{local_of, session_id, FromEngine};
@@ -52,6 +56,7 @@ impl Gateway {
                 self.core.orders.finish(slot);
             }
             EventKind::Trade(t) => {
+                self.market_data_trade(&t);
                 for (fill, maker) in [(t.maker, true), (t.taker, false)] {
                     let orders = &mut self.core.orders;
                     let Some(slot) = orders.slot_of(fill.order_id) else {
@@ -203,8 +208,66 @@ impl Gateway {
                     self.reply(s, &reply, t_recv, t_done);
                 }
             }
-            EventKind::BookChange(_) => {}
+            EventKind::BookChange(b) => {
+                if let Some(md) = self.fix.market_data() {
+                    md.on_book_change(&b);
+                }
+            }
         }
+    }
+
+    /// A trade for the FIX market data (a full buffer of the pass's trades is published
+    /// first: trades are never conflated away).
+    #[inline]
+    fn market_data_trade(&mut self, t: &crate::engine::Trade) {
+        let Some(md) = self.fix.market_data() else {
+            return;
+        };
+        if !md.on_trade(t.instrument, t.price, t.qty) {
+            self.publish_fix_market_data();
+            if let Some(md) = self.fix.market_data() {
+                md.on_trade(t.instrument, t.price, t.qty);
+            }
+        }
+    }
+
+    /// Sends the FIX market-data subscribers what changed (after each pass over the engines'
+    /// events: see `fix_md` on conflation). Refreshes are not stored: a session answering a
+    /// ResendRequest gets them when it is done, and so does a client that reads slowly (its
+    /// output buffer has less than [`MD_OUTPUT_ROOM`] free): conflation absorbs a slow
+    /// subscriber instead of disconnecting it.
+    pub(super) fn publish_fix_market_data(&mut self) {
+        let now = self.core.wall_ns as u64;
+        let (sessions, core, out) = (&mut self.sessions, &mut self.core, &mut self.md_out);
+        let Some(md) = self.fix.market_data() else {
+            return;
+        };
+        let mut touched = std::mem::take(&mut self.md_touched);
+        md.publish(&mut |s, m, go_on| {
+            let Some(slot) = sessions.get_mut(s as usize) else {
+                return true;
+            };
+            let (SessionKind::Fix(f), Some(c)) = (&mut slot.kind, slot.info.conn) else {
+                return true;
+            };
+            if !f.session.can_send_now() || (!go_on && core.output(c).room() < MD_OUTPUT_ROOM) {
+                return false;
+            }
+            out.clear();
+            if f.session.send_unstored(m, now, out).is_err() {
+                return true;
+            }
+            core.send(c, out);
+            if touched.last() != Some(&s) && touched.len() < touched.capacity() {
+                touched.push(s);
+            }
+            true
+        });
+        for &s in &touched {
+            self.journal_session(s, None);
+        }
+        touched.clear();
+        self.md_touched = touched;
     }
 
     /// Renders a reply for session `s` in its protocol (sequenced and stored even when the

@@ -6,8 +6,9 @@
 //! already connected is dropped the same way and leaves the first connection untouched.
 //! Once bound, bytes go through [`fix::Session::on_input`], which answers every session-level
 //! matter itself (heartbeats, test requests, gaps, resends, rejects, logout) and hands up
-//! validated application messages: D, F, G and q become engine commands; other application
-//! types get a BusinessMessageReject (380=3).
+//! validated application messages: D, F, G and q become engine commands, V a market-data
+//! answer ([`super::fix_md`], when `market_data.fix` is on); other application types get a
+//! BusinessMessageReject (380=3).
 //!
 //! Replies are sent through the session even while it is disconnected: they are numbered and
 //! stored, and the client gets them with a ResendRequest after logging on again.
@@ -15,11 +16,13 @@
 use super::audit::{AuditEvent, Direction, RejectInfo, RejectKind, ResetVia};
 use super::conn::{ConnId, ConnState};
 use super::core::{Arrival, Core, OrderRequest, Reply, Who};
+use super::fix_md::FixMarketData;
 use super::orders::{ClientId, OrderInfo, OrderState};
 use super::session::SessionInfo;
 use crate::config::{FixSection, FixSessionConfig};
 use crate::engine::{CancelKind, CancelReason, OrdType, Side, TimeInForce};
 use crate::vocab::{cancel_text, DisconnectCause, GatewayReject, Protocol, RejectCode};
+use fix::app::market_data::MarketDataRequest;
 use fix::app::outbound::Id;
 use fix::app::{
     self, price, CxlRejResponseTo, ExecType, ExecutionReport, MassCancelScope, NewOrderSingle,
@@ -352,6 +355,8 @@ struct FixApp {
     /// The message or reply being handled, for audit records: (local session, connection,
     /// MsgSeqNum of the inbound message, 0 for an engine reply).
     cur: (u16, Option<ConnId>, u64),
+    /// FIX market data (`market_data.fix`), attached at launch.
+    md: Option<Box<FixMarketData>>,
 }
 
 impl FixHandler {
@@ -365,9 +370,21 @@ impl FixHandler {
                 exec_counter: 0,
                 gateway,
                 cur: (0, None, 0),
+                md: None,
             },
             resending: false,
         }
+    }
+
+    /// Answers MarketDataRequests with `md` from now on (cold path, at launch).
+    pub fn attach_market_data(&mut self, md: FixMarketData) {
+        self.app.md = Some(Box::new(md));
+    }
+
+    /// The FIX market data, when attached.
+    #[inline]
+    pub fn market_data(&mut self) -> Option<&mut FixMarketData> {
+        self.app.md.as_deref_mut()
     }
 
     /// Whether some session may still be answering a ResendRequest.
@@ -682,6 +699,18 @@ impl FixApp {
             },
             b"q" => match OrderMassCancelRequest::decode(msg) {
                 Ok(m) => self.mass_cancel(core, who, session, &m, now, at),
+                Err(e) => self.business_reject(session, msg, e, now),
+            },
+            b"V" if self.md.is_some() => match MarketDataRequest::decode(msg) {
+                Ok(r) => {
+                    let (md, out) = (self.md.as_deref_mut(), &mut self.out);
+                    if let Some(md) = md {
+                        // Answers are stored (resent like any reply); see `fix_md`.
+                        md.request(who.local, &r, &core.instruments, &mut |_, m, _| {
+                            session.send(m, now, out).is_ok()
+                        });
+                    }
+                }
                 Err(e) => self.business_reject(session, msg, e, now),
             },
             _ => {

@@ -23,6 +23,7 @@ pub mod driver;
 pub mod epoll;
 mod events;
 pub mod fix;
+pub mod fix_md;
 pub mod inflight;
 pub mod instruments;
 pub mod journal;
@@ -72,6 +73,10 @@ pub struct Gateway {
     controls: Vec<control::ControlLink>,
     /// Per local session, its firm's drop-copy session here (gets a copy of its reports).
     drop_copy: Vec<Option<u16>>,
+    /// FIX market data: the encoding buffer of refreshes, and the sessions a publication
+    /// sent to (to journal their sequence numbers).
+    md_out: Vec<u8>,
+    md_touched: Vec<u16>,
 }
 
 /// How long accepting pauses after an accept failed for want of descriptors or memory:
@@ -122,11 +127,21 @@ impl Gateway {
             accept_paused_until: None,
             controls: Vec::new(),
             drop_copy,
+            md_out: Vec::new(),
+            md_touched: Vec::new(),
             journal: None,
             causes: events::Causes::default(),
             replay: None,
             journal_waker: None,
         }
+    }
+
+    /// Answers FIX MarketDataRequests with `md` from now on (cold path, at launch: `md` is
+    /// seeded with the books as recovered).
+    pub fn attach_fix_market_data(&mut self, md: fix_md::FixMarketData) {
+        self.md_out = Vec::with_capacity(self.fix_settings.max_message_size + 256);
+        self.md_touched = Vec::with_capacity(self.sessions.len());
+        self.fix.attach_market_data(md);
     }
 
     /// Replaces the engine links (a gateway rebuilt by recovery goes live; cold path).
@@ -398,6 +413,9 @@ impl Gateway {
                 self.settle();
             }
         }
+        if self.fix.market_data().is_some_and(|m| m.pending()) {
+            self.publish_fix_market_data();
+        }
         if self.replay.is_some() {
             did |= self.render_backlog();
         }
@@ -650,6 +668,16 @@ impl Gateway {
         }
         self.core.counters.set(slot::RESEND_RECEIVED, resend_in);
         self.core.counters.set(slot::RESEND_SENT, resend_out);
+        if let Some(md) = self.fix.market_data() {
+            let st = md.stats;
+            let sent = [st.snapshots, st.incrementals, st.full_refreshes, st.rejects];
+            for (k, n) in sent.into_iter().enumerate() {
+                self.core.counters.set(slot::FIX_MD_MESSAGES + k, n);
+            }
+            self.core
+                .counters
+                .set(slot::FIX_MD_SUBSCRIPTIONS, st.subscriptions);
+        }
     }
 
     // ---------------------------------------------------------------------------------------
@@ -741,7 +769,12 @@ impl Gateway {
                 .disconnect(slot.info.protocol.index(), cause);
             slot.info.conn = None;
             match &mut slot.kind {
-                SessionKind::Fix(f) => f.on_disconnect(),
+                SessionKind::Fix(f) => {
+                    f.on_disconnect();
+                    if let Some(md) = self.fix.market_data() {
+                        md.drop_session(s);
+                    }
+                }
                 SessionKind::Binary(_) => self.binary.on_detached(c),
             }
             if slot.info.cancel_on_disconnect {

@@ -56,6 +56,8 @@ struct Matching {
     journal: Option<RecordTx>,
     /// Ring to the market-data publisher (`None`: no feed).
     md: Option<Sender<MdItem>>,
+    /// Gateways that take every book change and trade (FIX market data), one bit each.
+    book_gateways: u64,
     engine: Engine,
     inputs: Vec<Receiver<ToEngine>>,
     outputs: Vec<Sender<FromEngine>>,
@@ -76,6 +78,8 @@ struct RingSink<'a> {
     /// The market-data ring, and whether this command pushed into it.
     md: Option<&'a mut Sender<MdItem>>,
     md_pushed: bool,
+    /// Gateways that take every book change and trade (FIX market data), one bit each.
+    book_gateways: u64,
     full: &'a mut dyn FnMut(usize),
     touched: u64,
     t_recv: u64,
@@ -166,9 +170,13 @@ impl EventSink for RingSink<'_> {
         let [a, b] = ev.sessions();
         let ga = a.and_then(gateway_of);
         let gb = b.and_then(gateway_of);
-        if ga.is_none() && gb.is_none() {
-            // Book changes and venue-issued completions have no client to go to (market
-            // data will take book changes from here).
+        let book = match ev.kind {
+            EventKind::BookChange(_) | EventKind::Trade(_) => self.book_gateways,
+            _ => 0,
+        };
+        if ga.is_none() && gb.is_none() && book == 0 {
+            // Venue-issued completions have no client to go to (and book changes none
+            // when no gateway publishes FIX market data).
             return;
         }
         let msg = FromEngine {
@@ -183,6 +191,14 @@ impl EventSink for RingSink<'_> {
             if Some(g) != ga {
                 self.push(g, msg);
             }
+        }
+        // The FIX market-data gateways that have not had it as a counterparty's.
+        let bit = |g: Option<usize>| g.map_or(0, |g| 1u64 << (g % 64));
+        let mut rest = book & !(bit(ga) | bit(gb));
+        while rest != 0 {
+            let g = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            self.push(g, msg);
         }
     }
 }
@@ -209,6 +225,7 @@ impl EngineAgent {
                 id: id as u8,
                 journal: None,
                 md: None,
+                book_gateways: 0,
                 engine,
                 inputs,
                 outputs,
@@ -238,6 +255,13 @@ impl EngineAgent {
     pub fn attach_market_data(&mut self, tx: Sender<MdItem>, waker: Arc<Waker>) {
         self.m.md = Some(tx);
         self.md_waker = Some(waker);
+    }
+
+    /// Sends every book change and trade to the gateways in `mask` (one bit per gateway:
+    /// those answering FIX MarketDataRequests) as well as to the sessions concerned (cold
+    /// path, before the loop starts).
+    pub fn set_book_gateways(&mut self, mask: u64) {
+        self.m.book_gateways = mask;
     }
 
     /// Whether a command ring has commands waiting.
@@ -290,6 +314,7 @@ impl Matching {
         let mut t_last = self.t_last;
         let journal = &mut self.journal;
         let md = &mut self.md;
+        let book_gateways = self.book_gateways;
         let id = self.id;
         for input in self.inputs.iter_mut() {
             // Every command is journaled before it is processed: take no more than the
@@ -317,6 +342,7 @@ impl Matching {
                     outputs,
                     md: md.as_mut(),
                     md_pushed: false,
+                    book_gateways,
                     full: &mut *full,
                     touched: 0,
                     t_recv: msg.t_recv,

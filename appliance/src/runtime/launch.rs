@@ -723,6 +723,29 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         }
     }
 
+    // FIX market data: gateways with FIX sessions that may subscribe take every book change
+    // and trade, their copy of the books seeded with the books as recovered.
+    let fix_md_gateways: u64 = if cfg.market_data.fix {
+        gateways
+            .iter()
+            .enumerate()
+            .filter(|(g, gw)| {
+                *g < 64
+                    && gw.sessions().iter().any(|s| {
+                        s.info.protocol == crate::vocab::Protocol::Fix
+                            && s.info.drop_copy_of.is_none()
+                    })
+            })
+            .fold(0, |m, (g, _)| m | 1 << g)
+    } else {
+        0
+    };
+    let fix_md_seed: Vec<crate::engine::BookDump> = if fix_md_gateways != 0 {
+        engines.iter().flat_map(|e| e.dump()).collect()
+    } else {
+        Vec::new()
+    };
+
     // Engine agents need the engines' wakers, which in dedicated mode are made from the
     // engine threads' handles: spawn those threads first and hand them their agents.
     let mut engine_threads = Vec::new();
@@ -746,6 +769,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         if let (Some(tx), Some(p)) = (md_tx[e].take(), &market_data) {
             agent.attach_market_data(tx, p.waker());
         }
+        agent.set_book_gateways(fix_md_gateways);
         match &shared_waker {
             Some(w) => {
                 engine_wakers.push(w.clone());
@@ -820,6 +844,25 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             from_engines: std::mem::take(&mut from_rx[g]),
         });
         gw.attach_telemetry(tel);
+        if g < 64 && fix_md_gateways & (1 << g) != 0 {
+            let mut md = crate::gateway::fix_md::FixMarketData::new(
+                &gw.core.instruments,
+                gw.sessions().len(),
+                cfg.engine.max_levels_per_side,
+                cfg.market_data.fix_max_depth,
+                cfg.market_data.fix_max_subscriptions,
+                cfg.fix.max_message_size,
+            );
+            for d in &fix_md_seed {
+                md.seed(
+                    d.instrument,
+                    d.bids.iter().map(|l| l.info),
+                    d.asks.iter().map(|l| l.info),
+                    d.last_trade,
+                );
+            }
+            gw.attach_fix_market_data(md);
+        }
         let (admin_end, control) =
             crate::gateway::control::control_channel(g, gateway_wakers[g].clone());
         gw.attach_control(control);

@@ -78,8 +78,13 @@ pub mod gw {
     pub const STORE_EVICTED: usize = AUDIT_DROPPED + 1;
     /// Audit records not written because the gateway was over `gateway.audit_records_per_sec`.
     pub const AUDIT_RATE_LIMITED: usize = STORE_EVICTED + PROTOCOLS;
+    /// FIX market-data messages sent, by kind: snapshot (W answering a request), incremental
+    /// refresh (X), full refresh (W to an MDUpdateType=0 subscription), reject (Y).
+    pub const FIX_MD_MESSAGES: usize = AUDIT_RATE_LIMITED + 1;
+    /// Gauge: FIX market-data subscriptions active now.
+    pub const FIX_MD_SUBSCRIPTIONS: usize = FIX_MD_MESSAGES + 4;
     /// Slots in all.
-    pub const LEN: usize = AUDIT_RATE_LIMITED + 1;
+    pub const LEN: usize = FIX_MD_SUBSCRIPTIONS + 1;
 }
 
 /// A gateway thread's own counters (plain integers; see the module doc).
@@ -413,7 +418,8 @@ mod tests {
         assert_eq!(m.disconnects(0, DisconnectCause::SlowConsumer as usize), 1);
         // The families do not overlap and fill the array exactly.
         const {
-            assert!(gw::LEN == gw::AUDIT_RATE_LIMITED + 1);
+            assert!(gw::LEN == gw::FIX_MD_SUBSCRIPTIONS + 1);
+            assert!(gw::FIX_MD_MESSAGES == gw::AUDIT_RATE_LIMITED + 1);
             assert!(gw::AUDIT_RATE_LIMITED == gw::STORE_EVICTED + PROTOCOLS);
             assert!(gw::REJECTS >= 8 && gw::CANCEL_REJECTS - gw::REJECTS == REJECT_SLOTS);
         }

@@ -326,6 +326,23 @@ impl FixClient {
         self.flush();
     }
 
+    /// Sends an application message of type `msg_type` whose body is `body` (`|` for SOH),
+    /// sequenced and stored by the session.
+    pub fn send_body(&mut self, msg_type: &str, body: &str) {
+        let now = now_ns();
+        let body = body.replace('|', "\x01");
+        self.session
+            .send_raw(
+                msg_type.as_bytes(),
+                &[],
+                body.as_bytes(),
+                now,
+                &mut self.out,
+            )
+            .unwrap();
+        self.flush();
+    }
+
     pub fn logout(&mut self) {
         let now = now_ns();
         let _ = self.session.logout(None, now, &mut self.out);

@@ -2,8 +2,8 @@
 //! the reports the venue sends back, plus exact price conversion.
 //!
 //! Inbound: NewOrderSingle (D), OrderCancelRequest (F), OrderCancelReplaceRequest (G),
-//! OrderMassCancelRequest (q). Outbound: ExecutionReport (8), OrderCancelReject (9),
-//! OrderMassCancelReport (r); BusinessMessageReject (j) is sent through
+//! OrderMassCancelRequest (q), MarketDataRequest (V, [`market_data`]). Outbound: ExecutionReport (8), OrderCancelReject (9),
+//! OrderMassCancelReport (r), market data W, X and Y ([`market_data`]); BusinessMessageReject (j) is sent through
 //! [`crate::Session::send_business_reject`].
 //!
 //! Client side (for initiators such as the bench's load generator): [`client`] encodes D, F,
@@ -15,6 +15,7 @@
 
 pub mod client;
 pub mod inbound;
+pub mod market_data;
 pub mod outbound;
 pub mod price;
 

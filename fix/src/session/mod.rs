@@ -1283,6 +1283,29 @@ impl<S: MessageStore> Session<S> {
         })
     }
 
+    /// Sends an application message that is not kept for resend: a ResendRequest over its
+    /// number gets a SequenceReset-GapFill, as for session messages. For market data, which a
+    /// resend would deliver stale (the subscriber asks for a new snapshot instead). The caller
+    /// sends it only while [`Session::can_send_now`]: unlike [`Session::send`] it is never
+    /// held back for later.
+    pub fn send_unstored<M: OutboundMessage + ?Sized>(
+        &mut self,
+        msg: &M,
+        now: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<u64, SendError> {
+        self.send_with(msg.msg_type(), msg.header_fields(), false, now, out, |e| {
+            msg.write_body(e)
+        })
+    }
+
+    /// Whether a message sent now goes out now: logged on, and no answer to a ResendRequest
+    /// in progress (application messages wait behind one).
+    #[inline]
+    pub fn can_send_now(&self) -> bool {
+        self.is_logged_on() && self.resend_cursor.is_none()
+    }
+
     /// Sends an application message whose body is already encoded (`tag=value<SOH>...`).
     pub fn send_raw(
         &mut self,
