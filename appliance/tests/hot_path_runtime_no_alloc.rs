@@ -1,8 +1,8 @@
 //! Proof that the running appliance's hot threads allocate nothing after warm-up: the real
 //! runtime (agents, runners, the io_uring backend, the engine agent's ring sink, the journal's
 //! record rings and, in shared mode, the journal agent, telemetry publication) serves real
-//! TCP clients, binary and FIX, while a counting global allocator watches every hot thread,
-//! in both threading modes.
+//! TCP clients, binary and FIX, and a FIX market-data subscriber, while a counting global
+//! allocator watches every hot thread, in both threading modes.
 //!
 //! The hot threads are marked through `StartOptions::on_hot_thread_start`; the client threads
 //! and the exporter are not watched (they may allocate).
@@ -147,6 +147,27 @@ fn runtime_allocates_nothing(mode: Threading) {
     let mut buyer = BinClient::login_with_heartbeat(app.binary_addr, "CLIENT1", 60_000);
     let mut seller = BinClient::login_with_heartbeat(app.binary_addr, "CLIENT2", 60_000);
     let mut fix = FixClient::logon(app.fix_addr, "CLIENT2");
+    // A FIX market-data subscriber (incremental, trades included, both instruments), read on
+    // a client thread: every book change and trade also goes through the gateway's copy of
+    // the books and out as refreshes.
+    let mut md = FixClient::logon(app.fix_addr, "CLIENT1");
+    md.send_body(
+        "V",
+        "262=HOT|263=1|264=10|265=1|267=3|269=0|269=1|269=2|146=2|55=ACME|55=BOLT|",
+    );
+    let md_stop = std::sync::Arc::new(AtomicBool::new(false));
+    let md_reader = {
+        let stop = md_stop.clone();
+        std::thread::spawn(move || {
+            let mut refreshes = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                md.pump();
+                refreshes += md.received.iter().filter(|m| m.msg_type == "X").count() as u64;
+                md.received.clear();
+            }
+            refreshes
+        })
+    };
     // Warm-up: every path once, and long enough for a few telemetry publications.
     binary_flow(&mut buyer, &mut seller, 1, 2_000);
     fix_flow(&mut fix, 0, 200);
@@ -161,6 +182,12 @@ fn runtime_allocates_nothing(mode: Threading) {
     binary_flow(&mut buyer, &mut seller, 200_001, 2_000);
     COUNTING.store(false, Ordering::SeqCst);
     let counted = ALLOCS.load(Ordering::Relaxed);
+    md_stop.store(true, Ordering::Relaxed);
+    let refreshes = md_reader.join().expect("the market-data reader");
+    assert!(
+        refreshes > 100,
+        "{refreshes} refreshes reached the subscriber"
+    );
 
     app.stop();
     assert_eq!(

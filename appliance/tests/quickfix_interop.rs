@@ -157,3 +157,72 @@ fn quickfix_initiator_against_the_appliance_binary() {
         r["first_connection"]["sender"].as_u64().unwrap() + 1
     );
 }
+
+/// QuickFIX subscribes to FIX market data: its own FIX44 classes build the MarketDataRequest
+/// (35=V) and read the W, X and Y the appliance sends, each validated by QuickFIX against its
+/// FIX44.xml first. The Python side is `tests/quickfix/md_subscriber.py`.
+#[test]
+fn quickfix_subscribes_to_market_data_and_reads_snapshots_refreshes_and_rejects() {
+    let dir = std::env::temp_dir().join(format!("appliance-qf-md-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (_app, port) = start_appliance(&dir);
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/quickfix/md_subscriber.py"
+    );
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(port.to_string())
+        .arg(dir.join("qf"))
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let r: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "no JSON from the subscriber ({e}); stdout: {stdout}; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        r.get("error").is_none(),
+        "subscriber failed: {} (install QuickFIX with `pip install quickfix-ssl` if it is missing)\n{r:#}",
+        r["error"]
+    );
+    assert!(out.status.success());
+    // Nothing the appliance sent failed QuickFIX's validation; nothing of ours was refused.
+    assert_eq!(r["rejects_sent_by_quickfix"], 0, "{r:#}");
+    assert_eq!(r["rejects_received"], 0, "{r:#}");
+    assert_eq!(r["business_rejects"], 0, "{r:#}");
+    // The snapshot: the resting offer, no bid, no trade yet.
+    assert_eq!(
+        r["snapshots"],
+        serde_json::json!([["MD1", "ACME", [["1", "101", "7", "1"]]]]),
+        "{r:#}"
+    );
+    // The refreshes: the trade, the offer shrinking to 5, the new bid (in whatever passes
+    // they fell), each entry naming ACME.
+    let mut entries: Vec<Vec<String>> = Vec::new();
+    for x in r["incrementals"].as_array().unwrap() {
+        assert_eq!(x[0], "MD1");
+        for e in x[1].as_array().unwrap() {
+            entries.push(serde_json::from_value(e.clone()).unwrap());
+        }
+    }
+    let e = |v: [&str; 6]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        entries,
+        [
+            e(["0", "2", "ACME", "101", "2", ""]),
+            e(["1", "1", "ACME", "101", "5", "1"]),
+            e(["0", "0", "ACME", "99", "5", "1"]),
+        ],
+        "{r:#}"
+    );
+    assert_eq!(
+        r["md_rejects"],
+        serde_json::json!([["BAD", "0", "unknown symbol"]]),
+        "{r:#}"
+    );
+    assert_eq!(r["refreshes_after_unsubscribe"], 0, "{r:#}");
+}

@@ -480,6 +480,41 @@ fn resend_request_resends_app_messages_and_gap_fills_admin() {
 }
 
 #[test]
+fn messages_sent_unstored_go_out_at_once_and_are_gap_filled_on_resend() {
+    let mut d = acceptor();
+    d.logon(30); // our seq 1: Logon
+    assert!(d.s.can_send_now());
+    d.s.send(&er("A", 1), d.now, &mut d.out).unwrap(); // 2
+    d.s.send_unstored(&er("MD", 2), d.now, &mut d.out).unwrap(); // 3, not stored
+    d.s.send(&er("B", 3), d.now, &mut d.out).unwrap(); // 4
+    let sent: Vec<String> = d.take().iter().map(|m| field(m, 11).unwrap()).collect();
+    assert_eq!(
+        sent,
+        ["A", "MD", "B"],
+        "the unstored message went out in its place"
+    );
+    d.now += 5_000_000_000;
+    d.send("35=2|34=2|49=TW44|52=<T>|56=ISLD|7=2|16=0|");
+    let out = d.take();
+    let kinds: Vec<(String, String)> = out
+        .iter()
+        .map(|m| (field(m, 35).unwrap(), field(m, 34).unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("8".into(), "2".into()),
+            ("4".into(), "3".into()),
+            ("8".into(), "4".into())
+        ],
+        "resent A, a gap fill over the unstored message, resent B"
+    );
+    assert_eq!(field(&out[1], 36).as_deref(), Some("4"));
+    assert_eq!(field(&out[1], 123).as_deref(), Some("Y"));
+    assert_eq!(d.s.next_sender_seq(), 5);
+}
+
+#[test]
 fn a_long_resend_is_answered_in_batches_by_a_cursor() {
     let mut cfg = SessionConfig::acceptor("ISLD", "TW44");
     cfg.resend_batch_bytes = 2048;
