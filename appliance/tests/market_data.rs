@@ -712,3 +712,279 @@ fn halts_and_resumes_are_instrument_state_messages() {
     );
     assert_eq!(late.states.len(), 1, "only ACME: {:?}", late.states);
 }
+
+/// Asks the kernel for a large receive buffer (as root beyond `rmem_max`), so a consumer on a
+/// busy 2-core machine loses as few packets as possible; the rest are retransmitted.
+fn large_receive_buffer(socket: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let bytes: libc::c_int = 256 << 20;
+    for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+        // SAFETY: setsockopt(2) on a socket we own, with a pointer to a live c_int and its size.
+        let r = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&bytes as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r == 0 {
+            return;
+        }
+    }
+}
+
+/// The `standard` workload (workloads/gen_workload.py: 10,000 resting orders, then a million
+/// adds, cancels, quantity-down replaces, IOCs and market orders) replayed through the
+/// appliance over the binary protocol; the reference consumer, repairing any packet the kernel
+/// dropped by retransmission, ends with the engine's book: every level, every order, in
+/// queue order.
+#[test]
+fn a_reference_consumer_rebuilds_the_book_of_the_standard_workload() {
+    use std::io::{BufRead, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let workload = dir.path().join("standard.txt");
+    let gen = concat!(env!("CARGO_MANIFEST_DIR"), "/../workloads/gen_workload.py");
+    let out = std::process::Command::new("python3")
+        .arg(gen)
+        .arg("standard")
+        .stdout(std::fs::File::create(&workload).unwrap())
+        .status()
+        .expect("python3 runs the workload generator");
+    assert!(out.success());
+
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    large_receive_buffer(&socket);
+    let port = socket.local_addr().unwrap().port();
+    // The workload's instrument: tick 1, prices in ticks around 100,000 (ACME, redefined);
+    // every message kept for retransmission; room for every order.
+    let cfg = config_file(
+        dir.path(),
+        "written",
+        &[
+            (
+                "destinations = [\"127.0.0.1:9200\"]",
+                &format!("destinations = [\"127.0.0.1:{port}\"]"),
+            ),
+            ("retransmit_messages = 262_144", "retransmit_messages = 4_000_000"),
+            // Pipelined cancels of orders still being replaced are refused (110): not logged.
+            (
+                "audit_order_events = \"info\"",
+                "audit_order_events = \"off\"",
+            ),
+            ("max_orders = 1_000_000", "max_orders = 1_200_000"),
+            ("max_orders = 262_144", "max_orders = 1_200_000"),
+            (
+                "symbol = \"ACME\"\nprice_decimals = 4\ntick_size = \"0.01\"\nlot_size = 1\nreference_price = \"100.00\"",
+                "symbol = \"ACME\"\nprice_decimals = 0\ntick_size = \"1\"\nlot_size = 1\nreference_price = \"100000\"",
+            ),
+            (
+                "username = \"CLIENT1\"\ncancel_on_disconnect = true",
+                "username = \"CLIENT1\"\ncancel_on_disconnect = false",
+            ),
+        ],
+    );
+    let shared = Shared::default();
+    let reader = capture_shared(socket, Duration::from_secs(600), shared.clone());
+    let mut app = App::start(&cfg);
+    let service = recovery_addr(&app);
+    let (stream, mut seq) =
+        BinClient::login_with_heartbeat(app.binary, "CLIENT1", 60_000).into_parts();
+
+    // A reader thread drains the answers (so the session never becomes a slow consumer) and
+    // stops at the marker's acknowledgement, which follows every earlier answer.
+    const MARKER: u64 = u64::MAX - 1;
+    let mut rx = stream.try_clone().unwrap();
+    // Pacing: every 512 commands an IOC buy far below the offers, inside the 10% band around
+    // the last trade (it goes through the engine and cannot trade: the book is untouched); the writer stays at most one of those ahead
+    // of its acknowledgement, so the answers owed stay far below the connection's output
+    // buffer while the journal, on this machine's two cores, is slower than the client.
+    const PACE: u64 = u64::MAX / 2;
+    let paced = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let paced_r = paced.clone();
+    let answers = std::thread::spawn(move || {
+        let (mut buf, mut n) = (Vec::new(), 0u64);
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let mut tmp = vec![0u8; 1 << 16];
+        while Instant::now() < deadline {
+            let mut at = 0;
+            while let Ok(Some(len)) = wire::frame_len(&buf[at..]) {
+                let m = wire::ServerMessage::decode(&buf[at..at + len]).unwrap();
+                at += len;
+                n += 1;
+                match m {
+                    wire::ServerMessage::Accepted(a) if a.token == MARKER => return n,
+                    wire::ServerMessage::Accepted(a) if a.token > PACE => {
+                        paced_r.store(a.token - PACE, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    wire::ServerMessage::Rejected(r) if r.token > PACE => {
+                        panic!("a pacing order was rejected: {r:?}")
+                    }
+                    wire::ServerMessage::Logout(l) => panic!("logged out: {l:?}"),
+                    _ => {}
+                }
+            }
+            buf.drain(..at);
+            match rx.read(&mut tmp) {
+                Ok(0) => panic!("the appliance closed the connection"),
+                Ok(k) => buf.extend_from_slice(&tmp[..k]),
+                Err(_) => {}
+            }
+        }
+        panic!("no marker acknowledgement within 600 s");
+    });
+
+    // The writer: the workload's commands, many to a write. Tokens are the workload's ids; a
+    // replace gets a new token and later commands name the order by it.
+    let mut tx = stream;
+    // Workload id -> (token, price) of the order as it is now.
+    let mut token_of: HashMap<u64, (u64, i64)> = HashMap::new();
+    let mut next_token = 10_000_000u64;
+    let (mut batch, mut frame) = (Vec::with_capacity(1 << 16), [0u8; wire::MAX_FRAME_LEN]);
+    let mut commands = 0u64;
+    let mut push = |m: ClientMessage, batch: &mut Vec<u8>, seq: &mut u32| {
+        *seq += 1;
+        let n = m.encode(*seq, &mut frame).unwrap();
+        batch.extend_from_slice(&frame[..n]);
+    };
+    for line in std::io::BufReader::new(std::fs::File::open(&workload).unwrap()).lines() {
+        let line = line.unwrap();
+        let f: Vec<&str> = line.split(' ').collect();
+        let m = match f[0] {
+            "N" => {
+                let id: u64 = f[1].parse().unwrap();
+                let side = f[3].as_bytes()[0];
+                let tif = if f[5] == "G" { b'1' } else { b'3' };
+                let price: i64 = if f[4] == "M" {
+                    0
+                } else {
+                    f[6].parse().unwrap()
+                };
+                token_of.insert(id, (id, price));
+                support::enter(id, "ACME", side, price, f[7].parse().unwrap(), tif)
+            }
+            "X" => {
+                let id: u64 = f[1].parse().unwrap();
+                ClientMessage::CancelOrder(wire::CancelOrder {
+                    token: token_of.remove(&id).map_or(id, |t| t.0),
+                })
+            }
+            "R" => {
+                let id: u64 = f[1].parse().unwrap();
+                let (orig, price) = token_of[&id];
+                next_token += 1;
+                token_of.insert(id, (next_token, price));
+                // The same price, a smaller quantity: the order keeps its place.
+                ClientMessage::ReplaceOrder(wire::ReplaceOrder {
+                    orig_token: orig,
+                    new_token: next_token,
+                    price,
+                    qty: f[2].parse().unwrap(),
+                })
+            }
+            _ => continue,
+        };
+        push(m, &mut batch, &mut seq);
+        commands += 1;
+        if commands % 512 != 0 {
+            continue;
+        }
+        let wave = commands / 512;
+        push(
+            support::enter(PACE + wave, "ACME", b'B', 95_000, 1, b'3'),
+            &mut batch,
+            &mut seq,
+        );
+        let waiting = Instant::now();
+        while wave > paced.load(std::sync::atomic::Ordering::Relaxed) + 1 {
+            assert!(
+                waiting.elapsed() < Duration::from_secs(60),
+                "wave {wave}: no acknowledgement of wave {} in 60 s",
+                wave - 1
+            );
+            if !batch.is_empty() {
+                tx.write_all(&batch).unwrap();
+                batch.clear();
+            }
+            assert!(!answers.is_finished(), "the reader stopped:\n{}", app.log());
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        if let Err(e) = tx.write_all(&batch) {
+            panic!("writing the workload: {e}\n{}", app.log());
+        }
+        batch.clear();
+    }
+    push(
+        support::enter(MARKER, "ACME", b'B', 95_000, 1, b'3'),
+        &mut batch,
+        &mut seq,
+    );
+    tx.write_all(&batch).unwrap();
+    assert_eq!(commands, 1_010_000, "the whole workload was sent");
+    let answered = answers.join().expect("every command answered");
+    assert!(answered > commands, "{answered} answers");
+
+    // Every event is published once the feed's heartbeat names the next number; rebuild,
+    // repairing gaps by retransmission while the service runs.
+    std::thread::sleep(Duration::from_millis(2_500));
+    let seen: Vec<Vec<u8>> = shared.lock().unwrap().clone();
+    let session: [u8; 10] = seen[0][..10].try_into().unwrap();
+    let mut conn = std::net::TcpStream::connect(service).unwrap();
+    let mut books = Books::default();
+    let (mut next, mut repaired) = (1u64, 0u64);
+    let mut fill = |books: &mut Books, next: &mut u64, upto: u64| {
+        while *next < upto {
+            let want = (upto - *next).min(10_000) as u16;
+            let (msgs, _) = ask(&mut conn, &retransmit_request(&session, *next, want));
+            assert!(!msgs.is_empty(), "retained messages are retransmitted");
+            for (s, m) in msgs {
+                assert_eq!(s, *next, "retransmitted in order");
+                *books.by_type.entry(m.msg_type()).or_default() += 1;
+                books.messages += 1;
+                books.apply(m);
+                *next += 1;
+                repaired += 1;
+            }
+        }
+    };
+    for p in &seen {
+        let (h, blocks) = decode_packet(p).unwrap();
+        if h.count == END_OF_SESSION {
+            continue;
+        }
+        if h.seq > next {
+            fill(&mut books, &mut next, h.seq);
+        }
+        for (i, b) in blocks.iter().enumerate() {
+            if h.seq + i as u64 == next {
+                let m = Message::decode(b).unwrap();
+                *books.by_type.entry(m.msg_type()).or_default() += 1;
+                books.messages += 1;
+                books.apply(m);
+                next += 1;
+            }
+        }
+    }
+    let (code, log) = app.stop();
+    assert_eq!(code, Some(0), "{log}");
+    drop(reader);
+    let mut rows = books.rows();
+    rows.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+    let want = engine_rows(&cfg);
+    let resting: usize = want.iter().map(|r| r.3.len()).sum();
+    assert!(resting > 10_000, "{resting} orders rest after the workload");
+    for t in [b'A', b'E', b'X', b'D'] {
+        assert!(
+            books.by_type.get(&t).copied().unwrap_or(0) > 1_000,
+            "the workload exercises message {:?}: {:?}",
+            t as char,
+            books.by_type
+        );
+    }
+    eprintln!(
+        "standard workload: {commands} commands, {} feed messages ({repaired} retransmitted), {resting} resting orders",
+        books.messages
+    );
+    assert_eq!(rows, want, "the feed's book is the engine's book");
+}

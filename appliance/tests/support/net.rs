@@ -133,6 +133,13 @@ impl BinClient {
         c
     }
 
+    /// The connection and the last sequence number used, for a test that drives the
+    /// protocol itself (a writer and a reader thread).
+    pub fn into_parts(self) -> (TcpStream, u32) {
+        assert!(self.buf.is_empty(), "nothing left unread");
+        (self.stream, self.seq)
+    }
+
     pub fn send_raw(&mut self, m: ClientMessage, seq: u32) {
         let mut b = [0u8; wire::MAX_FRAME_LEN];
         let n = m.encode(seq, &mut b).unwrap();
