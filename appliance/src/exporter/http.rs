@@ -93,8 +93,14 @@ pub fn parse(head: &[u8]) -> Result<Request, u16> {
 
 /// The bytes on the wire for `resp` (the head only for a HEAD request).
 pub fn encode(resp: &Response, head_only: bool) -> Vec<u8> {
+    // RFC 9110 15.5.6: a 405 names the methods the resource supports.
+    let allow = if resp.status == 405 {
+        "Allow: GET, HEAD\r\n"
+    } else {
+        ""
+    };
     let mut out = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {} {}\r\n{allow}Content-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         resp.status,
         reason(resp.status),
         resp.content_type,
@@ -141,5 +147,11 @@ mod tests {
         assert!(head.ends_with("Connection: close\r\n\r\n"), "{head}");
         let refused = String::from_utf8(encode(&Response::status(431), false)).unwrap();
         assert!(refused.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+        assert!(!refused.contains("Allow:"));
+        let wrong_method = String::from_utf8(encode(&Response::status(405), false)).unwrap();
+        assert!(
+            wrong_method.starts_with("HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\n"),
+            "{wrong_method}"
+        );
     }
 }

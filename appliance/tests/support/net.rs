@@ -25,6 +25,7 @@ pub fn ephemeral_toml(journal: Option<&std::path::Path>) -> String {
         .replace("127.0.0.1:9878", "127.0.0.1:0")
         .replace("127.0.0.1:9879", "127.0.0.1:0")
         .replace("127.0.0.1:9100", "127.0.0.1:0")
+        .replace("127.0.0.1:9201", "127.0.0.1:0")
         .replace("max_orders = 1_000_000", "max_orders = 65_536")
         .replace("segment_mib = 64", "segment_mib = 4");
     match journal {
