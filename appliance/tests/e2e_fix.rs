@@ -335,3 +335,53 @@ both_modes!(uuid_client_order_ids_are_accepted => uuid_client_order_ids_are_acce
 both_modes!(two_fix_clients_cross_cancel_replace_and_get_rejects => two_fix_clients_cross_cancel_replace_and_get_rejects_shared, two_fix_clients_cross_cancel_replace_and_get_rejects_dedicated);
 both_modes!(fix_buyer_trades_against_binary_seller => fix_buyer_trades_against_binary_seller_shared, fix_buyer_trades_against_binary_seller_dedicated);
 both_modes!(unknown_comp_id_and_duplicate_logon_are_dropped => unknown_comp_id_and_duplicate_logon_are_dropped_shared, unknown_comp_id_and_duplicate_logon_are_dropped_dedicated);
+
+/// A replace (35=G) that would change the order's TimeInForce (59) is refused with an
+/// OrderCancelReject naming the order's status (before, the new 59 was silently ignored and
+/// the order kept its old one); one that repeats it, or leaves 59 out, goes through.
+#[test]
+fn a_replace_cannot_change_the_time_in_force() {
+    let app = start_mode(&test_config(), IoBackend::Auto, Threading::Shared);
+    let mut c = FixClient::logon(app.fix_addr, "CLIENT1");
+    c.order(
+        "G1",
+        "ACME",
+        Side::Buy,
+        10,
+        Some(PX - 500),
+        TimeInForce::GoodTillCancel,
+    );
+    assert_eq!(c.recv().req(150), "0");
+    let g = |cl: &str, orig: &str, tif: &str| {
+        format!("11={cl}|41={orig}|38=8|40=2|44=99.95|54=1|55=ACME|{tif}60=20260101-00:00:00|")
+    };
+    c.send_body("G", &g("G2", "G1", "59=0|"));
+    let r = c.recv();
+    assert_eq!(
+        (
+            r.msg_type.as_str(),
+            r.req(11),
+            r.req(41),
+            r.req(39),
+            r.req(434)
+        ),
+        ("9", "G2", "G1", "0", "2"),
+        "{r:?}"
+    );
+    assert_eq!((r.req(102), r.req(58)), ("99", "unsupported time in force"));
+    c.send_body("G", &g("G3", "G1", "59=1|"));
+    let r = c.recv();
+    assert_eq!(
+        (r.req(150), r.req(11), r.req(59)),
+        ("5", "G3", "1"),
+        "{r:?}"
+    );
+    c.send_body("G", &g("G4", "G3", ""));
+    let r = c.recv();
+    assert_eq!(
+        (r.req(150), r.req(11), r.req(59)),
+        ("5", "G4", "1"),
+        "{r:?}"
+    );
+    app.stop();
+}

@@ -153,8 +153,16 @@ fn cancel_replace_request() {
             let r = OrderCancelReplaceRequest::decode(m).unwrap();
             assert_eq!(r.orig_cl_ord_id, b"C1");
             assert_eq!(r.order_qty, 300);
-            assert_eq!(r.time_in_force, TimeInForce::GoodTillCancel);
+            assert_eq!(r.time_in_force, Some(TimeInForce::GoodTillCancel));
             assert_eq!(price::limit_price(r.price.unwrap(), 2, 1), Ok(10_130));
+        },
+    );
+    // Without 59 the replace says nothing about the time in force (the order keeps its own).
+    with(
+        &format!("35=G|{HDR}11=C5|41=C4|38=200|40=2|44=101.3|54=1|55=INTC|60=<T>|"),
+        |m| {
+            let r = OrderCancelReplaceRequest::decode(m).unwrap();
+            assert_eq!(r.time_in_force, None);
         },
     );
     with(

@@ -845,9 +845,26 @@ impl FixApp {
                 now,
             );
         };
-        let decimals = core
-            .orders
-            .find(who.local, &orig)
+        let found = core.orders.find(who.local, &orig);
+        // The engine's replace changes price and quantity only: a TimeInForce (59) other
+        // than the order's is refused rather than silently ignored.
+        if let (Some(k), Some(tif)) = (found, x.time_in_force) {
+            let o = core.orders.get(k);
+            if fix_tif(o.tif) != tif {
+                let st = Some(status(o));
+                return self.cancel_reject_now(
+                    core,
+                    session,
+                    x.cl_ord_id,
+                    x.orig_cl_ord_id,
+                    st,
+                    to,
+                    GatewayReject::InvalidTimeInForce.code(),
+                    now,
+                );
+            }
+        }
+        let decimals = found
             .and_then(|k| core.instruments.get(core.orders.get(k).instrument))
             .map_or(0, |i| i.price_decimals);
         let price = match (x.ord_type, x.price) {

@@ -159,7 +159,7 @@ struct OrderFields<'a> {
     order_qty: Option<u64>,
     ord_type: OrdType,
     price: Option<&'a [u8]>,
-    time_in_force: TimeInForce,
+    time_in_force: Option<TimeInForce>,
     transact_time: Option<&'a [u8]>,
 }
 
@@ -168,7 +168,7 @@ impl<'a> OrderFields<'a> {
     fn scan(msg: &Message<'a>) -> Result<Self, AppReject> {
         let (mut orig, mut cl, mut oid, mut acct, mut sym, mut side) =
             (None, None, None, None, None, None);
-        let (mut q, mut ot, mut px, mut tif, mut tt) = (None, None, None, TimeInForce::Day, None);
+        let (mut q, mut ot, mut px, mut tif, mut tt) = (None, None, None, None, None);
         for f in msg.body_fields() {
             let v = msg.value(f);
             match f.tag {
@@ -181,7 +181,7 @@ impl<'a> OrderFields<'a> {
                 tags::ORDER_QTY => q = Some(qty(v, tags::ORDER_QTY)?),
                 tags::ORD_TYPE => ot = Some(OrdType::parse(v)?),
                 tags::PRICE => px = Some(v),
-                tags::TIME_IN_FORCE => tif = TimeInForce::parse(v)?,
+                tags::TIME_IN_FORCE => tif = Some(TimeInForce::parse(v)?),
                 tags::TRANSACT_TIME => tt = Some(v),
                 _ => {}
             }
@@ -243,7 +243,7 @@ impl<'a> NewOrderSingle<'a> {
             order_qty: need(f.order_qty, tags::ORDER_QTY)?,
             ord_type: f.ord_type,
             price: f.price,
-            time_in_force: f.time_in_force,
+            time_in_force: f.time_in_force.unwrap_or(TimeInForce::Day),
             transact_time: need(f.transact_time, tags::TRANSACT_TIME)?,
         })
     }
@@ -316,8 +316,8 @@ pub struct OrderCancelReplaceRequest<'a> {
     pub ord_type: OrdType,
     /// New Price (44) as sent; present on limit orders.
     pub price: Option<&'a [u8]>,
-    /// TimeInForce (59), Day when absent.
-    pub time_in_force: TimeInForce,
+    /// TimeInForce (59) if sent (absent: the order keeps its own).
+    pub time_in_force: Option<TimeInForce>,
     /// TransactTime (60) as sent.
     pub transact_time: &'a [u8],
 }
