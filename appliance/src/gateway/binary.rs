@@ -127,7 +127,7 @@ impl BinaryHandler {
                     break;
                 }
             };
-            if !core.rings_ready() {
+            if !core.input_ready(c) {
                 core.pause(c);
                 break;
             }

@@ -154,6 +154,12 @@ impl OutBuf {
         }
     }
 
+    /// Size of the buffer.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Bytes waiting (in flight or not).
     #[inline]
     pub fn pending(&self) -> usize {

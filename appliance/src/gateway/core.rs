@@ -303,6 +303,10 @@ pub const DIRTY_CAP: usize = 1024;
 /// Most mass cancels awaiting completion per gateway.
 const MASS_CAP: usize = 256;
 
+/// Commands of one session the engines have not yet taken beyond which its input waits
+/// ([`Core::input_ready`]); a client with a window of a few hundred never reaches it.
+pub const MAX_UNTAKEN: u32 = 512;
+
 /// The protocol-neutral core of one gateway.
 pub struct Core {
     /// Gateway index.
@@ -918,6 +922,43 @@ impl Core {
     pub fn pause(&mut self, c: ConnId) {
         self.conns[c as usize].paused = true;
         self.counters.bump(slot::BACKPRESSURE);
+    }
+
+    /// Whether `c` may take another inbound message: room in the rings for what it may
+    /// produce, and its session not too far ahead of its answers (see
+    /// [`Core::answers_backlogged`]).
+    #[inline]
+    pub fn input_ready(&mut self, c: ConnId) -> bool {
+        self.rings_ready() && !self.answers_backlogged(c, MAX_UNTAKEN, 2)
+    }
+
+    /// Whether paused `c` may go on: the rings have room and its session is well below the
+    /// limits that paused it.
+    #[inline]
+    pub fn may_resume(&mut self, c: ConnId) -> bool {
+        self.rings_ready() && !self.answers_backlogged(c, MAX_UNTAKEN / 2, 4)
+    }
+
+    /// With journaling, a client that sends faster than its answers can leave must wait, or
+    /// its answers overflow its output buffer and it is closed as a slow consumer although it
+    /// reads everything it is sent: answers are held until the journal has what they
+    /// acknowledge, and the engine runs ahead of the journal. So `c` waits (its input
+    /// paused; TCP slows the client) while its session has `untaken` commands or more that
+    /// the engines have not taken (within one pass the gateway could otherwise push a whole
+    /// input buffer's worth before any answer exists), or while its output is held for the
+    /// journal and more than `1/fraction` full. A client that does not read at all is still
+    /// a slow consumer: its answers, once durable, overflow a buffer that does not drain.
+    #[inline]
+    fn answers_backlogged(&self, c: ConnId, untaken: u32, fraction: usize) -> bool {
+        let conn = &self.conns[c as usize];
+        let (Some(s), Some(f)) = (conn.session, self.inflight.as_ref()) else {
+            return false;
+        };
+        if f.session_count(s) >= untaken {
+            return true;
+        }
+        let held = self.journal.as_ref().is_some_and(|j| !j.all_durable());
+        held && conn.output.pending() > conn.output.capacity() / fraction
     }
 
     /// Un-pauses `c` (the rings drained); the caller processes its input again.

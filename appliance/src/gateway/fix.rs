@@ -448,8 +448,9 @@ impl FixHandler {
             if core.state(c) != ConnState::Open {
                 break;
             }
-            // Room for any command this message may produce, before the session consumes it.
-            if !core.rings_ready() {
+            // Room for any command this message may produce, before the session consumes it,
+            // and its session not too far ahead of its answers (`Core::input_ready`).
+            if !core.input_ready(c) {
                 core.pause(c);
                 break;
             }

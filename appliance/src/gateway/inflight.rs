@@ -104,6 +104,15 @@ impl InFlight {
         safe
     }
 
+    /// Session `s`'s commands the engines have not taken yet (as of the last retire).
+    #[inline]
+    pub fn session_count(&self, s: u16) -> u32 {
+        let base = s as usize * self.engines;
+        self.count
+            .get(base..base + self.engines)
+            .map_or(0, |c| c.iter().sum())
+    }
+
     /// Sessions tracked.
     pub fn sessions(&self) -> usize {
         self.count.len() / self.engines.max(1)

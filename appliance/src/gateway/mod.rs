@@ -449,7 +449,7 @@ impl Gateway {
         }
         if self.core.any_paused() {
             for c in 0..self.core.conn_count() as ConnId {
-                if self.core.conn(c).paused && self.core.rings_ready() {
+                if self.core.conn(c).paused && self.core.may_resume(c) {
                     self.core.resume(c);
                     self.process_input(c);
                     self.settle();
