@@ -823,60 +823,33 @@ mod tests {
             out.push(render(s, m));
             true
         };
-        md.request(
-            0,
-            &request(b"A", b"1", 1, b"1", &[b"ACME", b"NOPE"]),
-            &ins,
-            &mut send,
+        // (MDReqID, 263, 264, 265, symbols)
+        type Req = (
+            &'static [u8],
+            &'static [u8],
+            u64,
+            &'static [u8],
+            &'static [&'static [u8]],
         );
-        md.request(
-            0,
-            &request(b"B", b"1", 0, b"1", &[b"ACME"]),
-            &ins,
-            &mut send,
-        );
-        md.request(
-            0,
-            &request(b"C", b"1", 1, b"5", &[b"ACME"]),
-            &ins,
-            &mut send,
-        );
-        md.request(
-            0,
-            &request(b"D", b"7", 1, b"1", &[b"ACME"]),
-            &ins,
-            &mut send,
-        );
-        md.request(
-            0,
-            &request(b"E", b"1", 1, b"0", &[b"ACME", b"BOLT"]),
-            &ins,
-            &mut send,
-        );
-        md.request(
-            0,
-            &request(b"E", b"1", 1, b"1", &[b"ACME"]),
-            &ins,
-            &mut send,
-        );
-        md.request(
-            0,
-            &request(b"F", b"1", 1, b"1", &[b"ACME"]),
-            &ins,
-            &mut send,
-        );
-        md.request(
-            0,
-            &request(b"E", b"2", 1, b"1", &[b"ACME"]),
-            &ins,
-            &mut send,
-        );
-        md.request(
-            0,
-            &request(b"E", b"2", 1, b"1", &[b"ACME"]),
-            &ins,
-            &mut send,
-        );
+        let requests: [Req; 9] = [
+            (b"A", b"1", 1, b"1", &[b"ACME", b"NOPE"]),
+            (b"B", b"1", 0, b"1", &[b"ACME"]),
+            (b"C", b"1", 1, b"5", &[b"ACME"]),
+            (b"D", b"7", 1, b"1", &[b"ACME"]),
+            (b"E", b"1", 1, b"0", &[b"ACME", b"BOLT"]),
+            (b"E", b"1", 1, b"1", &[b"ACME"]),
+            (b"F", b"1", 1, b"1", &[b"ACME"]),
+            (b"E", b"2", 1, b"1", &[b"ACME"]),
+            (b"E", b"2", 1, b"1", &[b"ACME"]),
+        ];
+        for (id, kind, depth, update, symbols) in requests {
+            md.request(
+                0,
+                &request(id, kind, depth, update, symbols),
+                &ins,
+                &mut send,
+            );
+        }
         let tags: Vec<&str> = out
             .iter()
             .map(|l| {

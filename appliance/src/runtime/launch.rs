@@ -682,6 +682,52 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
     let (sqpoll, max_conn) = (cfg.gateway.sqpoll, sizing.max_connections);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<BackendReady>();
 
+    // FIX market data: gateways with FIX sessions that may subscribe take every book change
+    // and trade, their copy of the books seeded with the books as recovered.
+    let fix_md_gateways: u64 = if cfg.market_data.fix {
+        gateways
+            .iter()
+            .enumerate()
+            .filter(|(g, gw)| {
+                *g < 64
+                    && gw.sessions().iter().any(|s| {
+                        s.info.protocol == crate::vocab::Protocol::Fix
+                            && s.info.drop_copy_of.is_none()
+                    })
+            })
+            .fold(0, |m, (g, _)| m | 1 << g)
+    } else {
+        0
+    };
+    // The books as recovered, dumped once for what opens with them: the feed (every order)
+    // and the gateways' copies for FIX market data (the levels only).
+    let mut seed: Vec<crate::engine::BookDump> = if cfg.market_data.enabled || fix_md_gateways != 0
+    {
+        engines.iter().flat_map(|e| e.dump()).collect()
+    } else {
+        Vec::new()
+    };
+    let fix_md_seed: Vec<crate::engine::BookDump> = if fix_md_gateways != 0 {
+        let levels = |l: &[crate::engine::LevelDump]| {
+            l.iter()
+                .map(|l| crate::engine::LevelDump {
+                    info: l.info,
+                    orders: Vec::new(),
+                })
+                .collect()
+        };
+        seed.iter()
+            .map(|d| crate::engine::BookDump {
+                instrument: d.instrument,
+                last_trade: d.last_trade,
+                bids: levels(&d.bids),
+                asks: levels(&d.asks),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+
     // The market-data publisher: a ring from each engine, the books as recovered (published
     // first, as the feed's opening state), its own thread.
     let mut md_tx: Vec<Option<crate::rings::ring::Sender<crate::marketdata::MdItem>>> =
@@ -694,7 +740,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
             *slot = Some(tx);
             rxs.push(rx);
         }
-        let seed: Vec<crate::engine::BookDump> = engines.iter().flat_map(|e| e.dump()).collect();
+        let seed = std::mem::take(&mut seed);
         let md_cfg = crate::marketdata::publisher::PublisherConfig {
             destinations: cfg.market_data.destinations.clone(),
             session: crate::marketdata::publisher::session_name(
@@ -723,28 +769,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> anyhow::Result<Running> {
         }
     }
 
-    // FIX market data: gateways with FIX sessions that may subscribe take every book change
-    // and trade, their copy of the books seeded with the books as recovered.
-    let fix_md_gateways: u64 = if cfg.market_data.fix {
-        gateways
-            .iter()
-            .enumerate()
-            .filter(|(g, gw)| {
-                *g < 64
-                    && gw.sessions().iter().any(|s| {
-                        s.info.protocol == crate::vocab::Protocol::Fix
-                            && s.info.drop_copy_of.is_none()
-                    })
-            })
-            .fold(0, |m, (g, _)| m | 1 << g)
-    } else {
-        0
-    };
-    let fix_md_seed: Vec<crate::engine::BookDump> = if fix_md_gateways != 0 {
-        engines.iter().flat_map(|e| e.dump()).collect()
-    } else {
-        Vec::new()
-    };
+    drop(seed); // the feed took it, or nothing needs every order
 
     // Engine agents need the engines' wakers, which in dedicated mode are made from the
     // engine threads' handles: spawn those threads first and hand them their agents.
